@@ -1,0 +1,86 @@
+"""lakeops: move data through the lake's medallion layers on MinIO or AWS S3.
+
+The four functions of the seed document keep their names, parameters and return values::
+
+    from lakeops import StorageLayer, upload_to_layer
+    uri = upload_to_layer("/tmp/users.csv", StorageLayer.BRONZE, "postgres/users/users.csv")
+
+For two environments at once, or for tests, use :class:`Lake` with its own configuration.
+"""
+
+from lakeops._version import __version__
+from lakeops.api import (
+    default_lake,
+    download_from_layer,
+    iter_layer_objects,
+    list_layer_objects,
+    promote_data,
+    reset_default_lake,
+    upload_to_layer,
+)
+from lakeops.config import LakeConfig
+from lakeops.contract import Backend
+from lakeops.errors import (
+    AccessDeniedError,
+    BucketNotFoundError,
+    ConfigurationError,
+    EndpointUnreachableError,
+    ImmutableObjectError,
+    IntegrityError,
+    InvalidKeyError,
+    InvalidMetadataError,
+    LakeOpsError,
+    LocalFileError,
+    NotFoundError,
+    ObjectNotFoundError,
+    PromotionDirectionError,
+    StorageError,
+    UnknownLayerError,
+    ValidationError,
+)
+from lakeops.lake import (
+    DownloadResult,
+    Lake,
+    PromotionResult,
+    TransferSettings,
+    UploadResult,
+)
+from lakeops.layout import LAYOUT, PROMOTION_ORDER, LayerSpec, StorageLayer
+
+__all__ = [
+    "LAYOUT",
+    "PROMOTION_ORDER",
+    "AccessDeniedError",
+    "Backend",
+    "BucketNotFoundError",
+    "ConfigurationError",
+    "DownloadResult",
+    "EndpointUnreachableError",
+    "ImmutableObjectError",
+    "IntegrityError",
+    "InvalidKeyError",
+    "InvalidMetadataError",
+    "Lake",
+    "LakeConfig",
+    "LakeOpsError",
+    "LayerSpec",
+    "LocalFileError",
+    "NotFoundError",
+    "ObjectNotFoundError",
+    "PromotionDirectionError",
+    "PromotionResult",
+    "StorageError",
+    "StorageLayer",
+    "TransferSettings",
+    "UnknownLayerError",
+    "UploadResult",
+    "ValidationError",
+    "__version__",
+    "default_lake",
+    "download_from_layer",
+    "iter_layer_objects",
+    "list_layer_objects",
+    "promote_data",
+    "reset_default_lake",
+    "upload_to_layer",
+]

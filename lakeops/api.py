@@ -1,0 +1,73 @@
+"""The seed's module functions, served by a default :class:`Lake` built from the environment."""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from lakeops.hashing import ProgressCallback
+from lakeops.lake import Lake
+from lakeops.layout import StorageLayer
+
+
+@functools.cache
+def default_lake() -> Lake:
+    """The lake the module functions use, resolved from the environment on first use."""
+    return Lake()
+
+
+def reset_default_lake() -> None:
+    """Forget the default lake, so the next call resolves the environment again."""
+    default_lake.cache_clear()
+
+
+def upload_to_layer(
+    file_path: str | os.PathLike[str],
+    layer: StorageLayer | str,
+    object_key: str,
+    metadata: Mapping[str, str] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+) -> str:
+    """Upload a local file to a layer; return ``s3://bucket/key``."""
+    return default_lake().upload(file_path, layer, object_key, metadata, progress=progress)
+
+
+def download_from_layer(
+    layer: StorageLayer | str,
+    object_key: str,
+    file_path: str | os.PathLike[str],
+    *,
+    version_id: str | None = None,
+    progress: ProgressCallback | None = None,
+) -> str:
+    """Download an object atomically to ``file_path``; return the local path."""
+    return default_lake().download(
+        layer, object_key, file_path, version_id=version_id, progress=progress
+    )
+
+
+def list_layer_objects(layer: StorageLayer | str, prefix: str = "") -> list[dict[str, Any]]:
+    """All objects of a layer under ``prefix``, as S3 listing entries (Key, Size, ...)."""
+    return default_lake().list_objects(layer, prefix)
+
+
+def iter_layer_objects(layer: StorageLayer | str, prefix: str = "") -> Iterator[dict[str, Any]]:
+    """Like :func:`list_layer_objects`, lazily, for prefixes with millions of keys."""
+    return default_lake().iter_objects(layer, prefix)
+
+
+def promote_data(
+    object_key: str,
+    source_layer: StorageLayer | str,
+    target_layer: StorageLayer | str,
+    target_key: str | None = None,
+    *,
+    version_id: str | None = None,
+) -> str:
+    """Copy an object forward (bronze -> silver -> gold) server-side; return the target URI."""
+    return default_lake().promote(
+        object_key, source_layer, target_layer, target_key, version_id=version_id
+    )

@@ -1,0 +1,352 @@
+"""Resolving where the lake is and how to reach it.
+
+Each setting is resolved on its own, from the first of these that has it:
+
+1. explicit arguments;
+2. the environment: the standard AWS variables, then ``LAKEOPS_*`` for what AWS has no name for;
+3. a Pulumi stack's outputs: the file in ``LAKEOPS_OUTPUTS_FILE``, or the stack named by
+   ``LAKEOPS_STACK`` (through the ``pulumi`` CLI, or the file ``make outputs`` exported);
+4. the dev stack's defaults (local MinIO).
+
+On AWS (``backend = aws``) steps 4's endpoint and credentials do not apply: the endpoint is
+AWS's own and credentials come from boto3's default chain (profile, SSO, instance role...).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import boto3
+import botocore.exceptions
+
+from lakeops.contract import Backend, LifecycleIntent, StackOutputs
+from lakeops.errors import ConfigurationError
+from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.stack_outputs import find_project_dir, read_outputs_file, read_stack_outputs
+
+DEV_ENDPOINT = "http://localhost:9000"
+DEV_REGION = "us-east-1"
+DEV_ACCESS_KEY_ID = "minio"
+# The public, documented password of the local development MinIO. Never a production secret.
+DEV_SECRET_ACCESS_KEY = "minio123"  # noqa: S105 - public dev default, documented
+
+ENV_OUTPUTS_FILE = "LAKEOPS_OUTPUTS_FILE"
+ENV_STACK = "LAKEOPS_STACK"
+ENV_PROJECT_DIR = "LAKEOPS_PROJECT_DIR"
+ENV_BACKEND = "LAKEOPS_BACKEND"
+
+
+def bucket_env_var(layer: StorageLayer) -> str:
+    return f"LAKEOPS_BUCKET_{layer.name}"
+
+
+SOURCE_ARGUMENT = "argument"
+SOURCE_DEV_DEFAULT = "dev default"
+
+# S3 bucket naming rules, minus the legacy forms S3 no longer accepts.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+def _mask(value: str | None) -> str:
+    return "(not set)" if value is None else "****"
+
+
+@dataclass(frozen=True, repr=False)
+class LakeConfig:
+    """One resolved configuration. ``repr`` and ``describe`` never show secrets."""
+
+    backend: Backend
+    endpoint_url: str | None
+    region: str
+    buckets: Mapping[StorageLayer, str]
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    session_token: str | None = None
+    profile: str | None = None
+    lifecycle: LifecycleIntent | None = None
+    sources: Mapping[str, str] = field(default_factory=dict)
+
+    def bucket(self, layer: StorageLayer | str) -> str:
+        return self.buckets[StorageLayer.parse(layer)]
+
+    @property
+    def endpoint_label(self) -> str:
+        """A name for the endpoint in messages."""
+        return self.endpoint_url or f"AWS S3 ({self.region})"
+
+    def describe(self) -> list[tuple[str, str, str]]:
+        """(setting, value to show, where it came from), secrets masked."""
+        rows = [
+            ("backend", self.backend.value),
+            ("endpoint", self.endpoint_url or "(AWS default)"),
+            ("region", self.region),
+            *((f"bucket.{layer}", self.buckets[layer]) for layer in StorageLayer),
+            ("profile", self.profile or "(not set)"),
+            ("access_key_id", _show_key_id(self.access_key_id)),
+            ("secret_access_key", _mask(self.secret_access_key)),
+            ("session_token", _mask(self.session_token)),
+        ]
+        return [(name, value, self.sources.get(name, "")) for name, value in rows]
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{name}={value!r}" for name, value, _ in self.describe())
+        return f"LakeConfig({shown})"
+
+    @classmethod
+    def resolve(
+        cls,
+        *,
+        backend: Backend | str | None = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        buckets: Mapping[StorageLayer | str, str] | None = None,
+        access_key_id: str | None = None,
+        secret_access_key: str | None = None,
+        session_token: str | None = None,
+        profile: str | None = None,
+        stack: str | None = None,
+        outputs_file: str | os.PathLike[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> LakeConfig:
+        """Resolve a configuration; see the module docstring for the order of precedence."""
+        return _Resolver(os.environ if env is None else env).resolve(
+            backend=backend,
+            endpoint_url=endpoint_url,
+            region=region,
+            buckets=buckets or {},
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            profile=profile,
+            stack=stack,
+            outputs_file=outputs_file,
+        )
+
+
+def _show_key_id(value: str | None) -> str:
+    if value is None:
+        return "(not set)"
+    # Access key ids identify, they do not authenticate; still, show only enough to recognise.
+    return value[:4] + "****" if len(value) > 8 else "****"
+
+
+class _Resolver:
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.sources: dict[str, str] = {}
+
+    def _env(self, *names: str) -> tuple[str, str] | None:
+        for name in names:
+            value = self.env.get(name, "").strip()
+            if value:
+                return value, f"env {name}"
+        return None
+
+    def _pick(self, setting: str, *candidates: tuple[object, str] | None) -> object:
+        """The first candidate whose value is not None; records where it came from."""
+        for candidate in candidates:
+            if candidate is not None and candidate[0] is not None:
+                self.sources[setting] = candidate[1]
+                return candidate[0]
+        return None
+
+    def resolve(
+        self,
+        *,
+        backend: Backend | str | None,
+        endpoint_url: str | None,
+        region: str | None,
+        buckets: Mapping[StorageLayer | str, str],
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        session_token: str | None,
+        profile: str | None,
+        stack: str | None,
+        outputs_file: str | os.PathLike[str] | None,
+    ) -> LakeConfig:
+        outputs = self._stack_outputs(stack, outputs_file)
+        from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
+
+        chosen_backend = self._pick(
+            "backend",
+            (backend, SOURCE_ARGUMENT),
+            self._env(ENV_BACKEND),
+            (outputs.backend if outputs else None, from_outputs),
+            (Backend.MINIO, SOURCE_DEV_DEFAULT),
+        )
+        resolved_backend = (
+            chosen_backend
+            if isinstance(chosen_backend, Backend)
+            else Backend.parse(str(chosen_backend), source=self.sources["backend"])
+        )
+        on_aws = resolved_backend is Backend.AWS
+
+        if endpoint_url is not None or self._env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+            endpoint = self._pick(
+                "endpoint",
+                (endpoint_url, SOURCE_ARGUMENT),
+                self._env("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"),
+            )
+        elif outputs is not None:
+            # Outputs speak for the endpoint even when they say "none": that means AWS.
+            endpoint = outputs.endpoint_url
+            self.sources["endpoint"] = from_outputs
+        elif on_aws:
+            endpoint = None
+            self.sources["endpoint"] = "AWS default"
+        else:
+            endpoint = DEV_ENDPOINT
+            self.sources["endpoint"] = SOURCE_DEV_DEFAULT
+        endpoint_str = _check_endpoint(endpoint, self.sources["endpoint"])
+
+        chosen_profile = self._pick("profile", (profile, SOURCE_ARGUMENT), self._env("AWS_PROFILE"))
+        profile_str = str(chosen_profile) if chosen_profile else None
+
+        resolved_region = self._pick(
+            "region",
+            (region, SOURCE_ARGUMENT),
+            self._env("AWS_REGION", "AWS_DEFAULT_REGION"),
+            (outputs.region if outputs else None, from_outputs),
+            _profile_region(profile_str),
+            (DEV_REGION, SOURCE_DEV_DEFAULT),
+        )
+
+        resolved_buckets = {
+            layer: self._bucket(layer, buckets, outputs, from_outputs) for layer in StorageLayer
+        }
+        key_id, secret, token = self._credentials(
+            access_key_id, secret_access_key, session_token, profile_str, on_aws
+        )
+        return LakeConfig(
+            backend=resolved_backend,
+            endpoint_url=endpoint_str,
+            region=str(resolved_region),
+            buckets=resolved_buckets,
+            access_key_id=key_id,
+            secret_access_key=secret,
+            session_token=token,
+            profile=profile_str,
+            lifecycle=outputs.lifecycle if outputs else None,
+            sources=dict(self.sources),
+        )
+
+    def _stack_outputs(
+        self, stack: str | None, outputs_file: str | os.PathLike[str] | None
+    ) -> StackOutputs | None:
+        file_value = self._pick(
+            "outputs_file", (outputs_file, SOURCE_ARGUMENT), self._env(ENV_OUTPUTS_FILE)
+        )
+        if file_value is not None:
+            return read_outputs_file(Path(str(file_value)))
+        stack_value = self._pick("stack", (stack, SOURCE_ARGUMENT), self._env(ENV_STACK))
+        if stack_value is None:
+            return None
+        project = self._env(ENV_PROJECT_DIR)
+        project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
+        return read_stack_outputs(str(stack_value), project_dir)
+
+    def _bucket(
+        self,
+        layer: StorageLayer,
+        buckets: Mapping[StorageLayer | str, str],
+        outputs: StackOutputs | None,
+        from_outputs: str,
+    ) -> str:
+        explicit = {StorageLayer.parse(k): v for k, v in buckets.items()}
+        setting = f"bucket.{layer}"
+        name = str(
+            self._pick(
+                setting,
+                (explicit.get(layer), SOURCE_ARGUMENT),
+                self._env(bucket_env_var(layer)),
+                (outputs.buckets[layer] if outputs else None, from_outputs),
+                (LAYOUT[layer].default_bucket, SOURCE_DEV_DEFAULT),
+            )
+        )
+        if not _BUCKET_NAME.match(name) or ".." in name:
+            raise ConfigurationError(
+                f"bucket name {name!r} for {layer} (from {self.sources[setting]}) is not a valid "
+                "S3 bucket name.",
+                hint="Use 3-63 lower-case letters, digits, '.' and '-'.",
+            )
+        return name
+
+    def _credentials(
+        self,
+        access_key_id: str | None,
+        secret_access_key: str | None,
+        session_token: str | None,
+        profile: str | None,
+        on_aws: bool,
+    ) -> tuple[str | None, str | None, str | None]:
+        if (access_key_id is None) != (secret_access_key is None):
+            raise ConfigurationError(
+                "only one of access_key_id and secret_access_key was passed.",
+                hint="Pass both, or neither to use the environment.",
+            )
+        if access_key_id is not None:
+            return self._record_credentials(
+                SOURCE_ARGUMENT, access_key_id, secret_access_key, session_token
+            )
+        env_key = self._env("AWS_ACCESS_KEY_ID")
+        env_secret = self._env("AWS_SECRET_ACCESS_KEY")
+        if (env_key is None) != (env_secret is None):
+            present = "AWS_ACCESS_KEY_ID" if env_key else "AWS_SECRET_ACCESS_KEY"
+            raise ConfigurationError(
+                f"{present} is set but its partner is not.",
+                hint="Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither.",
+            )
+        if env_key is not None and env_secret is not None:
+            token = self._env("AWS_SESSION_TOKEN")
+            return self._record_credentials(
+                "env AWS_ACCESS_KEY_ID", env_key[0], env_secret[0], token[0] if token else None
+            )
+        if profile is not None:
+            self.sources["access_key_id"] = f"AWS profile {profile!r}"
+            return None, None, None
+        if on_aws:
+            self.sources["access_key_id"] = "boto3 default credential chain"
+            return None, None, None
+        return self._record_credentials(
+            SOURCE_DEV_DEFAULT, DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, None
+        )
+
+    def _record_credentials(
+        self, source: str, key_id: str, secret: str | None, token: str | None
+    ) -> tuple[str | None, str | None, str | None]:
+        for name in ("access_key_id", "secret_access_key"):
+            self.sources[name] = source
+        if token is not None:
+            self.sources["session_token"] = source
+        return key_id, secret, token
+
+
+def _check_endpoint(endpoint: object, source: str) -> str | None:
+    if endpoint is None:
+        return None
+    text = str(endpoint).strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigurationError(
+            f"endpoint {text!r} (from {source}) is not an http(s) URL.",
+            hint="Write it with its scheme, for example http://localhost:9000.",
+        )
+    return text
+
+
+def _profile_region(profile: str | None) -> tuple[object, str] | None:
+    if profile is None:
+        return None
+    try:
+        region = boto3.session.Session(profile_name=profile).region_name
+    except botocore.exceptions.ProfileNotFound:
+        raise ConfigurationError(
+            f"AWS profile {profile!r} is not defined.",
+            hint="Check AWS_PROFILE and ~/.aws/config (aws configure list-profiles).",
+        ) from None
+    return (region, f"AWS profile {profile!r}") if region else None

@@ -1,0 +1,144 @@
+"""The stack-outputs contract between the Pulumi program and lakeops.
+
+The program in ``infra/`` exports exactly these names; lakeops reads them from
+``pulumi stack output --json`` or from a file exported by ``make outputs``. The names are
+declared here, once, and the program imports them. The README documents each one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from lakeops.errors import ConfigurationError
+from lakeops.layout import StorageLayer
+
+
+class Backend(StrEnum):
+    """Where the lake lives. It decides the few things MinIO and AWS do differently."""
+
+    # MinIO, or any other S3-compatible server reached through an endpoint URL.
+    MINIO = "minio"
+    AWS = "aws"
+
+    @classmethod
+    def parse(cls, value: str, *, source: str) -> Backend:
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            raise ConfigurationError(
+                f"{source} names backend {value!r}.", hint="Use 'minio' or 'aws'."
+            ) from None
+
+
+# Output names. camelCase, as Pulumi outputs conventionally are.
+BACKEND = "backend"  # "minio" | "aws"
+ENDPOINT = "endpoint"  # S3 API URL for clients; null on AWS
+REGION = "region"
+BUCKETS = "buckets"  # {"bronze": name, "silver": name, "gold": name}
+BUCKET_ARNS = "bucketArns"  # {"bronze": arn, ...}
+ROLE_POLICIES = "rolePolicies"  # {"ingest": policy name, ...}
+ROLE_ARNS = "roleArns"  # AWS: {"ingest": role ARN, ...} for the roles created; else {}
+ROLE_CREDENTIALS = "roleCredentials"  # MinIO: {"ingest": {accessKeyId, secretAccessKey}} (secret)
+LIFECYCLE = "lifecycle"  # LifecycleIntent as a dict
+BRONZE_OBJECT_LOCK = "bronzeObjectLock"  # bool
+
+# Keys inside LIFECYCLE.
+NONCURRENT_VERSION_DAYS = "noncurrentVersionDays"
+ABORT_INCOMPLETE_MULTIPART_DAYS = "abortIncompleteMultipartDays"
+BRONZE_TRANSITION_DAYS = "bronzeTransitionDays"
+BRONZE_STORAGE_CLASS = "bronzeStorageClass"
+
+
+@dataclass(frozen=True)
+class LifecycleIntent:
+    """What the stack declared for object lifecycles; ``verify`` compares the live lake to it."""
+
+    noncurrent_version_days: int
+    abort_incomplete_multipart_days: int | None = None
+    bronze_transition_days: int | None = None
+    bronze_storage_class: str | None = None
+
+    def to_output(self) -> dict[str, Any]:
+        return {
+            NONCURRENT_VERSION_DAYS: self.noncurrent_version_days,
+            ABORT_INCOMPLETE_MULTIPART_DAYS: self.abort_incomplete_multipart_days,
+            BRONZE_TRANSITION_DAYS: self.bronze_transition_days,
+            BRONZE_STORAGE_CLASS: self.bronze_storage_class,
+        }
+
+
+@dataclass(frozen=True)
+class StackOutputs:
+    """The parts of a stack's outputs that lakeops uses."""
+
+    source: str
+    backend: Backend | None
+    endpoint_url: str | None
+    region: str | None
+    buckets: Mapping[StorageLayer, str]
+    lifecycle: LifecycleIntent | None
+
+    @classmethod
+    def parse(cls, data: Mapping[str, Any], *, source: str) -> StackOutputs:
+        if not isinstance(data, Mapping):
+            raise ConfigurationError(
+                f"stack outputs from {source} are not a JSON object.",
+                hint="Export them with `make outputs` (pulumi stack output --json).",
+            )
+        missing = [name for name in (BACKEND, BUCKETS) if name not in data]
+        if missing:
+            raise ConfigurationError(
+                f"stack outputs from {source} lack {', '.join(missing)}.",
+                hint="They do not come from this project's stack; run `pulumi up` for the "
+                "stack, then `make outputs`.",
+            )
+        backend = Backend.parse(str(data[BACKEND]), source=f"stack outputs from {source}")
+        endpoint = data.get(ENDPOINT)
+        if backend is Backend.MINIO and not endpoint:
+            raise ConfigurationError(
+                f"stack outputs from {source} declare a MinIO backend without an endpoint.",
+                hint="Re-run `pulumi up` so the stack exports its endpoint.",
+            )
+        raw_buckets = data[BUCKETS]
+        if not isinstance(raw_buckets, Mapping):
+            raise ConfigurationError(
+                f"stack output {BUCKETS!r} from {source} is not an object.",
+                hint='Expected {"bronze": ..., "silver": ..., "gold": ...}.',
+            )
+        buckets = {}
+        for layer in StorageLayer:
+            name = raw_buckets.get(layer.value)
+            if not isinstance(name, str) or not name:
+                raise ConfigurationError(
+                    f"stack output {BUCKETS!r} from {source} has no bucket for {layer}.",
+                    hint="Re-run `pulumi up` for the stack, then `make outputs`.",
+                )
+            buckets[layer] = name
+        region = data.get(REGION)
+        return cls(
+            source=source,
+            backend=backend,
+            endpoint_url=str(endpoint) if endpoint else None,
+            region=str(region) if region else None,
+            buckets=buckets,
+            lifecycle=_parse_lifecycle(data.get(LIFECYCLE), source),
+        )
+
+
+def _parse_lifecycle(raw: object, source: str) -> LifecycleIntent | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping) or not isinstance(raw.get(NONCURRENT_VERSION_DAYS), int):
+        raise ConfigurationError(
+            f"stack output {LIFECYCLE!r} from {source} is malformed.",
+            hint=f"Expected an object with an integer {NONCURRENT_VERSION_DAYS!r}.",
+        )
+    return LifecycleIntent(
+        noncurrent_version_days=raw[NONCURRENT_VERSION_DAYS],
+        abort_incomplete_multipart_days=raw.get(ABORT_INCOMPLETE_MULTIPART_DAYS),
+        bronze_transition_days=raw.get(BRONZE_TRANSITION_DAYS),
+        bronze_storage_class=raw.get(BRONZE_STORAGE_CLASS),
+    )

@@ -1,0 +1,100 @@
+"""The lake's layout, declared once.
+
+Layers, their default bucket names, their prefixes and the promotion order live here and
+nowhere else: the Pulumi program in ``infra/`` imports this module to declare buckets and
+prefix markers, and the library uses it to resolve names and to check promotions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+from lakeops.errors import UnknownLayerError
+
+
+class StorageLayer(StrEnum):
+    """A medallion layer. The value is the layer's name as used in config and outputs."""
+
+    BRONZE = "bronze"
+    SILVER = "silver"
+    GOLD = "gold"
+
+    @classmethod
+    def parse(cls, value: StorageLayer | str) -> StorageLayer:
+        """Accept a layer, its name (``bronze``) or its seed bucket alias (``raw``)."""
+        if isinstance(value, StorageLayer):
+            return value
+        if isinstance(value, str):
+            wanted = value.strip().lower()
+            for layer in cls:
+                if wanted in (layer.value, LAYOUT[layer].default_bucket):
+                    return layer
+        raise UnknownLayerError(value)
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    layer: StorageLayer
+    default_bucket: str
+    prefixes: tuple[str, ...]
+    purpose: str
+    # Bronze keeps data exactly as received: an object, once written, never changes.
+    append_only: bool
+
+
+LAYOUT: Mapping[StorageLayer, LayerSpec] = MappingProxyType(
+    {
+        StorageLayer.BRONZE: LayerSpec(
+            layer=StorageLayer.BRONZE,
+            default_bucket="raw",
+            prefixes=("postgres/", "files/", "api/", "streaming/"),
+            purpose="Raw data exactly as received; immutable, append-only.",
+            append_only=True,
+        ),
+        StorageLayer.SILVER: LayerSpec(
+            layer=StorageLayer.SILVER,
+            default_bucket="staging",
+            prefixes=("cleaned/", "validated/", "deduplicated/"),
+            purpose="Cleaned, validated and deduplicated data.",
+            append_only=False,
+        ),
+        StorageLayer.GOLD: LayerSpec(
+            layer=StorageLayer.GOLD,
+            default_bucket="curated",
+            prefixes=("aggregated/", "reports/", "ml/"),
+            purpose="Business-ready, aggregated data.",
+            append_only=False,
+        ),
+    }
+)
+
+PROMOTION_ORDER: tuple[StorageLayer, ...] = (
+    StorageLayer.BRONZE,
+    StorageLayer.SILVER,
+    StorageLayer.GOLD,
+)
+
+# Each declared prefix holds one small marker object, so that the prefix exists (S3 has no
+# folders) and can be verified. The leading dot makes Spark, Hive and pandas-style readers
+# skip it. An empty "prefix/" object would be the console's convention, but the MinIO
+# provider refuses empty content.
+PREFIX_MARKER_NAME = ".keep"
+PREFIX_MARKER_CONTENT = (
+    "This object marks a prefix declared in the lake layout (lakeops.layout). Keep it.\n"
+)
+
+
+def marker_key(prefix: str) -> str:
+    return f"{prefix}{PREFIX_MARKER_NAME}"
+
+
+def is_marker_key(layer: StorageLayer, key: str) -> bool:
+    return any(key == marker_key(prefix) for prefix in LAYOUT[layer].prefixes)
+
+
+def can_promote(source: StorageLayer, target: StorageLayer) -> bool:
+    """Promotion only moves data forward: bronze to silver to gold (bronze to gold too)."""
+    return PROMOTION_ORDER.index(source) < PROMOTION_ORDER.index(target)

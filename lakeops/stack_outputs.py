@@ -1,0 +1,120 @@
+"""Reading a stack's outputs without importing Pulumi.
+
+Two sources: an exported JSON file (what ``make outputs`` writes, and what a container gets
+mounted), or the ``pulumi`` CLI when it is installed. Pipelines never need Pulumi itself.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import subprocess
+from pathlib import Path
+
+from lakeops.contract import StackOutputs
+from lakeops.errors import ConfigurationError
+
+log = logging.getLogger(__name__)
+
+EXPORT_DIR = ".lakeops"
+CLI_TIMEOUT_SECONDS = 60
+
+
+def exported_outputs_path(project_dir: Path, stack: str) -> Path:
+    """Where ``make outputs`` exports the outputs of ``stack``."""
+    return project_dir / EXPORT_DIR / f"outputs-{stack}.json"
+
+
+def find_project_dir(start: Path) -> Path | None:
+    """The nearest folder at or above ``start`` that holds a ``Pulumi.yaml``."""
+    for folder in (start, *start.parents):
+        if (folder / "Pulumi.yaml").is_file():
+            return folder
+    return None
+
+
+def read_outputs_file(path: Path) -> StackOutputs:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"stack outputs file {str(path)!r} does not exist.",
+            hint="Export it with `make outputs`, or unset LAKEOPS_OUTPUTS_FILE.",
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"stack outputs file {str(path)!r} cannot be read: {exc.strerror}.",
+            hint="Check the file's permissions.",
+        ) from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigurationError(
+            f"stack outputs file {str(path)!r} is not valid JSON ({exc.msg}, line {exc.lineno}).",
+            hint="Re-export it with `make outputs`.",
+        ) from None
+    return StackOutputs.parse(data, source=f"file {str(path)!r}")
+
+
+def read_outputs_from_cli(stack: str, project_dir: Path) -> StackOutputs:
+    """Run ``pulumi stack output --json`` for ``stack``. Secrets stay masked: lakeops needs none."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        raise ConfigurationError(
+            f"stack {stack!r} is named, but the pulumi CLI is not on PATH.",
+            hint="Install Pulumi, or export the outputs with `make outputs` and set "
+            "LAKEOPS_OUTPUTS_FILE.",
+        )
+    command = [pulumi, "stack", "output", "--json", "--stack", stack, "--non-interactive"]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=project_dir,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise ConfigurationError(
+            f"`pulumi stack output` for stack {stack!r} did not finish in {CLI_TIMEOUT_SECONDS} s.",
+            hint="Check the Pulumi backend (pulumi whoami), or use an exported outputs file.",
+        ) from None
+    if done.returncode != 0:
+        last_line = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise ConfigurationError(
+            f"`pulumi stack output` failed for stack {stack!r} in {str(project_dir)!r}: "
+            f"{last_line}",
+            hint="Log in to the stack's backend (the Makefile sets PULUMI_BACKEND_URL for dev), "
+            "or use `make outputs` and LAKEOPS_OUTPUTS_FILE.",
+        )
+    try:
+        data = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        raise ConfigurationError(
+            f"`pulumi stack output --json` for stack {stack!r} printed something other than JSON.",
+            hint="Run it by hand to see why.",
+        ) from None
+    return StackOutputs.parse(data, source=f"pulumi stack {stack!r}")
+
+
+def read_stack_outputs(stack: str, project_dir: Path | None) -> StackOutputs:
+    """The outputs of a named stack: from the CLI if it is installed, else the exported file."""
+    if project_dir is None:
+        raise ConfigurationError(
+            f"stack {stack!r} is named, but no Pulumi.yaml was found here or above.",
+            hint="Run from the project, set LAKEOPS_PROJECT_DIR, or set LAKEOPS_OUTPUTS_FILE.",
+        )
+    exported = exported_outputs_path(project_dir, stack)
+    if shutil.which("pulumi") is None:
+        if exported.is_file():
+            return read_outputs_file(exported)
+        return read_outputs_from_cli(stack, project_dir)  # raises, naming both remedies
+    try:
+        return read_outputs_from_cli(stack, project_dir)
+    except ConfigurationError as error:
+        if not exported.is_file():
+            raise
+        log.warning("%s Using the exported %s instead.", error, exported)
+        return read_outputs_file(exported)

@@ -1,0 +1,175 @@
+"""Checks on caller input. They all run before any request is sent."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+from lakeops.errors import InvalidKeyError, InvalidMetadataError, LocalFileError
+
+MAX_KEY_BYTES = 1024
+# S3 limits user-defined metadata to 2 KiB, counted as the UTF-8 bytes of keys and values.
+MAX_METADATA_BYTES = 2048
+# Metadata keys lakeops writes itself (checksum, lineage). Callers may not set them.
+RESERVED_METADATA_PREFIX = "lakeops-"
+
+# Metadata travels in x-amz-meta-* headers: the name must be an HTTP token, and S3 stores it
+# lower-cased.
+_METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def validate_key(key: object, *, what: str = "object key") -> str:
+    """Return ``key`` if it is a safe object key, else raise :class:`InvalidKeyError`."""
+    if not isinstance(key, str) or key == "":
+        raise InvalidKeyError(
+            f"{what} is empty.", hint="Pass a key such as 'postgres/users/2024-01-15/users.csv'."
+        )
+    if key.endswith("/"):
+        raise InvalidKeyError(
+            f"{what} {key!r} ends with '/', so it names a prefix, not an object.",
+            hint="Add the object's file name to the key.",
+        )
+    return _check_path_shape(key, what)
+
+
+def validate_prefix(prefix: object) -> str:
+    """A listing prefix: empty is allowed, and it may end with '/'."""
+    if prefix is None or prefix == "":
+        return ""
+    if not isinstance(prefix, str):
+        raise InvalidKeyError(f"prefix {prefix!r} is not a string.", hint="Pass a str.")
+    return _check_path_shape(prefix, "prefix")
+
+
+def _check_path_shape(value: str, what: str) -> str:
+    if value.startswith("/"):
+        raise InvalidKeyError(
+            f"{what} {value!r} starts with '/'.",
+            hint=f"Keys are relative to the layer's bucket: use {value.lstrip('/')!r}.",
+        )
+    if any(part in ("..", ".") for part in value.split("/")):
+        raise InvalidKeyError(
+            f"{what} {value!r} has a '.' or '..' segment.",
+            hint="Such keys break local paths and some S3 clients; spell the key without them.",
+        )
+    if "//" in value:
+        raise InvalidKeyError(
+            f"{what} {value!r} has an empty segment ('//').", hint="Remove the doubled slash."
+        )
+    if _CONTROL_CHARS.search(value):
+        raise InvalidKeyError(
+            f"{what} {value!r} contains control characters.",
+            hint="Remove tabs, newlines and other control characters.",
+        )
+    size = len(value.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise InvalidKeyError(
+            f"{what} is {size} bytes long; S3 allows at most {MAX_KEY_BYTES}.",
+            hint="Shorten it.",
+        )
+    return value
+
+
+def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
+    """Return user metadata normalised to lower-case names, or raise InvalidMetadataError."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise InvalidMetadataError(
+            f"metadata must be a mapping of str to str, not {type(metadata).__name__}.",
+            hint="Pass a dict such as {'source': 'postgres'}.",
+        )
+    clean: dict[str, str] = {}
+    for name, value in metadata.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise InvalidMetadataError(
+                f"metadata entry {name!r}: {value!r} is not str to str.",
+                hint="Convert names and values to strings.",
+            )
+        lowered = name.lower()
+        if not _METADATA_NAME.match(lowered):
+            raise InvalidMetadataError(
+                f"metadata name {name!r} is not allowed.",
+                hint="Use letters, digits, '-' and '_' only, starting with a letter or digit.",
+            )
+        if lowered.startswith(RESERVED_METADATA_PREFIX):
+            raise InvalidMetadataError(
+                f"metadata name {name!r} uses the reserved prefix {RESERVED_METADATA_PREFIX!r}.",
+                hint="lakeops writes those names itself (checksum, lineage); rename yours.",
+            )
+        if not value.isascii() or _CONTROL_CHARS.search(value):
+            raise InvalidMetadataError(
+                f"metadata value for {name!r} has non-ASCII or control characters.",
+                hint="S3 sends metadata as HTTP headers; encode the value (for example as "
+                "percent-encoding or base64) before passing it.",
+            )
+        if lowered in clean:
+            raise InvalidMetadataError(
+                f"metadata name {name!r} is given twice (names are case-insensitive).",
+                hint="Keep one of them.",
+            )
+        clean[lowered] = value
+    check_metadata_size(clean)
+    return clean
+
+
+def check_metadata_size(metadata: Mapping[str, str], *, reserve: int = 0) -> None:
+    size = metadata_size(metadata) + reserve
+    if size > MAX_METADATA_BYTES:
+        raise InvalidMetadataError(
+            f"metadata is {size} bytes (including {reserve} bytes lakeops adds); "
+            f"S3 allows at most {MAX_METADATA_BYTES}.",
+            hint="Store large attributes in a sidecar object instead of metadata.",
+        )
+
+
+def metadata_size(metadata: Mapping[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def readable_file(file_path: str | os.PathLike[str]) -> Path:
+    path = Path(file_path)
+    if not path.exists():
+        raise LocalFileError(
+            f"local file {str(path)!r} does not exist.", hint="Check the path and try again."
+        )
+    if not path.is_file():
+        raise LocalFileError(
+            f"local path {str(path)!r} is not a regular file.",
+            hint="Upload files one at a time; pass a file, not a directory.",
+        )
+    try:
+        with path.open("rb") as handle:
+            handle.read(0)
+    except OSError as exc:
+        raise LocalFileError(
+            f"local file {str(path)!r} cannot be read: {exc.strerror}.",
+            hint="Check the file's permissions.",
+        ) from exc
+    return path
+
+
+def writable_target(file_path: str | os.PathLike[str]) -> Path:
+    """Check a download target and create its parent folders."""
+    path = Path(file_path)
+    if str(file_path) == "" or path.is_dir():
+        raise LocalFileError(
+            f"download target {str(path)!r} is a directory.",
+            hint="Pass the path of the file to write, including its name.",
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise LocalFileError(
+            f"cannot create folder {str(path.parent)!r} for {str(path)!r}: {exc.strerror}.",
+            hint="Choose a writable location.",
+        ) from exc
+    if not os.access(path.parent, os.W_OK):
+        raise LocalFileError(
+            f"folder {str(path.parent)!r} is not writable.",
+            hint="Choose a writable location or fix the folder's permissions.",
+        )
+    return path

@@ -1,0 +1,87 @@
+"""S3 endpoints for the tests: a moto server on loopback, or an external one (such as MinIO)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+EXTERNAL_ENDPOINT_VAR = "LAKEOPS_TEST_S3_ENDPOINT"
+EXTERNAL_ACCESS_KEY_VAR = "LAKEOPS_TEST_S3_ACCESS_KEY"
+EXTERNAL_SECRET_KEY_VAR = "LAKEOPS_TEST_S3_SECRET_KEY"
+REGION = "us-east-1"
+MOTO_CREDENTIALS = ("testing-key", "testing-secret")
+
+
+@dataclass
+class S3Endpoint:
+    url: str
+    access_key: str
+    secret_key: str
+    kind: str  # "moto" or "external"
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def is_moto(self) -> bool:
+        return self.kind == "moto"
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_moto(extra_env: Mapping[str, str] | None = None) -> S3Endpoint:
+    """Start moto's server in its own process on a free loopback port, and wait until it serves."""
+    port = free_port()
+    env = {**os.environ, **(extra_env or {})}
+    # moto must not pick up the developer's real AWS settings.
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        env.pop(name, None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"moto server exited with status {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"{url}/moto-api/", timeout=1):  # noqa: S310 - http URL
+                break
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError("moto server did not start within 30 s")
+    return S3Endpoint(url, *MOTO_CREDENTIALS, kind="moto", process=process)
+
+
+def external_endpoint() -> S3Endpoint | None:
+    url = os.environ.get(EXTERNAL_ENDPOINT_VAR, "").strip()
+    if not url:
+        return None
+    return S3Endpoint(
+        url.rstrip("/"),
+        os.environ.get(EXTERNAL_ACCESS_KEY_VAR, "minio"),
+        os.environ.get(EXTERNAL_SECRET_KEY_VAR, "minio123"),
+        kind="external",
+    )

@@ -1,0 +1,239 @@
+"""Uploads over HTTP: metadata, checksums, multipart, and bronze's append-only rule."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lakeops import (
+    BucketNotFoundError,
+    ImmutableObjectError,
+    InvalidKeyError,
+    InvalidMetadataError,
+    Lake,
+    LocalFileError,
+    StorageLayer,
+    TransferSettings,
+    UnknownLayerError,
+)
+from lakeops.lake import META_SHA256, MiB
+from tests.conftest import config_for
+from tests.support.buckets import all_versions
+from tests.support.s3server import S3Endpoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BRONZE, SILVER = StorageLayer.BRONZE, StorageLayer.SILVER
+
+
+def write(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
+
+
+def test_upload_returns_uri_and_stores_bytes_metadata_and_checksum(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    data = b"id,name\n1,Ada\n"
+    source = write(tmp_path / "users.csv", data)
+
+    uri = lake.upload(source, BRONZE, "postgres/users/2024-01-15/users.csv", {"source": "postgres"})
+
+    assert uri == f"s3://{buckets[BRONZE]}/postgres/users/2024-01-15/users.csv"
+    stored = admin.get_object(
+        Bucket=buckets[BRONZE], Key="postgres/users/2024-01-15/users.csv", ChecksumMode="ENABLED"
+    )
+    assert stored["Body"].read() == data
+    assert stored["Metadata"]["source"] == "postgres"
+    assert stored["Metadata"][META_SHA256] == hashlib.sha256(data).hexdigest()
+    assert stored["ContentType"] == "text/csv"
+    assert stored.get("ChecksumCRC32"), "uploads carry an S3 integrity checksum"
+
+
+def test_large_upload_is_multipart_with_bounded_parts_and_reports_progress(
+    s3: S3Endpoint, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    settings = TransferSettings(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    lake = Lake(config_for(s3, buckets), transfer=settings)
+    data = os.urandom(12 * MiB + 3)
+    source = write(tmp_path / "big.bin", data)
+    seen: list[int] = []
+    hashed: list[int] = []
+
+    result = lake.put_file(
+        source, SILVER, "cleaned/big.bin", progress=seen.append, hash_progress=hashed.append
+    )
+
+    head = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/big.bin", PartNumber=1)
+    assert head["PartsCount"] == 3
+    assert sum(seen) == len(data)
+    assert sum(hashed) == len(data)
+    assert result.size == len(data)
+    assert result.created
+    body = admin.get_object(Bucket=buckets[SILVER], Key="cleaned/big.bin")["Body"].read()
+    assert hashlib.sha256(body).digest() == hashlib.sha256(data).digest()
+
+
+def test_bronze_reupload_of_identical_content_is_idempotent(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = write(tmp_path / "a.csv", b"same bytes\n")
+    first = lake.put_file(source, BRONZE, "files/a.csv")
+    second = lake.put_file(source, BRONZE, "files/a.csv")
+
+    assert first.created and not second.created
+    assert second.uri == first.uri
+    assert second.version_id == first.version_id
+    assert len(all_versions(admin, buckets[BRONZE], "files/a.csv")) == 1
+
+
+def test_bronze_refuses_different_content_and_keeps_the_stored_object(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    lake.upload(write(tmp_path / "v1.csv", b"version one\n"), BRONZE, "api/orders.json")
+
+    with pytest.raises(ImmutableObjectError) as caught:
+        lake.upload(write(tmp_path / "v2.csv", b"version two\n"), BRONZE, "api/orders.json")
+
+    assert f"s3://{buckets[BRONZE]}/api/orders.json" in str(caught.value)
+    assert "new key" in str(caught.value)
+    versions = all_versions(admin, buckets[BRONZE], "api/orders.json")
+    assert len(versions) == 1
+    body = admin.get_object(Bucket=buckets[BRONZE], Key="api/orders.json")["Body"].read()
+    assert body == b"version one\n"
+
+
+def test_bronze_refuses_different_multipart_content_and_leaves_no_upload_behind(
+    s3: S3Endpoint, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    settings = TransferSettings(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    lake = Lake(config_for(s3, buckets), transfer=settings)
+    lake.upload(write(tmp_path / "one.bin", b"1" * (11 * MiB)), BRONZE, "streaming/big.bin")
+
+    with pytest.raises(ImmutableObjectError):
+        lake.upload(write(tmp_path / "two.bin", b"2" * (11 * MiB)), BRONZE, "streaming/big.bin")
+
+    assert admin.list_multipart_uploads(Bucket=buckets[BRONZE]).get("Uploads", []) == []
+    assert len(all_versions(admin, buckets[BRONZE], "streaming/big.bin")) == 1
+    head = admin.get_object(Bucket=buckets[BRONZE], Key="streaming/big.bin", Range="bytes=0-0")
+    assert head["Body"].read() == b"1"
+
+
+def test_bronze_compares_bytes_when_the_stored_object_has_no_checksum_metadata(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    admin.put_object(Bucket=buckets[BRONZE], Key="files/by-other-tool.csv", Body=b"abc\n")
+
+    same = lake.put_file(write(tmp_path / "same.csv", b"abc\n"), BRONZE, "files/by-other-tool.csv")
+    assert not same.created
+    with pytest.raises(ImmutableObjectError):
+        lake.upload(write(tmp_path / "diff.csv", b"abd\n"), BRONZE, "files/by-other-tool.csv")
+
+
+def test_silver_and_gold_may_be_overwritten_and_keep_history(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    lake.upload(write(tmp_path / "v1", b"one"), SILVER, "validated/t.csv")
+    lake.upload(write(tmp_path / "v2", b"two"), SILVER, "validated/t.csv")
+
+    body = admin.get_object(Bucket=buckets[SILVER], Key="validated/t.csv")["Body"].read()
+    assert body == b"two"
+    assert len(all_versions(admin, buckets[SILVER], "validated/t.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("", "empty"),
+        ("/postgres/a.csv", "starts with '/'"),
+        ("postgres/../etc/passwd", "'..'"),
+        ("postgres/./a.csv", "'.'"),
+        ("postgres//a.csv", "'//'"),
+        ("postgres/", "prefix"),
+        ("postgres/a\nb.csv", "control"),
+        ("k/" + "x" * 1100, "1024"),
+    ],
+)
+def test_invalid_keys_fail_before_any_request(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    key: str,
+    fragment: str,
+) -> None:
+    with pytest.raises(InvalidKeyError, match="key") as caught:
+        lake.upload(write(tmp_path / "f", b"x"), BRONZE, key)
+    assert fragment in str(caught.value)
+    assert all_versions(admin, buckets[BRONZE]) == []
+
+
+@pytest.mark.parametrize(
+    ("metadata", "fragment"),
+    [
+        ({"note": "café"}, "non-ASCII"),
+        ({"bad name": "x"}, "not allowed"),
+        ({"lakeops-sha256": "forged"}, "reserved"),
+        ({"big": "x" * 2100}, "2048"),
+        ({"Source": "a", "source": "b"}, "twice"),
+        ({"n": 1}, "str to str"),
+    ],
+)
+def test_invalid_metadata_fails_before_any_request(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    metadata: dict[str, str],
+    fragment: str,
+) -> None:
+    with pytest.raises(InvalidMetadataError) as caught:
+        lake.upload(write(tmp_path / "f", b"x"), BRONZE, "files/f.csv", metadata)
+    assert fragment in str(caught.value)
+    assert all_versions(admin, buckets[BRONZE]) == []
+
+
+def test_missing_and_unreadable_local_files_are_named(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    missing = tmp_path / "nope.csv"
+    with pytest.raises(LocalFileError, match=r"nope\.csv.*does not exist"):
+        lake.upload(missing, BRONZE, "files/nope.csv")
+    with pytest.raises(LocalFileError, match="not a regular file"):
+        lake.upload(tmp_path, BRONZE, "files/dir.csv")
+    if os.geteuid() != 0:  # root reads any file, so only others can see this refusal
+        locked = write(tmp_path / "locked.csv", b"x")
+        locked.chmod(0)
+        with pytest.raises(LocalFileError, match="cannot be read"):
+            lake.upload(locked, BRONZE, "files/locked.csv")
+    assert all_versions(admin, buckets[BRONZE]) == []
+
+
+def test_unknown_layer_fails_before_any_request(lake: Lake, tmp_path: Path) -> None:
+    with pytest.raises(UnknownLayerError, match="platinum"):
+        lake.upload(write(tmp_path / "f", b"x"), "platinum", "files/f.csv")
+
+
+def test_layer_accepts_names_and_seed_bucket_aliases(
+    lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = write(tmp_path / "f.csv", b"x")
+    assert lake.upload(source, "raw", "files/f.csv").startswith(f"s3://{buckets[BRONZE]}/")
+    assert lake.upload(source, "Silver", "cleaned/f.csv").startswith(f"s3://{buckets[SILVER]}/")
+
+
+def test_upload_to_a_missing_bucket_points_at_provisioning(
+    s3: S3Endpoint, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    lake = Lake(config_for(s3, {**buckets, BRONZE: "lkt-no-such-bucket"}))
+    with pytest.raises(BucketNotFoundError) as caught:
+        lake.upload(write(tmp_path / "f", b"x"), BRONZE, "files/f.csv")
+    message = str(caught.value)
+    assert "lkt-no-such-bucket" in message
+    assert "bronze" in message
+    assert "make up" in message and "pulumi up" in message
