@@ -23,6 +23,39 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 
+EXTERNAL_SKIP_REASON = (
+    f"external S3 endpoint mode skipped: set {EXTERNAL_ENDPOINT_VAR} (for example "
+    "http://localhost:9000 after `make up`) to run the suite against it too"
+)
+
+
+def pytest_report_header() -> str:
+    external = external_endpoint()
+    if external is None:
+        return f"S3 endpoints: moto on loopback; {EXTERNAL_SKIP_REASON}"
+    return f"S3 endpoints: moto on loopback, and external {external.url}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without an external endpoint, drop that mode's tests once instead of skipping each."""
+    if external_endpoint() is not None:
+        return
+    dropped = [item for item in items if _endpoint_param(item) == "external"]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [item for item in items if _endpoint_param(item) != "external"]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if external_endpoint() is None:
+        terminalreporter.write_line(EXTERNAL_SKIP_REASON)
+
+
+def _endpoint_param(item: pytest.Item) -> object:
+    callspec = getattr(item, "callspec", None)
+    return callspec.params.get("s3") if callspec is not None else None
+
+
 @pytest.fixture(scope="session", params=["moto", "external"])
 def s3(request: pytest.FixtureRequest) -> Iterator[S3Endpoint]:
     """The S3 server under test: moto on loopback, and an external one when it is named."""
@@ -33,10 +66,7 @@ def s3(request: pytest.FixtureRequest) -> Iterator[S3Endpoint]:
         return
     external = external_endpoint()
     if external is None:
-        pytest.skip(
-            f"external S3 endpoint: set {EXTERNAL_ENDPOINT_VAR} (for example "
-            "http://localhost:9000 with `make up`) to run the suite against it too"
-        )
+        pytest.skip(EXTERNAL_SKIP_REASON)
     yield external
 
 

@@ -85,3 +85,17 @@ def external_endpoint() -> S3Endpoint | None:
         os.environ.get(EXTERNAL_SECRET_KEY_VAR, "minio123"),
         kind="external",
     )
+
+
+def set_auth_enforcement(endpoint: S3Endpoint, *, enforced: bool) -> None:
+    """Switch moto's IAM checks on or off. While on, every request is authenticated and
+    checked against the caller's IAM policies (and bucket policies)."""
+    free_requests = b"0" if enforced else b"1000000000"
+    request = urllib.request.Request(  # noqa: S310 - loopback http URL
+        f"{endpoint.url}/moto-api/reset-auth",
+        data=free_requests,
+        method="POST",
+        headers={"Content-Type": "text/plain"},  # a form body would hide it from moto
+    )
+    with urllib.request.urlopen(request, timeout=10):  # noqa: S310 - loopback http URL
+        pass

@@ -1,0 +1,261 @@
+"""Configuration: the documented order of precedence, stack outputs, and masking."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakeops import Backend, ConfigurationError, Lake, LakeConfig, StorageLayer
+from lakeops.stack_outputs import exported_outputs_path
+
+BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
+
+DEV_OUTPUTS: dict[str, Any] = {
+    "backend": "minio",
+    "endpoint": "http://minio.internal:9000",
+    "region": "eu-central-1",
+    "buckets": {"bronze": "dev-raw", "silver": "dev-staging", "gold": "dev-curated"},
+    "lifecycle": {"noncurrentVersionDays": 30},
+}
+AWS_OUTPUTS: dict[str, Any] = {
+    "backend": "aws",
+    "endpoint": None,
+    "region": "eu-west-1",
+    "buckets": {
+        "bronze": "acme-prod-raw",
+        "silver": "acme-prod-staging",
+        "gold": "acme-prod-curated",
+    },
+    "lifecycle": {"noncurrentVersionDays": 90, "abortIncompleteMultipartDays": 7},
+}
+
+
+def outputs_file(tmp_path: Path, data: dict[str, Any]) -> Path:
+    path = tmp_path / "outputs.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def test_dev_defaults_apply_when_nothing_is_set() -> None:
+    config = LakeConfig.resolve(env={})
+    assert config.backend is Backend.MINIO
+    assert config.endpoint_url == "http://localhost:9000"
+    assert config.region == "us-east-1"
+    assert dict(config.buckets) == {BRONZE: "raw", SILVER: "staging", GOLD: "curated"}
+    assert (config.access_key_id, config.secret_access_key) == ("minio", "minio123")
+    assert config.sources["endpoint"] == "dev default"
+
+
+def test_stack_outputs_override_dev_defaults(tmp_path: Path) -> None:
+    config = LakeConfig.resolve(
+        env={"LAKEOPS_OUTPUTS_FILE": str(outputs_file(tmp_path, DEV_OUTPUTS))}
+    )
+    assert config.endpoint_url == "http://minio.internal:9000"
+    assert config.region == "eu-central-1"
+    assert config.bucket(BRONZE) == "dev-raw"
+    assert config.lifecycle is not None and config.lifecycle.noncurrent_version_days == 30
+    assert config.sources["bucket.bronze"].startswith("stack outputs (file ")
+
+
+def test_environment_overrides_stack_outputs(tmp_path: Path) -> None:
+    env = {
+        "LAKEOPS_OUTPUTS_FILE": str(outputs_file(tmp_path, DEV_OUTPUTS)),
+        "AWS_ENDPOINT_URL": "http://generic:1",
+        "AWS_ENDPOINT_URL_S3": "http://s3-specific:2",
+        "AWS_DEFAULT_REGION": "ap-south-1",
+        "AWS_REGION": "ap-east-1",
+        "LAKEOPS_BUCKET_SILVER": "env-staging",
+        "AWS_ACCESS_KEY_ID": "AKIAENVKEY123",
+        "AWS_SECRET_ACCESS_KEY": "env-secret",
+        "AWS_SESSION_TOKEN": "env-token",
+    }
+    config = LakeConfig.resolve(env=env)
+    assert config.endpoint_url == "http://s3-specific:2"
+    assert config.region == "ap-east-1"
+    assert config.bucket(SILVER) == "env-staging"
+    assert config.bucket(BRONZE) == "dev-raw"
+    assert (config.access_key_id, config.secret_access_key) == ("AKIAENVKEY123", "env-secret")
+    assert config.session_token == "env-token"
+    assert config.sources["endpoint"] == "env AWS_ENDPOINT_URL_S3"
+    assert config.sources["region"] == "env AWS_REGION"
+
+
+def test_generic_endpoint_and_default_region_variables_are_used_too() -> None:
+    config = LakeConfig.resolve(
+        env={"AWS_ENDPOINT_URL": "http://generic:1", "AWS_DEFAULT_REGION": "ap-south-1"}
+    )
+    assert config.endpoint_url == "http://generic:1"
+    assert config.region == "ap-south-1"
+
+
+def test_arguments_override_everything(tmp_path: Path) -> None:
+    env = {
+        "LAKEOPS_OUTPUTS_FILE": str(outputs_file(tmp_path, DEV_OUTPUTS)),
+        "AWS_ENDPOINT_URL": "http://env:1",
+        "AWS_REGION": "ap-east-1",
+        "LAKEOPS_BUCKET_GOLD": "env-curated",
+        "AWS_ACCESS_KEY_ID": "envkey",
+        "AWS_SECRET_ACCESS_KEY": "envsecret",
+    }
+    config = LakeConfig.resolve(
+        endpoint_url="http://arg:3",
+        region="sa-east-1",
+        buckets={"gold": "arg-curated"},
+        access_key_id="argkey",
+        secret_access_key="argsecret",
+        env=env,
+    )
+    assert config.endpoint_url == "http://arg:3"
+    assert config.region == "sa-east-1"
+    assert config.bucket(GOLD) == "arg-curated"
+    assert config.access_key_id == "argkey"
+    assert {config.sources[name] for name in ("endpoint", "region", "bucket.gold")} == {"argument"}
+
+
+def test_aws_outputs_mean_aws_endpoint_and_the_default_credential_chain(tmp_path: Path) -> None:
+    config = LakeConfig.resolve(
+        env={"LAKEOPS_OUTPUTS_FILE": str(outputs_file(tmp_path, AWS_OUTPUTS))}
+    )
+    assert config.backend is Backend.AWS
+    assert config.endpoint_url is None
+    assert config.region == "eu-west-1"
+    assert config.access_key_id is None and config.secret_access_key is None
+    assert config.sources["access_key_id"] == "boto3 default credential chain"
+    lake = Lake(config)
+    assert lake.client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+
+
+def test_backend_aws_from_the_environment_drops_the_dev_endpoint() -> None:
+    config = LakeConfig.resolve(env={"LAKEOPS_BACKEND": "aws", "AWS_REGION": "us-west-2"})
+    assert config.endpoint_url is None
+    assert config.access_key_id is None
+
+
+def test_custom_endpoints_use_path_style_addressing() -> None:
+    lake = Lake(LakeConfig.resolve(env={}))
+    request_url = lake.client.generate_presigned_url(
+        "get_object", Params={"Bucket": "raw", "Key": "files/a.csv"}
+    )
+    assert request_url.startswith("http://localhost:9000/raw/files/a.csv?")
+
+
+def test_a_named_stack_reads_the_exported_file_when_the_cli_is_absent(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+
+    config = LakeConfig.resolve(env={"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)})
+
+    assert config.bucket(BRONZE) == "dev-raw"
+
+
+def test_a_named_stack_without_cli_or_export_says_how_to_fix_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    with pytest.raises(ConfigurationError, match=r"pulumi CLI is not on PATH.*make outputs"):
+        LakeConfig.resolve(env={"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)})
+
+
+def test_a_named_stack_is_read_through_the_pulumi_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stand-in `pulumi` executable checks the arguments lakeops passes and answers as
+    `pulumi stack output --json` does. The real CLI is exercised by the infra integration
+    test where it is installed."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "pulumi"
+    stand_in.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, os, sys
+            assert sys.argv[1:] == ["stack", "output", "--json", "--stack", "prod",
+                                    "--non-interactive"], sys.argv
+            assert os.path.exists("Pulumi.yaml"), "runs in the project folder"
+            print({json.dumps(json.dumps(AWS_OUTPUTS))})
+            """
+        )
+    )
+    stand_in.chmod(stand_in.stat().st_mode | stat.S_IXUSR)
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.chdir(tmp_path)
+
+    config = LakeConfig.resolve(stack="prod", env={})
+
+    assert config.bucket(BRONZE) == "acme-prod-raw"
+    assert config.sources["bucket.bronze"] == "stack outputs (pulumi stack 'prod')"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "not a JSON object"),
+        (json.dumps({"buckets": {}}), "lack backend"),
+        (json.dumps({**DEV_OUTPUTS, "buckets": {"bronze": "a"}}), "no bucket for silver"),
+        (json.dumps({**DEV_OUTPUTS, "backend": "gcs"}), "backend 'gcs'"),
+        (json.dumps({**DEV_OUTPUTS, "endpoint": None}), "without an endpoint"),
+    ],
+)
+def test_bad_outputs_files_are_named(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "outputs.json"
+    path.write_text(content)
+    with pytest.raises(ConfigurationError, match=message) as caught:
+        LakeConfig.resolve(outputs_file=path, env={})
+    assert str(path) in str(caught.value)
+
+
+def test_a_missing_outputs_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigurationError, match=r"nope\.json.*does not exist"):
+        LakeConfig.resolve(env={"LAKEOPS_OUTPUTS_FILE": str(tmp_path / "nope.json")})
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"endpoint_url": "localhost:9000"}, "not an http"),
+        ({"buckets": {"bronze": "Bad_Name"}}, "not a valid S3 bucket name"),
+        ({"access_key_id": "only-key"}, "only one of"),
+        ({"backend": "azure"}, "backend 'azure'"),
+        ({"profile": "lakeops-no-such-profile"}, "profile 'lakeops-no-such-profile'"),
+    ],
+)
+def test_bad_settings_are_refused_with_the_fix(settings: dict[str, Any], message: str) -> None:
+    with pytest.raises(ConfigurationError, match=message):
+        LakeConfig.resolve(env={}, **settings)
+
+
+def test_half_a_key_pair_in_the_environment_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="AWS_ACCESS_KEY_ID is set but its partner"):
+        LakeConfig.resolve(env={"AWS_ACCESS_KEY_ID": "k"})
+
+
+def test_secrets_are_masked_in_repr_and_describe() -> None:
+    config = LakeConfig.resolve(
+        access_key_id="AKIAEXAMPLEKEYID",
+        secret_access_key="s3cr3t-never-shown",
+        session_token="t0ken-never-shown",
+        env={},
+    )
+    shown = repr(config) + repr(Lake(config)) + str(config.describe())
+    assert "s3cr3t-never-shown" not in shown
+    assert "t0ken-never-shown" not in shown
+    assert "AKIAEXAMPLEKEYID" not in shown
+    rows = {name: value for name, value, _ in config.describe()}
+    assert rows["secret_access_key"] == "****"
+    assert rows["access_key_id"] == "AKIA****"

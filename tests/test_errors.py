@@ -1,0 +1,159 @@
+"""Failures a pipeline meets: unreachable endpoints, bad credentials, denied access.
+
+Each one raises one lakeops error that names the endpoint and the fix, quickly, and never
+shows a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+
+from lakeops import (
+    AccessDeniedError,
+    EndpointUnreachableError,
+    Lake,
+    LakeConfig,
+    LakeOpsError,
+    StorageLayer,
+)
+from tests.conftest import config_for
+from tests.support.buckets import create_versioned_bucket, unique_bucket_names
+from tests.support.s3server import REGION, S3Endpoint, free_port, set_auth_enforcement, start_moto
+
+SECRET = "never-show-this-secret-0123456789"
+
+
+@pytest.fixture(scope="module")
+def iam_moto() -> Iterator[S3Endpoint]:
+    """A moto server of its own, whose IAM checks the tests switch on."""
+    endpoint = start_moto()
+    yield endpoint
+    endpoint.stop()
+
+
+def unreachable_lake(endpoint: str) -> Lake:
+    return Lake(
+        LakeConfig.resolve(
+            endpoint_url=endpoint, access_key_id="k", secret_access_key=SECRET, env={}
+        )
+    )
+
+
+def test_a_refused_connection_names_the_endpoint_and_how_to_start_it(tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(EndpointUnreachableError) as caught:
+        unreachable_lake(endpoint).list_objects(StorageLayer.BRONZE)
+    assert time.monotonic() - started < 10
+    message = str(caught.value)
+    assert endpoint in message
+    assert "make up" in message and "docker compose ps minio" in message
+    assert SECRET not in message
+
+
+@pytest.mark.slow
+def test_an_endpoint_that_never_answers_fails_within_about_ten_seconds() -> None:
+    # A listener whose accept queue is full drops new connection attempts, like a firewall
+    # that swallows packets: each attempt waits for the connect timeout.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            started = time.monotonic()
+            with pytest.raises(EndpointUnreachableError, match=f"127.0.0.1:{port}"):
+                unreachable_lake(f"http://127.0.0.1:{port}").list_objects(StorageLayer.BRONZE)
+            elapsed = time.monotonic() - started
+        finally:
+            for filler in fillers:
+                filler.close()
+    assert 2 <= elapsed < 12
+
+
+def test_rejected_credentials_are_reported_without_the_secret(
+    iam_moto: S3Endpoint, tmp_path: Path
+) -> None:
+    names = unique_bucket_names()
+    lake = Lake(
+        config_for(iam_moto, names, access_key_id="AKIANOSUCHKEY0000", secret_access_key=SECRET)
+    )
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        with pytest.raises(AccessDeniedError) as caught:
+            lake.list_objects(StorageLayer.GOLD)
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)
+    message = str(caught.value)
+    assert "rejected the credentials" in message
+    assert iam_moto.url in message
+    assert "AWS_ACCESS_KEY_ID" in message
+    assert SECRET not in message
+
+
+def test_denied_access_names_the_object_and_the_policy_scope(
+    iam_moto: S3Endpoint, tmp_path: Path
+) -> None:
+    names = unique_bucket_names()
+    setup = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    admin = boto3.client(
+        "s3",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    create_versioned_bucket(admin, names[StorageLayer.GOLD])
+    setup.create_user(UserName="nobody")
+    key = setup.create_access_key(UserName="nobody")["AccessKey"]
+    lake = Lake(
+        config_for(
+            iam_moto,
+            names,
+            access_key_id=key["AccessKeyId"],
+            secret_access_key=key["SecretAccessKey"],
+        )
+    )
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        with pytest.raises(AccessDeniedError) as caught:
+            lake.list_objects(StorageLayer.GOLD, "reports/")
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)
+    message = str(caught.value)
+    assert f"s3://{names[StorageLayer.GOLD]}/reports/" in message
+    assert "access denied to list" in message
+    assert "access matrix" in message
+    assert key["SecretAccessKey"] not in message
+
+
+def test_no_secret_reaches_any_log_record(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:
+    caplog.set_level(logging.DEBUG)
+    lake = unreachable_lake(f"http://127.0.0.1:{free_port()}")
+    with pytest.raises(LakeOpsError):
+        lake.list_objects(StorageLayer.BRONZE)
+    source = tmp_path / "f.csv"
+    source.write_bytes(b"x")
+    with pytest.raises(LakeOpsError):
+        lake.upload(source, StorageLayer.BRONZE, "files/f.csv")
+    assert caplog.records, "botocore logs at DEBUG; the check must have something to read"
+    assert all(SECRET not in record.getMessage() for record in caplog.records)
+    assert SECRET not in repr(lake)
