@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import boto3
@@ -38,6 +39,35 @@ def make_s3_client(config: LakeConfig) -> S3Client:
         user_agent_extra=f"lakeops/{__version__}",
     )
     return session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
+
+
+class WrittenVersions:
+    """Version ids of completed writes, read off the write responses themselves.
+
+    s3transfer returns nothing from an upload; a HEAD afterwards would cost a request and
+    need read permission, which a write-only role lacks. Entries are keyed by bucket and key,
+    and taken once.
+    """
+
+    def __init__(self, client: S3Client) -> None:
+        self._versions: dict[tuple[str, str], str | None] = {}
+        self._lock = threading.Lock()
+        for operation in ("PutObject", "CompleteMultipartUpload"):
+            client.meta.events.register(f"after-call.s3.{operation}", self._record)
+
+    def _record(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        params = context.get("input_params") or {}
+        succeeded = http_response.status_code < 300 and "Error" not in parsed
+        if succeeded and "Bucket" in params and "Key" in params:
+            with self._lock:
+                self._versions[(params["Bucket"], params["Key"])] = parsed.get("VersionId")
+
+    def take(self, bucket: str, key: str) -> str | None:
+        with self._lock:
+            version = self._versions.pop((bucket, key), None)
+        return None if version in (None, "null") else version
 
 
 def make_writes_conditional(client: S3Client, bucket: str) -> None:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 CHUNK_BYTES = 1024 * 1024
 
+# Called with each increment of bytes done. A callback that also has a `start(total)` method
+# is told the total first (see announce), which progress bars use.
 ProgressCallback = Callable[[int], None]
+
+
+def announce(progress: ProgressCallback | None, total: int) -> None:
+    start = getattr(progress, "start", None)
+    if callable(start):
+        start(total)
 
 
 def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = None) -> str:
@@ -21,5 +29,6 @@ def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = N
 
 
 def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
+    announce(progress, path.stat().st_size)
     with path.open("rb") as handle:
         return sha256_chunks(iter(lambda: handle.read(CHUNK_BYTES), b""), progress)

@@ -7,7 +7,7 @@ import os
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,10 +16,10 @@ import botocore.exceptions
 from boto3.s3.transfer import TransferConfig, create_transfer_manager
 from s3transfer.subscribers import BaseSubscriber
 
-from lakeops.client import make_s3_client, make_writes_conditional
+from lakeops.client import WrittenVersions, make_s3_client, make_writes_conditional
 from lakeops.config import LakeConfig
 from lakeops.errors import ImmutableObjectError, IntegrityError, PromotionDirectionError
-from lakeops.hashing import ProgressCallback, sha256_chunks, sha256_file
+from lakeops.hashing import ProgressCallback, announce, sha256_chunks, sha256_file
 from lakeops.layout import LAYOUT, StorageLayer, can_promote, is_marker_key
 from lakeops.s3errors import Target, error_code, missing_bucket, translate
 from lakeops.validation import (
@@ -111,8 +111,12 @@ class PromotionResult:
 
 
 class _Progress(BaseSubscriber):
-    def __init__(self, callback: ProgressCallback) -> None:
+    def __init__(self, callback: ProgressCallback, total: int) -> None:
         self._callback = callback
+        self._total = total
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        announce(self._callback, self._total)
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
         self._callback(bytes_transferred)
@@ -155,6 +159,7 @@ class Lake:
         self.config = config if config is not None else LakeConfig.resolve(**overrides)
         self.transfer = transfer or TransferSettings()
         self.client: S3Client = make_s3_client(self.config)
+        self._written = WrittenVersions(self.client)
         for layer, spec in LAYOUT.items():
             if spec.append_only:
                 make_writes_conditional(self.client, self.config.bucket(layer))
@@ -279,7 +284,7 @@ class Lake:
             or "application/octet-stream",
             "ChecksumAlgorithm": "CRC32",
         }
-        subscribers = [_Progress(progress)] if progress else []
+        subscribers = [_Progress(progress, size)] if progress else []
         try:
             with self._transfers(self.transfer.for_files()) as manager:
                 manager.upload(
@@ -295,15 +300,15 @@ class Lake:
             raise translate(exc, target) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, target) from exc
-        head = self._head(target)
-        return UploadResult(self.uri(layer, key), layer, key, size, digest, _version(head), True)
+        version = self._written.take(self.config.bucket(layer), key)
+        return UploadResult(self.uri(layer, key), layer, key, size, digest, version, True)
 
     def _existing_bronze_object(
         self, target: Target, path: Path, size: int, digest: str
     ) -> UploadResult:
         """The conditional write found the key taken: succeed only if the content is the same."""
         assert target.layer is not None and target.key is not None
-        head = self._head(target)
+        head = self._head(replace(target, action="compare with the existing object"))
         stored = head.get("Metadata", {}).get(META_SHA256)
         if stored is None and head.get("ContentLength") == size:
             # Written by another tool, without our checksum: compare the bytes themselves.
@@ -378,7 +383,7 @@ class Lake:
         size = int(head["ContentLength"])
         subscribers: list[BaseSubscriber] = [_KnownObject(size, head.get("ETag"))]
         if progress:
-            subscribers.append(_Progress(progress))
+            subscribers.append(_Progress(progress, size))
 
         partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.lakeops-partial")
         try:
@@ -523,7 +528,7 @@ class Lake:
         size = int(head["ContentLength"])
         subscribers: list[BaseSubscriber] = [_KnownObject(size, head.get("ETag"))]
         if progress:
-            subscribers.append(_Progress(progress))
+            subscribers.append(_Progress(progress, size))
         destination_target = self._target("promote to", destination, new_key)
         try:
             with self._transfers(self.transfer.for_copy()) as manager:
