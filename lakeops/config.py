@@ -68,7 +68,9 @@ class LakeConfig:
     secret_access_key: str | None = None
     session_token: str | None = None
     profile: str | None = None
+    # What the stack declared, for `verify` to compare with; None without stack outputs.
     lifecycle: LifecycleIntent | None = None
+    default_encryption: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def bucket(self, layer: StorageLayer | str) -> str:
@@ -232,6 +234,7 @@ class _Resolver:
             session_token=token,
             profile=profile_str,
             lifecycle=outputs.lifecycle if outputs else None,
+            default_encryption=outputs.default_encryption if outputs else None,
             sources=dict(self.sources),
         )
 

@@ -41,8 +41,11 @@ BUCKETS = "buckets"  # {"bronze": name, "silver": name, "gold": name}
 BUCKET_ARNS = "bucketArns"  # {"bronze": arn, ...}
 ROLE_POLICIES = "rolePolicies"  # {"ingest": policy name, ...}
 ROLE_ARNS = "roleArns"  # AWS: {"ingest": role ARN, ...} for the roles created; else {}
+ROLE_POLICY_ARNS = "rolePolicyArns"  # AWS: {"ingest": policy ARN, ...}
+ACCESS_LOG_BUCKET = "accessLogBucket"  # AWS, when access logging is on
 ROLE_CREDENTIALS = "roleCredentials"  # MinIO: {"ingest": {accessKeyId, secretAccessKey}} (secret)
 LIFECYCLE = "lifecycle"  # LifecycleIntent as a dict
+DEFAULT_ENCRYPTION = "defaultEncryption"  # "AES256" | "aws:kms" on AWS; null on MinIO
 BRONZE_OBJECT_LOCK = "bronzeObjectLock"  # bool
 
 # Keys inside LIFECYCLE.
@@ -80,6 +83,7 @@ class StackOutputs:
     region: str | None
     buckets: Mapping[StorageLayer, str]
     lifecycle: LifecycleIntent | None
+    default_encryption: str | None
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, source: str) -> StackOutputs:
@@ -118,6 +122,12 @@ class StackOutputs:
                 )
             buckets[layer] = name
         region = data.get(REGION)
+        encryption = data.get(DEFAULT_ENCRYPTION)
+        if encryption is not None and not isinstance(encryption, str):
+            raise ConfigurationError(
+                f"stack output {DEFAULT_ENCRYPTION!r} from {source} is not a string.",
+                hint="Expected 'AES256', 'aws:kms' or null.",
+            )
         return cls(
             source=source,
             backend=backend,
@@ -125,6 +135,7 @@ class StackOutputs:
             region=str(region) if region else None,
             buckets=buckets,
             lifecycle=_parse_lifecycle(data.get(LIFECYCLE), source),
+            default_encryption=encryption,
         )
 
 

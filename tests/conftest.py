@@ -70,6 +70,14 @@ def s3(request: pytest.FixtureRequest) -> Iterator[S3Endpoint]:
     yield external
 
 
+@pytest.fixture(scope="session")
+def iam_moto() -> Iterator[S3Endpoint]:
+    """A moto server of its own whose IAM checks tests switch on (set_auth_enforcement)."""
+    endpoint = start_moto()
+    yield endpoint
+    endpoint.stop()
+
+
 def s3_client(endpoint: S3Endpoint) -> S3Client:
     return boto3.client(
         "s3",

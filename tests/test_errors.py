@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import socket
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -25,17 +24,9 @@ from lakeops import (
 )
 from tests.conftest import config_for
 from tests.support.buckets import create_versioned_bucket, unique_bucket_names
-from tests.support.s3server import REGION, S3Endpoint, free_port, set_auth_enforcement, start_moto
+from tests.support.s3server import REGION, S3Endpoint, free_port, set_auth_enforcement
 
 SECRET = "never-show-this-secret-0123456789"
-
-
-@pytest.fixture(scope="module")
-def iam_moto() -> Iterator[S3Endpoint]:
-    """A moto server of its own, whose IAM checks the tests switch on."""
-    endpoint = start_moto()
-    yield endpoint
-    endpoint.stop()
 
 
 def unreachable_lake(endpoint: str) -> Lake:

@@ -1,0 +1,5 @@
+"""Entry point of the Pulumi program (Pulumi.yaml: main: infra/)."""
+
+from lakeinfra.program import main
+
+main()

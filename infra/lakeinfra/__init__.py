@@ -1,0 +1,1 @@
+"""The lake's infrastructure as a reusable Pulumi component (see lakeinfra.lake)."""

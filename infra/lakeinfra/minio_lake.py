@@ -1,0 +1,118 @@
+"""The lake on MinIO (dev): buckets, prefixes, lifecycle, and access through MinIO's IAM.
+
+What differs from AWS, on purpose:
+- No bucket policies: MinIO bucket policies only govern anonymous access. The deny rules
+  (no deletes on bronze) are explicit denies in the role policies instead.
+- No default encryption: server-side encryption on MinIO needs a KMS (KES), which the
+  local dev stack does not run.
+- No abort-incomplete-multipart rule: MinIO's ILM has none; MinIO itself removes stale
+  uploads (api stale_uploads_expiry, 24 h by default).
+- No storage-class transition for bronze: that needs a remote tier configured in MinIO.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import pulumi
+import pulumi_minio as minio
+
+from lakeinfra.policies import ROLES, role_policy
+from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, StorageLayer, marker_key
+
+
+class MinioLakeLayer(pulumi.ComponentResource):
+    """One layer: a versioned bucket, a marker per declared prefix, one ILM policy."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        layer: StorageLayer,
+        bucket_name: str,
+        noncurrent_version_days: int,
+        object_locking: bool,
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("lakeops:minio:LakeLayer", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.bucket = minio.S3Bucket(
+            f"{name}-bucket",
+            bucket=bucket_name,
+            acl="private",
+            # The dev lake is disposable: `make destroy` removes buckets with their data.
+            force_destroy=True,
+            object_locking=object_locking,
+            opts=child,
+        )
+        self.versioning = minio.S3BucketVersioning(
+            f"{name}-versioning",
+            bucket=self.bucket.bucket,
+            versioning_configuration={"status": "Enabled"},
+            opts=child,
+        )
+        after_versioning = pulumi.ResourceOptions(parent=self, depends_on=[self.versioning])
+        self.markers = [
+            minio.S3Object(
+                f"{name}-marker-{prefix.rstrip('/')}",
+                bucket_name=self.bucket.bucket,
+                object_name=marker_key(prefix),
+                content=PREFIX_MARKER_CONTENT,
+                content_type="text/plain",
+                opts=after_versioning,
+            )
+            for prefix in LAYOUT[layer].prefixes
+        ]
+        self.lifecycle = minio.IlmPolicy(
+            f"{name}-lifecycle",
+            bucket=self.bucket.bucket,
+            rules=[
+                {
+                    "id": "expire-noncurrent-versions",
+                    "noncurrent_version_expiration_days": noncurrent_version_days,
+                }
+            ],
+            opts=after_versioning,
+        )
+        self.bucket_name: pulumi.Output[str] = self.bucket.bucket
+        self.bucket_arn: pulumi.Output[str] = self.bucket.arn
+        self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})
+
+
+class MinioLakeAccess(pulumi.ComponentResource):
+    """A MinIO IAM policy and user per pipeline role, the policy attached to the user."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        buckets: Mapping[StorageLayer, str],
+        name_for: Mapping[str, str],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("lakeops:minio:LakeAccess", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.policy_names: dict[str, pulumi.Output[str]] = {}
+        self.credentials: dict[str, dict[str, pulumi.Output[str]]] = {}
+        for role in ROLES:
+            policy = minio.IamPolicy(
+                f"{name}-{role}-policy",
+                name=name_for[role],
+                policy=json.dumps(role_policy(role, buckets)),
+                opts=child,
+            )
+            # MinIO generates the secret key; it reaches the outputs only as a Pulumi secret.
+            user = minio.IamUser(f"{name}-{role}-user", name=name_for[role], opts=child)
+            minio.IamUserPolicyAttachment(
+                f"{name}-{role}-attachment",
+                user_name=user.name,
+                policy_name=policy.name,
+                opts=child,
+            )
+            self.policy_names[role] = policy.name
+            self.credentials[role] = {
+                "accessKeyId": user.name,
+                "secretAccessKey": pulumi.Output.secret(user.secret),
+            }
+        self.register_outputs({"policies": self.policy_names})

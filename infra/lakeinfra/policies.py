@@ -1,0 +1,171 @@
+"""Access policies as data: pure functions from bucket names to policy documents.
+
+No Pulumi here, so tests can apply the very same documents to a live S3 server and check
+their effect. Role policies are IAM documents; MinIO's IAM accepts the same grammar, so one
+document serves both backends. Bucket policies are AWS-only: MinIO bucket policies govern
+anonymous access only, so on MinIO the deny rules live in the role policies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from lakeops.layout import LAYOUT, StorageLayer
+
+PolicyDocument = dict[str, Any]
+
+BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
+
+# Listing and reading. Version and tagging reads let a role download or promote a given
+# version (promotion's CopyObject reads the source's tags).
+LIST_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
+READ_ACTIONS = (
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+)
+# Writing, including what managed multipart uploads need.
+WRITE_ACTIONS = (
+    "s3:PutObject",
+    "s3:PutObjectTagging",
+    "s3:AbortMultipartUpload",
+    "s3:ListMultipartUploadParts",
+)
+# Replacing data is allowed on silver and gold; a delete there only adds a delete marker,
+# since versioning keeps history. Removing a version for good is never granted to a role.
+DELETE_CURRENT_ACTIONS = ("s3:DeleteObject",)
+DESTRUCTIVE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+
+
+@dataclass(frozen=True)
+class RoleSpec:
+    reads: tuple[StorageLayer, ...]
+    writes: tuple[StorageLayer, ...]
+    purpose: str
+
+
+ROLES: Mapping[str, RoleSpec] = {
+    # Ingest reads bronze only to recognise a re-upload of identical content.
+    "ingest": RoleSpec(reads=(BRONZE,), writes=(BRONZE,), purpose="write bronze, never delete"),
+    "transform": RoleSpec(
+        reads=(BRONZE, SILVER), writes=(SILVER,), purpose="read bronze, read and write silver"
+    ),
+    "publish": RoleSpec(
+        reads=(SILVER, GOLD), writes=(GOLD,), purpose="read silver, read and write gold"
+    ),
+    "analyst": RoleSpec(reads=(GOLD,), writes=(), purpose="read gold only"),
+}
+
+
+def bucket_arn(bucket: str) -> str:
+    return f"arn:aws:s3:::{bucket}"
+
+
+def prefix_arns(layer: StorageLayer, bucket: str) -> list[str]:
+    """Object ARNs under each of the layer's declared prefixes."""
+    return [f"{bucket_arn(bucket)}/{prefix}*" for prefix in LAYOUT[layer].prefixes]
+
+
+def _sid(*words: str) -> str:
+    return "".join(word.capitalize() for word in words)
+
+
+def role_policy(role: str, buckets: Mapping[StorageLayer, str]) -> PolicyDocument:
+    """The IAM policy of a pipeline role, scoped by bucket and by the layout's prefixes."""
+    spec = ROLES[role]
+    statements: list[dict[str, Any]] = []
+    touched = [layer for layer in StorageLayer if layer in spec.reads or layer in spec.writes]
+    statements.append(
+        {
+            "Sid": "ListLayerBuckets",
+            "Effect": "Allow",
+            "Action": list(LIST_ACTIONS),
+            "Resource": [bucket_arn(buckets[layer]) for layer in touched],
+        }
+    )
+    for layer in spec.reads:
+        statements.append(
+            {
+                "Sid": _sid("read", layer.value),
+                "Effect": "Allow",
+                "Action": list(READ_ACTIONS),
+                "Resource": prefix_arns(layer, buckets[layer]),
+            }
+        )
+    for layer in spec.writes:
+        actions = list(WRITE_ACTIONS)
+        if not LAYOUT[layer].append_only:
+            actions += DELETE_CURRENT_ACTIONS
+        statements.append(
+            {
+                "Sid": _sid("write", layer.value),
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": prefix_arns(layer, buckets[layer]),
+            }
+        )
+    # An explicit deny outranks any allow another policy might add to the same principal.
+    statements.append(
+        {
+            "Sid": "DenyDeletingBronze",
+            "Effect": "Deny",
+            "Action": list(DESTRUCTIVE_ACTIONS),
+            "Resource": [f"{bucket_arn(buckets[BRONZE])}/*"],
+        }
+    )
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def deny_insecure_transport(bucket: str) -> dict[str, Any]:
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:*",
+        "Resource": [bucket_arn(bucket), f"{bucket_arn(bucket)}/*"],
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
+def bucket_policy(
+    layer: StorageLayer, bucket: str, break_glass_principals: Sequence[str] = ()
+) -> PolicyDocument:
+    """The AWS bucket policy of a layer: TLS only; on bronze, no deletes but break-glass."""
+    statements = [deny_insecure_transport(bucket)]
+    if LAYOUT[layer].append_only:
+        deny_delete: dict[str, Any] = {
+            "Sid": "DenyObjectDeletion",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": list(DESTRUCTIVE_ACTIONS),
+            "Resource": f"{bucket_arn(bucket)}/*",
+        }
+        if break_glass_principals:
+            deny_delete["Condition"] = {
+                "ArnNotLike": {"aws:PrincipalArn": list(break_glass_principals)}
+            }
+        statements.append(deny_delete)
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def access_log_bucket_policy(log_bucket: str, source_buckets: Sequence[str]) -> PolicyDocument:
+    """Lets S3's logging service write access logs for the lake's buckets, over TLS only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            deny_insecure_transport(log_bucket),
+            {
+                "Sid": "AllowS3ServerAccessLogs",
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn(log_bucket)}/*",
+                "Condition": {
+                    "ArnLike": {"aws:SourceArn": [bucket_arn(b) for b in source_buckets]}
+                },
+            },
+        ],
+    }

@@ -1,0 +1,43 @@
+"""The Pulumi program: one explicit provider, one MedallionLake, its outputs exported."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_aws as aws
+import pulumi_minio as minio
+
+from lakeinfra.args import MedallionLakeArgs
+from lakeinfra.lake import MedallionLake
+from lakeinfra.stack_config import MinioConnection, load_lake_args
+from lakeops.contract import Backend
+
+
+def make_provider(
+    args: MedallionLakeArgs, connection: MinioConnection | None
+) -> pulumi.ProviderResource:
+    """The stack's only provider. Default providers are disabled in the stack config."""
+    if args.backend is Backend.MINIO:
+        assert connection is not None
+        return minio.Provider(
+            "minio",
+            minio_server=connection.server,
+            minio_user=connection.user,
+            minio_password=connection.password,
+            minio_region=connection.region,
+            minio_ssl=connection.ssl,
+        )
+    assert args.aws is not None
+    return aws.Provider(
+        "aws",
+        region=args.aws.region,
+        default_tags={"tags": {"managed-by": "pulumi", "system": "lake", **args.aws.tags}},
+    )
+
+
+def main() -> MedallionLake:
+    args, connection = load_lake_args()
+    provider = make_provider(args, connection)
+    lake = MedallionLake("lake", args, opts=pulumi.ResourceOptions(providers=[provider]))
+    for name, value in lake.outputs.items():
+        pulumi.export(name, value)
+    return lake

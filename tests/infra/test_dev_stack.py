@@ -1,0 +1,206 @@
+"""The dev stack (MinIO), run under Pulumi's mocks with the committed Pulumi.dev.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from lakeinfra.args import LakeArgsError
+from lakeinfra.policies import ROLES, role_policy
+from lakeops import Backend, LakeConfig, StorageLayer
+from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, marker_key
+from tests.support.pulumi_stack import StackRun, run_stack
+
+BUCKETS = {StorageLayer.BRONZE: "raw", StorageLayer.SILVER: "staging", StorageLayer.GOLD: "curated"}
+
+EXPECTED_TYPES = Counter(
+    {
+        "pulumi:providers:minio": 1,
+        "lakeops:index:MedallionLake": 1,
+        "lakeops:minio:LakeLayer": 3,
+        "minio:index/s3Bucket:S3Bucket": 3,
+        "minio:index/s3BucketVersioning:S3BucketVersioning": 3,
+        "minio:index/s3Object:S3Object": 10,
+        "minio:index/ilmPolicy:IlmPolicy": 3,
+        "lakeops:minio:LakeAccess": 1,
+        "minio:index/iamPolicy:IamPolicy": 4,
+        "minio:index/iamUser:IamUser": 4,
+        "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment": 4,
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def dev() -> StackRun:
+    return run_stack("dev")
+
+
+def test_the_dev_stack_declares_exactly_this_graph(dev: StackRun) -> None:
+    assert dev.type_counts() == EXPECTED_TYPES
+    assert len(dev.registrations) == 37
+
+
+def test_dev_declares_no_aws_resources(dev: StackRun) -> None:
+    assert not [
+        r.type for r in dev.registrations if r.type.startswith(("aws:", "pulumi:providers:aws"))
+    ]
+
+
+def test_every_resource_uses_the_one_explicit_minio_provider(dev: StackRun) -> None:
+    (provider,) = dev.of_type("pulumi:providers:minio")
+    assert provider.inputs["minioServer"] == "localhost:9000"
+    assert provider.inputs["minioUser"] == "minio"
+    assert provider.inputs["minioRegion"] == "us-east-1"
+    assert provider.inputs["minioSsl"] == "false"
+    custom = [r for r in dev.registrations if r.custom and not r.type.startswith("pulumi:")]
+    assert custom and all(r.provider.startswith(provider.urn + "::") for r in custom)
+
+
+def test_layers_are_children_of_the_lake_and_resources_of_their_layer(dev: StackRun) -> None:
+    (lake,) = dev.of_type("lakeops:index:MedallionLake")
+    for layer in StorageLayer:
+        component = dev.one("lakeops:minio:LakeLayer", f"lake-{layer}")
+        assert component.parent == lake.urn
+        bucket = dev.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
+        assert bucket.parent == component.urn
+
+
+def test_buckets_are_private_versioned_and_named_by_the_layout(dev: StackRun) -> None:
+    for layer, name in BUCKETS.items():
+        bucket = dev.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
+        assert bucket.inputs["bucket"] == name
+        assert bucket.inputs["acl"] == "private"
+        assert bucket.inputs["objectLocking"] is False
+        versioning = dev.one(
+            "minio:index/s3BucketVersioning:S3BucketVersioning", f"lake-{layer}-versioning"
+        )
+        assert versioning.inputs["bucket"] == name
+        assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
+
+
+def test_a_marker_establishes_every_declared_prefix(dev: StackRun) -> None:
+    markers = {
+        (r.inputs["bucketName"], r.inputs["objectName"]): r
+        for r in dev.of_type("minio:index/s3Object:S3Object")
+    }
+    expected = {
+        (BUCKETS[layer], marker_key(prefix))
+        for layer, spec in LAYOUT.items()
+        for prefix in spec.prefixes
+    }
+    assert set(markers) == expected
+    assert ("raw", "postgres/.keep") in markers
+    for marker in markers.values():
+        assert marker.inputs["content"] == PREFIX_MARKER_CONTENT
+        after = {dev.by_urn(urn).type for urn in marker.dependencies}
+        assert "minio:index/s3BucketVersioning:S3BucketVersioning" in after
+
+
+def test_one_ilm_policy_per_bucket_expires_noncurrent_versions(dev: StackRun) -> None:
+    policies = dev.of_type("minio:index/ilmPolicy:IlmPolicy")
+    assert sorted(p.inputs["bucket"] for p in policies) == sorted(BUCKETS.values())
+    for policy in policies:
+        assert policy.inputs["rules"] == [
+            {"id": "expire-noncurrent-versions", "noncurrentVersionExpirationDays": 30}
+        ]
+
+
+def test_each_role_gets_its_policy_a_user_and_the_attachment(dev: StackRun) -> None:
+    for role in ROLES:
+        policy = dev.one("minio:index/iamPolicy:IamPolicy", f"lake-access-{role}-policy")
+        assert policy.inputs["name"] == f"lake-{role}"
+        assert json.loads(policy.inputs["policy"]) == role_policy(role, BUCKETS)
+        user = dev.one("minio:index/iamUser:IamUser", f"lake-access-{role}-user")
+        assert user.inputs["name"] == f"lake-{role}"
+        attachment = dev.one(
+            "minio:index/iamUserPolicyAttachment:IamUserPolicyAttachment",
+            f"lake-access-{role}-attachment",
+        )
+        assert attachment.inputs == {"userName": f"lake-{role}", "policyName": f"lake-{role}"}
+
+
+def test_the_outputs_contract(dev: StackRun) -> None:
+    assert dev.outputs == {
+        "backend": "minio",
+        "endpoint": "http://localhost:9000",
+        "region": "us-east-1",
+        "buckets": {"bronze": "raw", "silver": "staging", "gold": "curated"},
+        "bucketArns": {
+            "bronze": "arn:aws:s3:::raw",
+            "silver": "arn:aws:s3:::staging",
+            "gold": "arn:aws:s3:::curated",
+        },
+        "rolePolicies": {role: f"lake-{role}" for role in ROLES},
+        "roleArns": {},
+        "roleCredentials": {
+            role: {
+                "accessKeyId": f"lake-{role}",
+                "secretAccessKey": f"generated-secret-of-lake-{role}",
+            }
+            for role in ROLES
+        },
+        "lifecycle": {
+            "noncurrentVersionDays": 30,
+            "abortIncompleteMultipartDays": None,
+            "bronzeTransitionDays": None,
+            "bronzeStorageClass": None,
+        },
+        "bronzeObjectLock": False,
+        "defaultEncryption": None,
+    }
+    assert dev.secret_outputs == {"roleCredentials"}
+
+
+def test_lakeops_reads_the_outputs_as_the_dev_lake(dev: StackRun, tmp_path: Path) -> None:
+    # What `make outputs` exports (pulumi stack output --json): secrets masked.
+    exported = tmp_path / "outputs-dev.json"
+    exported.write_text(json.dumps({**dev.outputs, "roleCredentials": "[secret]"}))
+
+    from_stack = LakeConfig.resolve(outputs_file=exported, env={})
+    defaults = LakeConfig.resolve(env={})
+
+    assert from_stack.backend is Backend.MINIO
+    assert from_stack.endpoint_url == defaults.endpoint_url == "http://localhost:9000"
+    assert from_stack.region == defaults.region == "us-east-1"
+    assert dict(from_stack.buckets) == dict(defaults.buckets) == BUCKETS
+    assert from_stack.lifecycle is not None
+    assert from_stack.lifecycle.noncurrent_version_days == 30
+
+
+def test_object_lock_applies_to_the_bronze_bucket_only() -> None:
+    run = run_stack("dev", {"lake:bronzeObjectLock": True})
+    locking = {
+        r.inputs["bucket"]: r.inputs["objectLocking"]
+        for r in run.of_type("minio:index/s3Bucket:S3Bucket")
+    }
+    assert locking == {"raw": True, "staging": False, "curated": False}
+    assert run.outputs["bronzeObjectLock"] is True
+
+
+def test_a_bucket_prefix_renames_buckets_and_principals() -> None:
+    run = run_stack("dev", {"lake:bucketPrefix": "team-a"})
+    assert run.outputs["buckets"] == {
+        "bronze": "team-a-raw",
+        "silver": "team-a-staging",
+        "gold": "team-a-curated",
+    }
+    assert run.outputs["rolePolicies"]["ingest"] == "team-a-lake-ingest"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lake:backend": "gcs"}, "lake:backend is 'gcs'"),
+        ({"lake:noncurrentVersionDays": 0}, "noncurrentVersionDays must be"),
+        ({"lake:bucketPrefix": "Team_A"}, "bucketPrefix 'Team_A'"),
+        ({"lake:bronzeObjectLock": True, "lake:bronzeObjectLockMode": "STRICT"}, "GOVERNANCE"),
+    ],
+)
+def test_bad_config_fails_with_the_key_and_the_fix(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(LakeArgsError, match=message):
+        run_stack("dev", overrides)

@@ -1,0 +1,310 @@
+"""The policy documents, applied to a live S3 server that enforces them, do what they say.
+
+Role policies: each pipeline role's IAM document is attached to an IAM user on a moto
+server with IAM checks on, and that user's lakeops calls are tried against every layer.
+
+Bucket policies: each statement of the AWS bucket policy is applied to a bucket and tried.
+
+What moto cannot show, and where it is covered instead: moto evaluates only StringEquals
+conditions and treats other condition operators as met. So it shows that the TLS statement
+and the bronze delete-deny cover the right actions and resources, but not that requests over
+TLS, or from a break-glass principal, are let through; the stack tests pin those conditions.
+moto also checks bucket policies on object requests only, so bucket-level requests (listing)
+are not tried against them.
+MinIO's IAM is managed through its admin API, not AWS IAM, so these run on moto only.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+
+from lakeinfra.policies import ROLES, bucket_policy, role_policy
+from lakeops import AccessDeniedError, Lake, StorageLayer
+from lakeops.layout import LAYOUT
+from tests.conftest import config_for, s3_client
+from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
+SEED_BODY = b"id\n1\n"
+
+
+def seed_key(layer: StorageLayer) -> str:
+    return f"{LAYOUT[layer].prefixes[0]}seed.csv"
+
+
+@dataclass
+class RoleLakes:
+    endpoint: S3Endpoint
+    buckets: dict[StorageLayer, str]
+    lakes: dict[str, Lake]
+    clients: dict[str, S3Client]
+
+
+@pytest.fixture(scope="module")
+def roles(iam_moto: S3Endpoint) -> Iterator[RoleLakes]:
+    """One IAM user per pipeline role, with the role's policy; IAM checks on while tests run."""
+    admin = s3_client(iam_moto)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    buckets = unique_bucket_names()
+    for layer, name in buckets.items():
+        create_versioned_bucket(admin, name)
+        admin.put_object(Bucket=name, Key=seed_key(layer), Body=SEED_BODY)
+    lakes: dict[str, Lake] = {}
+    clients: dict[str, S3Client] = {}
+    for role in ROLES:
+        user = f"lake-{role}-{uuid.uuid4().hex[:6]}"
+        iam.create_user(UserName=user)
+        policy = iam.create_policy(
+            PolicyName=user, PolicyDocument=json.dumps(role_policy(role, buckets))
+        )
+        iam.attach_user_policy(UserName=user, PolicyArn=policy["Policy"]["Arn"])
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        lakes[role] = Lake(
+            config_for(
+                iam_moto,
+                buckets,
+                access_key_id=key["AccessKeyId"],
+                secret_access_key=key["SecretAccessKey"],
+            )
+        )
+        clients[role] = boto3.client(
+            "s3",
+            endpoint_url=iam_moto.url,
+            region_name=REGION,
+            aws_access_key_id=key["AccessKeyId"],
+            aws_secret_access_key=key["SecretAccessKey"],
+            config=botocore.config.Config(s3={"addressing_style": "path"}),
+        )
+    set_auth_enforcement(iam_moto, enforced=True)
+    yield RoleLakes(iam_moto, buckets, lakes, clients)
+    set_auth_enforcement(iam_moto, enforced=False)
+    for name in buckets.values():
+        purge_bucket(admin, name)
+
+
+def allowed(action: Callable[[], Any]) -> bool:
+    try:
+        action()
+    except AccessDeniedError:
+        return False
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] in ("AccessDenied", "403"):
+            return False
+        raise
+    return True
+
+
+# Written from the issue's words, not derived from ROLES:
+#   ingest: write bronze, never delete (and read bronze, to recognise re-uploads);
+#   transform: read bronze, read and write silver;
+#   publish: read silver, read and write gold;
+#   analyst: read gold only.
+READS = {
+    "ingest": {BRONZE},
+    "transform": {BRONZE, SILVER},
+    "publish": {SILVER, GOLD},
+    "analyst": {GOLD},
+}
+WRITES = {"ingest": {BRONZE}, "transform": {SILVER}, "publish": {GOLD}, "analyst": set()}
+CASES = [(role, layer) for role in ROLES for layer in StorageLayer]
+
+
+@pytest.mark.parametrize(("role", "layer"), CASES)
+def test_reading(roles: RoleLakes, tmp_path: Path, role: str, layer: StorageLayer) -> None:
+    lake = roles.lakes[role]
+    can_download = allowed(lambda: lake.download(layer, seed_key(layer), tmp_path / "out.csv"))
+    can_list = allowed(lambda: lake.list_objects(layer, LAYOUT[layer].prefixes[0]))
+    assert can_download == (layer in READS[role])
+    assert can_list == (layer in READS[role] | WRITES[role])
+
+
+def stored(roles: RoleLakes, layer: StorageLayer, key: str) -> bool:
+    """Whether the key exists, asked with IAM checks off: the effect, not the reply."""
+    set_auth_enforcement(roles.endpoint, enforced=False)
+    try:
+        listing = s3_client(roles.endpoint).list_objects_v2(Bucket=roles.buckets[layer], Prefix=key)
+    finally:
+        set_auth_enforcement(roles.endpoint, enforced=True)
+    return listing.get("KeyCount", 0) > 0
+
+
+@pytest.mark.parametrize(("role", "layer"), CASES)
+def test_writing(roles: RoleLakes, tmp_path: Path, role: str, layer: StorageLayer) -> None:
+    source = tmp_path / "new.csv"
+    source.write_bytes(b"id\n2\n")
+    key = f"{LAYOUT[layer].prefixes[-1]}{role}-{uuid.uuid4().hex[:6]}.csv"
+    can_upload = allowed(lambda: roles.lakes[role].upload(source, layer, key))
+    assert can_upload == (layer in WRITES[role])
+    assert stored(roles, layer, key) == can_upload, "the reply must match what was stored"
+
+
+@pytest.mark.parametrize(("role", "layer"), CASES)
+def test_deleting(roles: RoleLakes, role: str, layer: StorageLayer) -> None:
+    client = roles.clients[role]
+    bucket = roles.buckets[layer]
+    set_auth_enforcement(roles.endpoint, enforced=False)
+    key = f"{LAYOUT[layer].prefixes[0]}doomed-{uuid.uuid4().hex[:6]}.csv"
+    version = s3_client(roles.endpoint).put_object(Bucket=bucket, Key=key, Body=b"x")["VersionId"]
+    set_auth_enforcement(roles.endpoint, enforced=True)
+
+    can_delete_version = allowed(
+        lambda: client.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    )
+    can_delete = allowed(lambda: client.delete_object(Bucket=bucket, Key=key))
+
+    # Nobody removes a version for good; replacing (a delete marker) only where a role writes,
+    # and never in bronze.
+    assert not can_delete_version
+    assert can_delete == (layer in WRITES[role] and layer is not BRONZE)
+
+
+@pytest.mark.parametrize("role", ["ingest", "transform"])
+def test_writes_outside_the_declared_prefixes_are_refused(
+    roles: RoleLakes, tmp_path: Path, role: str
+) -> None:
+    (layer,) = WRITES[role]
+    source = tmp_path / "f.csv"
+    source.write_bytes(b"x")
+    assert allowed(
+        lambda: roles.lakes[role].upload(source, layer, f"{LAYOUT[layer].prefixes[0]}ok.csv")
+    )
+    assert not allowed(lambda: roles.lakes[role].upload(source, layer, "undeclared/f.csv"))
+
+
+@pytest.mark.parametrize(
+    ("role", "source", "target", "expected"),
+    [
+        ("transform", BRONZE, SILVER, True),
+        ("publish", SILVER, GOLD, True),
+        ("ingest", BRONZE, SILVER, False),
+        ("transform", SILVER, GOLD, False),
+        ("analyst", SILVER, GOLD, False),
+    ],
+)
+def test_promotion_follows_the_roles(
+    roles: RoleLakes, role: str, source: StorageLayer, target: StorageLayer, expected: bool
+) -> None:
+    target_key = f"{LAYOUT[target].prefixes[0]}promoted-{role}-{uuid.uuid4().hex[:6]}.csv"
+    promote = roles.lakes[role].promote
+    assert allowed(lambda: promote(seed_key(source), source, target, target_key)) == expected
+
+
+def test_a_bronze_reupload_by_ingest_is_recognised_under_its_policy(
+    roles: RoleLakes, tmp_path: Path
+) -> None:
+    source = tmp_path / "batch.csv"
+    source.write_bytes(b"id\n7\n")
+    key = f"postgres/batch-{uuid.uuid4().hex[:6]}.csv"
+    first = roles.lakes["ingest"].put_file(source, BRONZE, key)
+    again = roles.lakes["ingest"].put_file(source, BRONZE, key)
+    assert first.created and not again.created
+
+
+@pytest.fixture
+def policy_bucket(s3: S3Endpoint, admin: S3Client) -> Iterator[str]:
+    if not s3.is_moto:
+        pytest.skip("MinIO bucket policies govern anonymous access only; AWS semantics need moto")
+    name = unique_bucket_names()[BRONZE]
+    create_versioned_bucket(admin, name)
+    admin.put_object(Bucket=name, Key="postgres/a.csv", Body=b"a")
+    yield name
+    purge_bucket(admin, name)
+
+
+def apply_statement(admin: S3Client, bucket: str, sid: str) -> None:
+    document = bucket_policy(BRONZE, bucket)
+    (statement,) = [s for s in document["Statement"] if s["Sid"] == sid]
+    admin.put_bucket_policy(
+        Bucket=bucket, Policy=json.dumps({**document, "Statement": [statement]})
+    )
+
+
+def test_the_bronze_delete_deny_refuses_deletes_and_nothing_else(
+    admin: S3Client, policy_bucket: str
+) -> None:
+    apply_statement(admin, policy_bucket, "DenyObjectDeletion")
+
+    assert not allowed(lambda: admin.delete_object(Bucket=policy_bucket, Key="postgres/a.csv"))
+    assert allowed(lambda: admin.get_object(Bucket=policy_bucket, Key="postgres/a.csv"))
+    assert allowed(lambda: admin.put_object(Bucket=policy_bucket, Key="postgres/b.csv", Body=b"b"))
+    assert admin.get_object(Bucket=policy_bucket, Key="postgres/a.csv")["Body"].read() == b"a"
+
+
+def test_the_tls_statement_refuses_plain_http_on_bucket_and_objects(
+    admin: S3Client, policy_bucket: str
+) -> None:
+    apply_statement(admin, policy_bucket, "DenyInsecureTransport")
+
+    assert not allowed(lambda: admin.get_object(Bucket=policy_bucket, Key="postgres/a.csv"))
+    assert not allowed(
+        lambda: admin.put_object(Bucket=policy_bucket, Key="postgres/c.csv", Body=b"c")
+    )
+
+
+def test_a_write_only_principal_gets_an_honest_upload_result(
+    iam_moto: S3Endpoint, roles: RoleLakes, tmp_path: Path
+) -> None:
+    """Success is reported from the write's own response: no read permission is needed."""
+    set_auth_enforcement(iam_moto, enforced=False)
+    iam = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    user = f"drop-box-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(
+        UserName=user,
+        PolicyName="put-only",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Action": "s3:PutObject",
+                        "Resource": f"arn:aws:s3:::{roles.buckets[SILVER]}/*",
+                    }
+                ],
+            }
+        ),
+    )
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    lake = Lake(
+        config_for(
+            iam_moto,
+            roles.buckets,
+            access_key_id=key["AccessKeyId"],
+            secret_access_key=key["SecretAccessKey"],
+        )
+    )
+    set_auth_enforcement(iam_moto, enforced=True)
+    source = tmp_path / "drop.csv"
+    source.write_bytes(b"x")
+
+    result = lake.put_file(source, SILVER, "cleaned/drop.csv")
+
+    assert result.created and result.version_id
+    assert stored(roles, SILVER, "cleaned/drop.csv")

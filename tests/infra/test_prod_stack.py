@@ -1,0 +1,348 @@
+"""The prod stack (AWS S3), run under Pulumi's mocks with the committed Pulumi.prod.yaml."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lakeinfra.args import LakeArgsError
+from lakeinfra.policies import ROLES, access_log_bucket_policy, bucket_policy, role_policy
+from lakeops import Backend, Lake, LakeConfig, StorageLayer
+from lakeops.layout import LAYOUT, marker_key
+from tests.support.pulumi_stack import StackRun, run_stack
+
+PREFIX = "acme-lake-prod"
+BUCKETS = {
+    StorageLayer.BRONZE: f"{PREFIX}-raw",
+    StorageLayer.SILVER: f"{PREFIX}-staging",
+    StorageLayer.GOLD: f"{PREFIX}-curated",
+}
+LOG_BUCKET = f"{PREFIX}-access-logs"
+S3 = "aws:s3/"
+
+EXPECTED_TYPES = Counter(
+    {
+        "pulumi:providers:aws": 1,
+        "lakeops:index:MedallionLake": 1,
+        "lakeops:aws:LakeLayer": 3,
+        "lakeops:aws:AccessLogBucket": 1,
+        "lakeops:aws:LakeAccess": 1,
+        "aws:s3/bucket:Bucket": 4,
+        "aws:s3/bucketOwnershipControls:BucketOwnershipControls": 4,
+        "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 4,
+        "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 4,
+        "aws:s3/bucketPolicy:BucketPolicy": 4,
+        "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 4,
+        "aws:s3/bucketVersioning:BucketVersioning": 3,
+        "aws:s3/bucketLogging:BucketLogging": 3,
+        "aws:s3/bucketObjectv2:BucketObjectv2": 10,
+        "aws:iam/policy:Policy": 4,
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def prod() -> StackRun:
+    return run_stack("prod")
+
+
+def resource(run: StackRun, kind: str, name: str) -> dict[str, Any]:
+    """Inputs of the one resource of ``aws:s3/<kind>:...`` called ``name``."""
+    matches = [
+        r for r in run.registrations if r.type.startswith(S3 + kind + ":") and r.name == name
+    ]
+    assert len(matches) == 1, f"{kind} {name}: {len(matches)} found"
+    return matches[0].inputs
+
+
+def test_the_prod_stack_declares_exactly_this_graph(prod: StackRun) -> None:
+    assert prod.type_counts() == EXPECTED_TYPES
+    assert len(prod.registrations) == 51
+
+
+def test_prod_declares_no_minio_resources(prod: StackRun) -> None:
+    assert not [r.type for r in prod.registrations if "minio" in r.type]
+
+
+def test_every_resource_uses_the_explicit_aws_provider(prod: StackRun) -> None:
+    (provider,) = prod.of_type("pulumi:providers:aws")
+    assert provider.inputs["region"] == "eu-west-1"
+    tags = json.loads(provider.inputs["defaultTags"])["tags"]
+    assert tags == {
+        "managed-by": "pulumi",
+        "system": "lake",
+        "environment": "prod",
+        "owner": "data-platform",
+    }
+    custom = [r for r in prod.registrations if r.custom and not r.type.startswith("pulumi:")]
+    assert custom and all(r.provider.startswith(provider.urn + "::") for r in custom)
+
+
+def test_buckets_are_protected_and_never_force_destroyed(prod: StackRun) -> None:
+    buckets = prod.of_type("aws:s3/bucket:Bucket")
+    assert sorted(b.inputs["bucket"] for b in buckets) == sorted([*BUCKETS.values(), LOG_BUCKET])
+    for bucket in buckets:
+        assert bucket.protect
+        assert bucket.inputs["forceDestroy"] is False
+        assert bucket.inputs.get("objectLockEnabled", False) is False
+
+
+@pytest.mark.parametrize("layer", list(StorageLayer))
+def test_each_layer_is_hardened(prod: StackRun, layer: StorageLayer) -> None:
+    name = f"lake-{layer}"
+    bucket_id = BUCKETS[layer]
+    assert resource(prod, "bucketVersioning", f"{name}-versioning") == {
+        "bucket": bucket_id,
+        "versioningConfiguration": {"status": "Enabled"},
+    }
+    assert resource(prod, "bucketServerSideEncryptionConfiguration", f"{name}-encryption") == {
+        "bucket": bucket_id,
+        "rules": [{"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}],
+    }
+    assert resource(prod, "bucketPublicAccessBlock", f"{name}-public-access-block") == {
+        "bucket": bucket_id,
+        "blockPublicAcls": True,
+        "blockPublicPolicy": True,
+        "ignorePublicAcls": True,
+        "restrictPublicBuckets": True,
+    }
+    assert resource(prod, "bucketOwnershipControls", f"{name}-ownership") == {
+        "bucket": bucket_id,
+        "rule": {"objectOwnership": "BucketOwnerEnforced"},
+    }
+    policy = resource(prod, "bucketPolicy", f"{name}-policy")
+    assert json.loads(policy["policy"]) == bucket_policy(layer, bucket_id, ())
+    assert resource(prod, "bucketLogging", f"{name}-access-logging") == {
+        "bucket": bucket_id,
+        "targetBucket": LOG_BUCKET,
+        "targetPrefix": f"{bucket_id}/",
+    }
+    markers = {
+        r.inputs["key"]
+        for r in prod.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
+        if r.inputs["bucket"] == bucket_id
+    }
+    assert markers == {marker_key(prefix) for prefix in LAYOUT[layer].prefixes}
+
+
+def test_lifecycle_rules(prod: StackRun) -> None:
+    common = [
+        {
+            "id": "abort-incomplete-multipart-uploads",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "abortIncompleteMultipartUpload": {"daysAfterInitiation": 7},
+        },
+        {
+            "id": "expire-noncurrent-versions",
+            "status": "Enabled",
+            "filter": {"prefix": ""},
+            "noncurrentVersionExpiration": {"noncurrentDays": 90},
+            "expiration": {"expiredObjectDeleteMarker": True},
+        },
+    ]
+    bronze_transition = {
+        "id": "bronze-to-standard-ia",
+        "status": "Enabled",
+        "filter": {"prefix": ""},
+        "transitions": [{"days": 30, "storageClass": "STANDARD_IA"}],
+    }
+    rules = {
+        layer: resource(prod, "bucketLifecycleConfiguration", f"lake-{layer}-lifecycle")["rules"]
+        for layer in StorageLayer
+    }
+    assert rules[StorageLayer.BRONZE] == [*common, bronze_transition]
+    assert rules[StorageLayer.SILVER] == common
+    assert rules[StorageLayer.GOLD] == common
+
+
+def test_ordering_that_aws_needs(prod: StackRun) -> None:
+    def depends_on(resource_name: str) -> set[str]:
+        (found,) = [r for r in prod.registrations if r.name == resource_name]
+        return {prod.by_urn(urn).name for urn in found.dependencies}
+
+    for layer in StorageLayer:
+        name = f"lake-{layer}"
+        assert f"{name}-public-access-block" in depends_on(f"{name}-policy")
+        assert f"{name}-versioning" in depends_on(f"{name}-lifecycle")
+        assert {f"{name}-encryption", f"{name}-ownership", f"{name}-versioning"} <= depends_on(
+            f"{name}-marker-{LAYOUT[layer].prefixes[0].rstrip('/')}"
+        )
+
+
+def test_the_access_log_bucket(prod: StackRun) -> None:
+    policy = resource(prod, "bucketPolicy", "lake-access-logs-policy")
+    assert json.loads(policy["policy"]) == access_log_bucket_policy(
+        LOG_BUCKET, list(BUCKETS.values())
+    )
+    encryption = resource(
+        prod, "bucketServerSideEncryptionConfiguration", "lake-access-logs-encryption"
+    )
+    assert encryption["rules"] == [
+        {"applyServerSideEncryptionByDefault": {"sseAlgorithm": "AES256"}}
+    ]
+    lifecycle = resource(prod, "bucketLifecycleConfiguration", "lake-access-logs-lifecycle")
+    assert [rule["id"] for rule in lifecycle["rules"]] == [
+        "abort-incomplete-multipart-uploads",
+        "expire-access-logs",
+    ]
+
+
+def test_role_policies_without_trust_config_create_no_roles(prod: StackRun) -> None:
+    for role in ROLES:
+        (policy,) = [
+            r
+            for r in prod.of_type("aws:iam/policy:Policy")
+            if r.name == f"lake-access-{role}-policy"
+        ]
+        assert policy.inputs["name"] == f"{PREFIX}-lake-{role}"
+        assert json.loads(policy.inputs["policy"]) == role_policy(role, BUCKETS)
+    assert prod.of_type("aws:iam/role:Role") == []
+
+
+def test_the_outputs_contract(prod: StackRun) -> None:
+    assert prod.outputs == {
+        "backend": "aws",
+        "endpoint": None,
+        "region": "eu-west-1",
+        "buckets": {layer.value: name for layer, name in BUCKETS.items()},
+        "bucketArns": {layer.value: f"arn:aws:s3:::{name}" for layer, name in BUCKETS.items()},
+        "rolePolicies": {role: f"{PREFIX}-lake-{role}" for role in ROLES},
+        "rolePolicyArns": {
+            role: f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{role}" for role in ROLES
+        },
+        "roleArns": {},
+        "accessLogBucket": LOG_BUCKET,
+        "lifecycle": {
+            "noncurrentVersionDays": 90,
+            "abortIncompleteMultipartDays": 7,
+            "bronzeTransitionDays": 30,
+            "bronzeStorageClass": "STANDARD_IA",
+        },
+        "bronzeObjectLock": False,
+        "defaultEncryption": "AES256",
+    }
+    assert prod.secret_outputs == set()
+
+
+def test_lakeops_reads_the_outputs_as_an_aws_lake(prod: StackRun, tmp_path: Path) -> None:
+    exported = tmp_path / "outputs-prod.json"
+    exported.write_text(json.dumps(prod.outputs))
+
+    config = LakeConfig.resolve(outputs_file=exported, env={})
+
+    assert config.backend is Backend.AWS
+    assert config.endpoint_url is None
+    assert dict(config.buckets) == BUCKETS
+    assert Lake(config).client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
+
+
+TRUST = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
+            "Action": "sts:AssumeRole",
+        }
+    ],
+}
+BREAK_GLASS = "arn:aws:iam::111122223333:role/lake-break-glass"
+
+
+@pytest.fixture(scope="module")
+def prod_with_options() -> StackRun:
+    return run_stack(
+        "prod",
+        {
+            "lake:kmsKeyId": "arn:aws:kms:eu-west-1:111122223333:key/abcd",
+            "lake:bronzeObjectLock": True,
+            "lake:bronzeObjectLockMode": "COMPLIANCE",
+            "lake:bronzeObjectLockDays": 400,
+            "lake:breakGlassPrincipals": [BREAK_GLASS],
+            "lake:roleTrust": {"ingest": TRUST, "analyst": TRUST},
+            "lake:accessLogs": False,
+        },
+    )
+
+
+def test_kms_encryption_uses_the_key_with_bucket_keys(prod_with_options: StackRun) -> None:
+    assert prod_with_options.outputs["defaultEncryption"] == "aws:kms"
+    for layer in StorageLayer:
+        encryption = resource(
+            prod_with_options, "bucketServerSideEncryptionConfiguration", f"lake-{layer}-encryption"
+        )
+        assert encryption["rules"] == [
+            {
+                "applyServerSideEncryptionByDefault": {
+                    "sseAlgorithm": "aws:kms",
+                    "kmsMasterKeyId": "arn:aws:kms:eu-west-1:111122223333:key/abcd",
+                },
+                "bucketKeyEnabled": True,
+            }
+        ]
+
+
+def test_object_lock_is_on_bronze_only_with_default_retention(prod_with_options: StackRun) -> None:
+    enabled = {
+        r.inputs["bucket"]: r.inputs["objectLockEnabled"]
+        for r in prod_with_options.of_type("aws:s3/bucket:Bucket")
+    }
+    assert enabled == {
+        BUCKETS[StorageLayer.BRONZE]: True,
+        **{BUCKETS[layer]: False for layer in (StorageLayer.SILVER, StorageLayer.GOLD)},
+    }
+    (lock,) = prod_with_options.of_type(
+        "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
+    )
+    assert lock.inputs == {
+        "bucket": BUCKETS[StorageLayer.BRONZE],
+        "rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 400}},
+    }
+
+
+def test_break_glass_principals_are_exempt_from_the_bronze_delete_deny(
+    prod_with_options: StackRun,
+) -> None:
+    policy = json.loads(resource(prod_with_options, "bucketPolicy", "lake-bronze-policy")["policy"])
+    deny = next(s for s in policy["Statement"] if s["Sid"] == "DenyObjectDeletion")
+    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [BREAK_GLASS]}}
+
+
+def test_roles_are_created_where_trust_is_configured(prod_with_options: StackRun) -> None:
+    roles = {r.inputs["name"]: r.inputs for r in prod_with_options.of_type("aws:iam/role:Role")}
+    assert set(roles) == {f"{PREFIX}-lake-ingest", f"{PREFIX}-lake-analyst"}
+    assert json.loads(roles[f"{PREFIX}-lake-ingest"]["assumeRolePolicy"]) == TRUST
+    attachments = prod_with_options.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert sorted((a.inputs["role"], a.inputs["policyArn"]) for a in attachments) == [
+        (f"{PREFIX}-lake-analyst", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-analyst"),
+        (f"{PREFIX}-lake-ingest", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-ingest"),
+    ]
+    assert set(prod_with_options.outputs["roleArns"]) == {"ingest", "analyst"}
+
+
+def test_without_access_logs_there_is_no_log_bucket(prod_with_options: StackRun) -> None:
+    assert prod_with_options.of_type("lakeops:aws:AccessLogBucket") == []
+    assert prod_with_options.of_type("aws:s3/bucketLogging:BucketLogging") == []
+    assert "accessLogBucket" not in prod_with_options.outputs
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"lake:bucketPrefix": ""}, "needs lake:bucketPrefix"),
+        ({"lake:bronzeStorageClass": "COLD"}, "bronzeStorageClass must be one of"),
+        ({"lake:breakGlassPrincipals": ["root"]}, "is not an ARN"),
+        ({"lake:roleTrust": {"admin": TRUST}}, "unknown roles"),
+        ({"lake:abortIncompleteMultipartDays": 0}, "abortIncompleteMultipartDays"),
+    ],
+)
+def test_bad_config_fails_with_the_key_and_the_fix(
+    overrides: dict[str, object], message: str
+) -> None:
+    with pytest.raises(LakeArgsError, match=message):
+        run_stack("prod", overrides)
