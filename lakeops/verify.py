@@ -1,0 +1,227 @@
+"""Comparing the live lake with the declared layout and the stack's intent.
+
+One row per check. A layer whose bucket is missing gets its other checks marked as skipped,
+which counts as drift. Encryption and the public-access block are checked on AWS only:
+MinIO encrypts only with a KMS configured, and has no public-access block API.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from lakeops.contract import Backend, LifecycleIntent
+from lakeops.layout import LAYOUT, StorageLayer, marker_key
+from lakeops.s3errors import Target, error_code, translate
+
+if TYPE_CHECKING:
+    from lakeops.lake import Lake
+
+PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
+_MISSING_CONFIG = {
+    "NoSuchLifecycleConfiguration",
+    "ServerSideEncryptionConfigurationNotFoundError",
+    "NoSuchPublicAccessBlockConfiguration",
+}
+
+
+@dataclass(frozen=True)
+class Check:
+    check: str
+    layer: str
+    bucket: str
+    result: str  # PASS, FAIL or SKIP
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        return self.result == PASS
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class _Denied(Exception):
+    pass
+
+
+class _Layer:
+    """The checks of one layer's bucket."""
+
+    def __init__(self, lake: Lake, layer: StorageLayer) -> None:
+        self.lake = lake
+        self.layer = layer
+        self.bucket = lake.config.bucket(layer)
+        self.client = lake.client
+
+    def row(self, check: str, ok: bool, detail: str) -> Check:
+        return Check(check, self.layer.value, self.bucket, PASS if ok else FAIL, detail)
+
+    def call(self, action: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any] | None:
+        """The response, None when the configuration does not exist; raises on other errors."""
+        try:
+            return dict(method(Bucket=self.bucket, **kwargs))
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code in _MISSING_CONFIG:
+                return None
+            if code in ("AccessDenied", "403"):
+                raise _Denied(f"access denied ({action})") from exc
+            raise translate(exc, self._target(action)) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target(action)) from exc
+
+    def _target(self, action: str) -> Target:
+        config = self.lake.config
+        return Target(action, config.endpoint_label, config.backend, self.layer, self.bucket)
+
+    def checks(self) -> Iterator[Check]:
+        exists = self.bucket_exists()
+        yield exists
+        planned: list[tuple[str, Callable[[], Check]]] = [
+            ("versioning", self.versioning),
+            *((f"prefix {p}", partial(self.prefix, p)) for p in LAYOUT[self.layer].prefixes),
+            ("lifecycle", self.lifecycle),
+        ]
+        if self.lake.config.backend is Backend.AWS:
+            planned += [
+                ("encryption", self.encryption),
+                ("public access block", self.public_access_block),
+            ]
+        for name, check in planned:
+            if not exists.ok:
+                yield Check(name, self.layer.value, self.bucket, SKIP, "bucket missing")
+                continue
+            try:
+                yield check()
+            except _Denied as denied:
+                yield self.row(name, False, str(denied))
+
+    def bucket_exists(self) -> Check:
+        try:
+            self.client.head_bucket(Bucket=self.bucket)
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code in ("404", "NoSuchBucket", "NotFound"):
+                return self.row(
+                    "bucket exists", False, "missing: run `make up` (dev) or `pulumi up`"
+                )
+            if code in ("403", "AccessDenied"):
+                return self.row("bucket exists", False, "access denied (HeadBucket)")
+            raise translate(exc, self._target("check")) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target("check")) from exc
+        return self.row("bucket exists", True, "")
+
+    def versioning(self) -> Check:
+        status = (self.call("GetBucketVersioning", self.client.get_bucket_versioning) or {}).get(
+            "Status"
+        )
+        return self.row("versioning", status == "Enabled", status or "never enabled")
+
+    def prefix(self, prefix: str) -> Check:
+        listing = (
+            self.call("ListObjectsV2", self.client.list_objects_v2, Prefix=prefix, MaxKeys=1) or {}
+        )
+        present = bool(listing.get("KeyCount") or listing.get("Contents"))
+        detail = "" if present else f"no objects under it (marker {marker_key(prefix)} missing)"
+        return self.row(f"prefix {prefix}", present, detail)
+
+    def lifecycle(self) -> Check:
+        config = self.call(
+            "GetBucketLifecycleConfiguration", self.client.get_bucket_lifecycle_configuration
+        )
+        if config is None:
+            return self.row("lifecycle", False, "no lifecycle configuration")
+        rules = [r for r in config.get("Rules", []) if r.get("Status") == "Enabled"]
+        intent = self.lake.config.lifecycle
+        problems = _lifecycle_problems(rules, intent, self.lake.config.backend, self.layer)
+        if problems:
+            return self.row("lifecycle", False, "; ".join(problems))
+        return self.row("lifecycle", True, f"{len(rules)} rule(s)")
+
+    def encryption(self) -> Check:
+        config = self.call("GetBucketEncryption", self.client.get_bucket_encryption)
+        rules = ((config or {}).get("ServerSideEncryptionConfiguration") or {}).get("Rules", [])
+        algorithms = [
+            rule.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for rule in rules
+        ]
+        shown = ", ".join(filter(None, algorithms)) or "none"
+        declared = self.lake.config.default_encryption
+        if declared is not None:
+            # Every AWS bucket reports SSE-S3 at least, so only the declared kind says much.
+            ok = declared in algorithms
+            return self.row(
+                "encryption", ok, shown if ok else f"{shown}, the stack declares {declared}"
+            )
+        ok = any(algorithm in ("AES256", "aws:kms", "aws:kms:dsse") for algorithm in algorithms)
+        return self.row("encryption", ok, shown)
+
+    def public_access_block(self) -> Check:
+        config = self.call("GetPublicAccessBlock", self.client.get_public_access_block)
+        flags = (config or {}).get("PublicAccessBlockConfiguration") or {}
+        names = (
+            "BlockPublicAcls",
+            "IgnorePublicAcls",
+            "BlockPublicPolicy",
+            "RestrictPublicBuckets",
+        )
+        off = [name for name in names if not flags.get(name)]
+        return self.row(
+            "public access block", not off, f"off: {', '.join(off)}" if off else "all four on"
+        )
+
+
+def _lifecycle_problems(
+    rules: list[dict[str, Any]],
+    intent: LifecycleIntent | None,
+    backend: Backend,
+    layer: StorageLayer,
+) -> list[str]:
+    problems = []
+    noncurrent = [
+        r["NoncurrentVersionExpiration"].get("NoncurrentDays")
+        for r in rules
+        if r.get("NoncurrentVersionExpiration")
+    ]
+    if not noncurrent:
+        problems.append("no rule expires noncurrent versions")
+    elif intent and intent.noncurrent_version_days not in noncurrent:
+        problems.append(
+            f"noncurrent versions expire after {noncurrent} days, "
+            f"the stack declares {intent.noncurrent_version_days}"
+        )
+    if backend is Backend.AWS:
+        aborts = [
+            r["AbortIncompleteMultipartUpload"].get("DaysAfterInitiation")
+            for r in rules
+            if r.get("AbortIncompleteMultipartUpload")
+        ]
+        if not aborts:
+            problems.append("no rule aborts incomplete multipart uploads")
+        elif intent and intent.abort_incomplete_multipart_days not in (None, *aborts):
+            problems.append(
+                f"incomplete uploads abort after {aborts} days, "
+                f"the stack declares {intent.abort_incomplete_multipart_days}"
+            )
+        if LAYOUT[layer].append_only and intent and intent.bronze_transition_days:
+            transitions = [t for r in rules for t in r.get("Transitions", [])]
+            wanted = {
+                "Days": intent.bronze_transition_days,
+                "StorageClass": intent.bronze_storage_class,
+            }
+            if not any({k: t.get(k) for k in wanted} == wanted for t in transitions):
+                problems.append(
+                    f"no transition to {intent.bronze_storage_class} after "
+                    f"{intent.bronze_transition_days} days"
+                )
+    return problems
+
+
+def verify_lake(lake: Lake) -> list[Check]:
+    """Every check of every layer, in layout order."""
+    return [check for layer in StorageLayer for check in _Layer(lake, layer).checks()]

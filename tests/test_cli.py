@@ -1,0 +1,382 @@
+"""The lakeops command, driven as a user drives it, against the loopback S3 server."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from lakeops.cli import main
+from lakeops.layout import StorageLayer
+from lakeops.sample import SAMPLE_FILES
+from tests.support.apply_stack import apply_s3_resources
+from tests.support.buckets import purge_bucket
+from tests.support.pulumi_stack import run_stack
+from tests.support.s3server import REGION, S3Endpoint, free_port
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    def json(self) -> Any:
+        return json.loads(self.out)
+
+
+@dataclass
+class DeployedLake:
+    """A stack's declared S3 resources applied to the test server, and its exported outputs."""
+
+    outputs_file: Path
+    buckets: dict[str, str]
+    endpoint: S3Endpoint
+    admin: S3Client
+
+    def run(self, *argv: str, err: io.StringIO | None = None) -> Result:
+        out = io.StringIO()
+        err = err if err is not None else io.StringIO()
+        code = main(
+            [
+                "--endpoint-url",
+                self.endpoint.url,
+                "--outputs-file",
+                str(self.outputs_file),
+                *argv,
+            ],
+            out=out,
+            err=err,
+        )
+        return Result(code, out.getvalue(), err.getvalue())
+
+
+@pytest.fixture(autouse=True)
+def credentials(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command reads its credentials from the environment, as it would for a user."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+
+def deploy(stack: str, s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
+    run = run_stack(stack, {"lake:bucketPrefix": f"lkt-{uuid.uuid4().hex[:10]}"})
+    applied = apply_s3_resources(run, admin)
+    outputs_file = tmp_path / f"outputs-{stack}.json"
+    outputs_file.write_text(json.dumps({**run.outputs, "roleCredentials": "[secret]"}))
+    yield DeployedLake(outputs_file, dict(run.outputs["buckets"]), s3, admin)
+    for name in {r.inputs["bucket"] for r in applied if r.type.endswith("Bucket")}:
+        purge_bucket(admin, name)
+
+
+@pytest.fixture
+def dev_lake(s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
+    yield from deploy("dev", s3, admin, tmp_path)
+
+
+@pytest.fixture
+def aws_lake(s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
+    if not s3.is_moto:
+        pytest.skip("the AWS-only checks need an endpoint with AWS's bucket APIs (moto)")
+    yield from deploy("prod", s3, admin, tmp_path)
+
+
+def rows(result: Result) -> dict[tuple[str, str], dict[str, str]]:
+    return {(c["check"], c["layer"]): c for c in result.json()["checks"]}
+
+
+# -- verify --------------------------------------------------------------------------------
+
+
+def test_verify_passes_on_the_lake_the_dev_stack_declares(dev_lake: DeployedLake) -> None:
+    result = dev_lake.run("verify")
+
+    assert result.code == 0, result.out
+    assert "the lake matches its layout" in result.out
+    lines = result.out.splitlines()
+    assert lines[0].split() == ["CHECK", "LAYER", "BUCKET", "RESULT", "DETAIL"]
+    as_json = dev_lake.run("--json", "verify").json()
+    assert as_json["ok"] is True
+    checks = {(c["check"], c["layer"]) for c in as_json["checks"]}
+    assert len(checks) == 19
+    assert ("prefix postgres/", "bronze") in checks
+    assert ("encryption", "bronze") not in checks, "encryption is an AWS-only check"
+
+
+def test_verify_passes_on_the_lake_the_prod_stack_declares(aws_lake: DeployedLake) -> None:
+    result = aws_lake.run("--json", "verify")
+    assert result.code == 0, result.out
+    checks = rows(result)
+    assert checks[("encryption", "gold")]["detail"] == "AES256"
+    assert checks[("public access block", "silver")]["detail"] == "all four on"
+    assert len(checks) == 25
+
+
+def drift_delete_bucket(lake: DeployedLake) -> None:
+    purge_bucket(lake.admin, lake.buckets["bronze"])
+
+
+def drift_suspend_versioning(lake: DeployedLake) -> None:
+    lake.admin.put_bucket_versioning(
+        Bucket=lake.buckets["silver"], VersioningConfiguration={"Status": "Suspended"}
+    )
+
+
+def drift_remove_prefix(lake: DeployedLake) -> None:
+    lake.admin.delete_object(Bucket=lake.buckets["gold"], Key="ml/.keep")
+
+
+def drift_remove_lifecycle(lake: DeployedLake) -> None:
+    lake.admin.delete_bucket_lifecycle(Bucket=lake.buckets["bronze"])
+
+
+def drift_change_lifecycle(lake: DeployedLake) -> None:
+    lake.admin.put_bucket_lifecycle_configuration(
+        Bucket=lake.buckets["silver"],
+        LifecycleConfiguration={
+            "Rules": [
+                {
+                    "ID": "hand-edited",
+                    "Status": "Enabled",
+                    "Filter": {"Prefix": ""},
+                    "NoncurrentVersionExpiration": {"NoncurrentDays": 5},
+                }
+            ]
+        },
+    )
+
+
+@pytest.mark.parametrize(
+    ("drift", "failing", "detail"),
+    [
+        (drift_delete_bucket, ("bucket exists", "bronze"), "missing: run `make up`"),
+        (drift_suspend_versioning, ("versioning", "silver"), "Suspended"),
+        (drift_remove_prefix, ("prefix ml/", "gold"), "marker ml/.keep missing"),
+        (drift_remove_lifecycle, ("lifecycle", "bronze"), "no lifecycle configuration"),
+        (drift_change_lifecycle, ("lifecycle", "silver"), "the stack declares 30"),
+    ],
+)
+def test_verify_detects_each_kind_of_drift_on_its_own(
+    dev_lake: DeployedLake, drift: Any, failing: tuple[str, str], detail: str
+) -> None:
+    drift(dev_lake)
+
+    result = dev_lake.run("--json", "verify")
+
+    assert result.code == 1
+    checks = rows(result)
+    assert checks[failing]["result"] == "FAIL"
+    assert detail in checks[failing]["detail"]
+    others = [key for key, c in checks.items() if c["result"] == "FAIL" and key != failing]
+    assert others == []
+    if failing[0] == "bucket exists":
+        skipped = [key for key, c in checks.items() if c["result"] == "skipped"]
+        assert len(skipped) == 6 and all(layer == "bronze" for _, layer in skipped)
+    human = dev_lake.run("verify")
+    assert human.code == 1
+    assert "drift: 1 check(s) failed" in human.out
+
+
+def test_verify_detects_aws_drift(aws_lake: DeployedLake) -> None:
+    aws_lake.admin.delete_bucket_encryption(Bucket=aws_lake.buckets["gold"])
+    aws_lake.admin.delete_public_access_block(Bucket=aws_lake.buckets["bronze"])
+
+    aws_lake.admin.put_bucket_encryption(
+        Bucket=aws_lake.buckets["silver"],
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+        },
+    )
+
+    result = aws_lake.run("--json", "verify")
+
+    assert result.code == 1
+    checks = rows(result)
+    failed = {key for key, c in checks.items() if c["result"] == "FAIL"}
+    assert failed == {
+        ("public access block", "bronze"),
+        ("encryption", "gold"),
+        ("encryption", "silver"),
+    }
+    assert checks[("encryption", "silver")]["detail"] == "aws:kms, the stack declares AES256"
+    assert "BlockPublicAcls" in checks[("public access block", "bronze")]["detail"]
+
+
+# -- sample, ls, upload, download, promote ----------------------------------------------------
+
+
+def test_sample_uploads_to_bronze_and_is_idempotent(dev_lake: DeployedLake) -> None:
+    first = dev_lake.run("sample")
+    second = dev_lake.run("--json", "sample")
+
+    assert first.code == 0 and second.code == 0
+    assert first.out.count("uploaded") == len(SAMPLE_FILES)
+    assert [r["created"] for r in second.json()] == [False] * len(SAMPLE_FILES)
+    for sample in SAMPLE_FILES:
+        head = dev_lake.admin.head_object(Bucket=dev_lake.buckets["bronze"], Key=sample.key)
+        assert head["Metadata"]["source"] == sample.metadata["source"]
+        assert head["ContentType"] == "text/csv"
+    assert {s.key.split("/")[0] for s in SAMPLE_FILES} == {"postgres", "files"}
+
+
+def test_ls_lists_human_and_json(dev_lake: DeployedLake) -> None:
+    dev_lake.run("sample")
+
+    human = dev_lake.run("ls", "bronze", "postgres/")
+    as_json = dev_lake.run("ls", "bronze", "postgres/", "--json")
+    with_markers = dev_lake.run("ls", "raw", "--all", "--json")
+
+    assert human.code == 0
+    assert human.out.strip().endswith("postgres/users/2024-01-15/users.csv")
+    assert [e["Key"] for e in as_json.json()] == ["postgres/users/2024-01-15/users.csv"]
+    assert {"Key", "Size", "LastModified", "ETag"} <= set(as_json.json()[0])
+    assert "postgres/.keep" in {e["Key"] for e in with_markers.json()}
+
+
+def test_upload_download_promote_round_trip(dev_lake: DeployedLake, tmp_path: Path) -> None:
+    source = tmp_path / "events.json"
+    source.write_text('{"event": "signup"}\n')
+
+    uploaded = dev_lake.run(
+        "upload", str(source), "bronze", "api/events/e.json", "-m", "source=api"
+    )
+    again = dev_lake.run("upload", str(source), "bronze", "api/events/e.json")
+    promoted = dev_lake.run(
+        "--json", "promote", "bronze", "api/events/e.json", "silver", "cleaned/events/e.json"
+    )
+    downloaded = dev_lake.run(
+        "download", "silver", "cleaned/events/e.json", str(tmp_path / "out" / "e.json"), "--json"
+    )
+
+    bronze = dev_lake.buckets["bronze"]
+    assert uploaded.out == f"s3://{bronze}/api/events/e.json\n"
+    assert again.out.endswith("(already there, identical content)\n")
+    assert promoted.json()["source_uri"] == f"s3://{bronze}/api/events/e.json"
+    assert downloaded.json()["verified"] is True
+    assert (tmp_path / "out" / "e.json").read_text() == '{"event": "signup"}\n'
+
+
+def test_progress_bars_show_on_a_terminal_only(dev_lake: DeployedLake, tmp_path: Path) -> None:
+    source = tmp_path / "data.bin"
+    source.write_bytes(b"x" * 200_000)
+    terminal = FakeTerminal()
+
+    shown = dev_lake.run("upload", str(source), "silver", "cleaned/data.bin", err=terminal)
+    hidden = dev_lake.run("upload", str(source), "silver", "cleaned/data2.bin")
+
+    assert shown.code == 0 and "uploading" in shown.err and "hashing" in shown.err
+    assert hidden.code == 0 and hidden.err == ""
+
+
+# -- config ---------------------------------------------------------------------------------
+
+
+def test_config_shows_sources_and_masks_secrets(dev_lake: DeployedLake) -> None:
+    result = dev_lake.run("--json", "config")
+    settings = result.json()
+
+    assert settings["endpoint"] == {"value": dev_lake.endpoint.url, "source": "argument"}
+    assert settings["bucket.bronze"]["value"] == dev_lake.buckets["bronze"]
+    assert settings["bucket.bronze"]["source"].startswith("stack outputs (file ")
+    assert settings["secret_access_key"] == {"value": "****", "source": "env AWS_ACCESS_KEY_ID"}
+    assert dev_lake.endpoint.secret_key not in result.out
+    human = dev_lake.run("config")
+    assert human.out.splitlines()[0].split() == ["SETTING", "VALUE", "SOURCE"]
+
+
+# -- errors and exit codes ----------------------------------------------------------------------
+
+
+def test_errors_are_one_line_with_a_documented_exit_code(
+    dev_lake: DeployedLake, tmp_path: Path
+) -> None:
+    source = tmp_path / "a.csv"
+    source.write_text("a\n")
+    dev_lake.run("upload", str(source), "bronze", "files/a.csv")
+    source.write_text("b\n")
+    cases = {
+        ("ls", "platinum"): 2,
+        ("upload", str(tmp_path / "missing.csv"), "bronze", "files/x.csv"): 2,
+        ("upload", str(source), "bronze", "/files/x.csv"): 2,
+        ("upload", str(source), "bronze", "files/x.csv", "-m", "novalue"): 2,
+        ("promote", "gold", "reports/x.csv", "silver"): 2,
+        ("download", "silver", "cleaned/missing.csv", str(tmp_path / "m.csv")): 4,
+        ("upload", str(source), "bronze", "files/a.csv"): 5,
+        ("ls",): 2,
+    }
+    for argv, code in cases.items():
+        result = dev_lake.run(*argv)
+        assert result.code == code, (argv, result.err)
+        assert result.err.startswith("lakeops: error: "), result.err
+        assert result.err.count("\n") == 1, result.err
+        assert "Traceback" not in result.err
+
+
+def test_configuration_and_connection_errors(tmp_path: Path) -> None:
+    broken = tmp_path / "outputs.json"
+    broken.write_text("{oops")
+    bad_outputs = io.StringIO()
+    assert main(["--outputs-file", str(broken), "verify"], out=io.StringIO(), err=bad_outputs) == 3
+    assert "not valid JSON" in bad_outputs.getvalue()
+
+    unreachable = io.StringIO()
+    code = main(
+        ["--endpoint-url", f"http://127.0.0.1:{free_port()}", "ls", "bronze"],
+        out=io.StringIO(),
+        err=unreachable,
+    )
+    assert code == 7
+    assert "cannot reach the S3 endpoint" in unreachable.getvalue()
+
+
+def test_json_errors_and_debug_tracebacks(tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    as_json = io.StringIO()
+    main(["--endpoint-url", endpoint, "--json", "ls", "bronze"], out=io.StringIO(), err=as_json)
+    error = json.loads(as_json.getvalue())
+    assert error["error"] == "EndpointUnreachableError"
+    assert endpoint in error["message"]
+
+    debug = io.StringIO()
+    main(["--endpoint-url", endpoint, "ls", "bronze", "--debug"], out=io.StringIO(), err=debug)
+    assert "Traceback" in debug.getvalue()
+
+
+def test_the_installed_command_documents_itself() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lakeops", "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0
+    for word in ("ls", "upload", "download", "promote", "verify", "sample", "config"):
+        assert word in done.stdout
+    assert "exit codes:" in done.stdout
+    assert "verify found drift" in done.stdout
+
+
+def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
+    assert dev_lake.run("ls", "curated").code == 0
+    assert dev_lake.run("ls", StorageLayer.GOLD.value).code == 0

@@ -1,0 +1,206 @@
+"""The local platform's files: docker-compose.yml, the provisioner image and the Makefile.
+
+Where Docker runs, `docker compose config` validates the compose file too; without it, the
+compose-spec parser does. The Makefile's targets are checked with `make -n`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from importlib.metadata import version
+from typing import Any
+
+import pytest
+import yaml
+from compose_spec import PyCompose
+
+from tests.support.pulumi_stack import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+
+
+def compose() -> dict[str, Any]:
+    document = PyCompose.from_yaml(COMPOSE.read_text()).to_dict()
+    assert isinstance(document, dict)
+    return document
+
+
+def make(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["make", "--no-print-directory", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+
+
+def test_the_compose_file_is_valid_compose() -> None:
+    assert set(compose()["services"]) == {"minio", "minio-init"}
+
+
+def test_docker_compose_accepts_the_file() -> None:
+    docker = shutil.which("docker")
+    if docker is None:
+        pytest.skip("docker is not installed; the compose-spec parser checked the file instead")
+    probe = subprocess.run([docker, "compose", "version"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        pytest.skip("docker has no compose plugin here; the compose-spec parser checked the file")
+    done = subprocess.run(
+        [docker, "compose", "-f", str(COMPOSE), "config", "--quiet"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr
+
+
+def test_minio_is_pinned_healthy_persistent_and_on_the_seed_ports() -> None:
+    minio = compose()["services"]["minio"]
+    image = minio["image"]
+    assert re.fullmatch(r"quay\.io/minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", image)
+    assert {str(p) for p in minio["ports"]} >= {"9000:9000", "9001:9001"}
+    assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
+    assert "minio-data:/data" in minio["volumes"]
+    assert "minio-data" in compose()["volumes"]
+    assert minio["environment"]["MINIO_ROOT_USER"] == "${MINIO_ROOT_USER:-minio}"
+    assert minio["environment"]["MINIO_ROOT_PASSWORD"] == "${MINIO_ROOT_PASSWORD:-minio123}"
+
+
+def test_minio_init_provisions_with_the_same_program_and_state_as_make_up() -> None:
+    init = compose()["services"]["minio-init"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    assert init["network_mode"] == "service:minio"
+    assert ".:/project" in init["volumes"]
+    assert init["environment"]["PULUMI_BACKEND_URL"] == "file:///project/.pulumi-state"
+    assert "PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state" in (REPO / "Makefile").read_text()
+    dockerfile = REPO / init["build"]["dockerfile"]
+    assert dockerfile.is_file()
+    script = (REPO / "infra" / "provision.sh").read_text()
+    for step in (
+        "pulumi up --stack dev --yes",
+        "pulumi stack output --stack dev --json",
+        "lakeops sample",
+        "lakeops verify",
+    ):
+        assert step in script
+
+
+def test_the_provisioner_image_pins_the_cli_and_plugin_the_sdk_expects() -> None:
+    dockerfile = (REPO / "infra" / "provisioner.Dockerfile").read_text()
+    assert f"ARG PULUMI_VERSION={version('pulumi')}" in dockerfile
+    assert f"ARG PULUMI_MINIO_VERSION={version('pulumi_minio')}" in dockerfile
+    image = compose()["services"]["minio-init"]["image"]
+    assert image.endswith(f":{version('pulumi')}")
+
+
+def test_make_help_lists_every_target_with_one_line() -> None:
+    listed = {line.split()[0] for line in make("help").stdout.splitlines() if line.strip()}
+    makefile = (REPO / "Makefile").read_text()
+    documented = set(re.findall(r"^([a-z0-9-]+):.*## ", makefile, flags=re.M))
+    wanted = {
+        "minio-buckets",
+        "minio-upload-sample",
+        "minio-verify",
+        "minio-console",
+        "up",
+        "down",
+        "preview",
+        "destroy",
+        "outputs",
+        "test",
+        "lint",
+        "prod-preview",
+        "prod-up",
+        "help",
+    }
+    assert wanted <= documented
+    assert listed == documented
+
+
+def test_make_up_starts_minio_waits_provisions_loads_and_verifies() -> None:
+    done = make("-n", "-W", "pyproject.toml", "up")
+    assert done.returncode == 0, done.stderr
+    steps = done.stdout
+    order = [
+        "docker compose up -d --wait minio",
+        "pulumi stack select dev --create",
+        "pulumi up --stack dev --yes",
+        "pulumi stack output --stack dev --json",
+        "lakeops sample",
+        "lakeops verify",
+    ]
+    positions = [steps.find(step) for step in order]
+    assert all(p >= 0 for p in positions), steps
+    assert positions == sorted(positions)
+
+
+@pytest.mark.parametrize("target", ["prod-preview", "prod-up"])
+def test_prod_targets_name_the_stack_and_ask_first(target: str) -> None:
+    steps = make("-n", target).stdout
+    assert "Type 'prod' to continue" in steps
+    assert "--stack prod" in steps
+    assert steps.find("Type 'prod'") < steps.find("--stack prod")
+    assert ".pulumi-state" not in steps.split("Type 'prod'")[1], "prod never uses the dev state"
+
+
+def test_prod_targets_refuse_without_confirmation() -> None:
+    done = subprocess.run(
+        ["make", "--no-print-directory", "confirm-prod"],
+        cwd=REPO,
+        input="no\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "Not confirmed; nothing done." in done.stdout
+
+
+def test_dev_targets_pin_dev_credentials() -> None:
+    steps = make("-n", "minio-verify").stdout
+    assert "-u AWS_PROFILE" in steps
+    assert "AWS_ACCESS_KEY_ID=minio" in steps
+    assert "lakeops verify" in steps
+
+
+def test_minio_console_prints_the_url_and_login() -> None:
+    done = make("minio-console")
+    assert done.returncode == 0
+    assert "http://localhost:9001" in done.stdout
+    assert "minio / minio123" in done.stdout
+
+
+def test_make_up_explains_a_missing_docker_engine() -> None:
+    docker = shutil.which("docker")
+    engine_up = (
+        docker is not None
+        and subprocess.run([docker, "info"], capture_output=True, check=False).returncode == 0
+    )
+    if engine_up:
+        pytest.skip("Docker runs here; the failure message is for machines without it")
+    done = make("check-docker")
+    assert done.returncode != 0
+    expected = "Docker is not installed" if docker is None else "Docker engine is not running"
+    assert expected in done.stderr
+
+
+def test_env_example_covers_what_compose_interpolates() -> None:
+    variables = set(re.findall(r"\$\{([A-Z_]+):-", COMPOSE.read_text()))
+    example = (REPO / ".env.example").read_text()
+    defined = {
+        line.split("=")[0]
+        for line in example.splitlines()
+        if "=" in line and not line.startswith("#")
+    }
+    assert variables <= defined
+
+
+def test_stack_files_parse() -> None:
+    for name in ("Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml"):
+        assert isinstance(yaml.safe_load((REPO / name).read_text()), dict)
