@@ -31,11 +31,19 @@ def purge_bucket(client: S3Client, name: str) -> None:
             client.abort_multipart_upload(
                 Bucket=name, Key=upload["Key"], UploadId=upload["UploadId"]
             )
-        paginator = client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=name):
+        # Re-list from the start after each batch: paging on while deleting skips entries.
+        while True:
+            page = client.list_object_versions(Bucket=name, MaxKeys=1000)
             entries = page.get("Versions", []) + page.get("DeleteMarkers", [])
-            for entry in entries:
-                client.delete_object(Bucket=name, Key=entry["Key"], VersionId=entry["VersionId"])
+            if not entries:
+                break
+            client.delete_objects(
+                Bucket=name,
+                Delete={
+                    "Objects": [{"Key": e["Key"], "VersionId": e["VersionId"]} for e in entries],
+                    "Quiet": True,
+                },
+            )
         client.delete_bucket(Bucket=name)
     except botocore.exceptions.ClientError as exc:
         if exc.response["Error"]["Code"] != "NoSuchBucket":
