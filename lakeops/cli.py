@@ -237,6 +237,14 @@ class _Command:
     def emit(self, document: Any) -> None:
         self.out.write(json.dumps(_jsonable(document), indent=2) + "\n")
 
+    def finish(self, result: Any, line: str) -> int:
+        """The command's result: as JSON with --json, else one line for people."""
+        if self.args.json:
+            self.emit(result)
+        else:
+            self.out.write(f"{line}\n")
+        return EXIT_OK
+
     @contextmanager
     def bar(self, label: str) -> Iterator[ProgressCallback | None]:
         if not self.show_progress:
@@ -291,12 +299,8 @@ class _Command:
                 progress=sent,
                 hash_progress=hashed,
             )
-        if self.args.json:
-            self.emit(result)
-        else:
-            note = "" if result.created else "  (already there, identical content)"
-            self.out.write(f"{result.uri}{note}\n")
-        return EXIT_OK
+        note = "" if result.created else "  (already there, identical content)"
+        return self.finish(result, f"{result.uri}{note}")
 
     def download(self) -> int:
         lake = _lake(self.args)
@@ -310,11 +314,7 @@ class _Command:
                 progress=received,
                 hash_progress=checked,
             )
-        if self.args.json:
-            self.emit(result)
-        else:
-            self.out.write(f"{result.path}\n")
-        return EXIT_OK
+        return self.finish(result, str(result.path))
 
     def promote(self) -> int:
         lake = _lake(self.args)
@@ -327,11 +327,7 @@ class _Command:
                 version_id=self.args.version_id,
                 progress=copied,
             )
-        if self.args.json:
-            self.emit(result)
-        else:
-            self.out.write(f"{result.uri}\n")
-        return EXIT_OK
+        return self.finish(result, result.uri)
 
     def verify(self) -> int:
         lake = _lake(self.args)

@@ -176,49 +176,50 @@ class _Layer:
         )
 
 
+def _days_problem(
+    rules: list[dict[str, Any]], element: str, field: str, declared: int | None, what: str
+) -> str | None:
+    """Whether some rule has ``element`` (with ``field`` days as declared, when declared)."""
+    found = [r[element].get(field) for r in rules if r.get(element)]
+    if not found:
+        return f"no rule {what}"
+    if declared is not None and declared not in found:
+        return f"a rule {what} after {found} days, the stack declares {declared}"
+    return None
+
+
 def _lifecycle_problems(
     rules: list[dict[str, Any]],
     intent: LifecycleIntent | None,
     backend: Backend,
     layer: StorageLayer,
 ) -> list[str]:
-    problems = []
-    noncurrent = [
-        r["NoncurrentVersionExpiration"].get("NoncurrentDays")
-        for r in rules
-        if r.get("NoncurrentVersionExpiration")
-    ]
-    if not noncurrent:
-        problems.append("no rule expires noncurrent versions")
-    elif intent and intent.noncurrent_version_days not in noncurrent:
-        problems.append(
-            f"noncurrent versions expire after {noncurrent} days, "
-            f"the stack declares {intent.noncurrent_version_days}"
+    checks = [
+        (
+            "NoncurrentVersionExpiration",
+            "NoncurrentDays",
+            intent.noncurrent_version_days if intent else None,
+            "expires noncurrent versions",
         )
+    ]
     if backend is Backend.AWS:
-        aborts = [
-            r["AbortIncompleteMultipartUpload"].get("DaysAfterInitiation")
-            for r in rules
-            if r.get("AbortIncompleteMultipartUpload")
-        ]
-        if not aborts:
-            problems.append("no rule aborts incomplete multipart uploads")
-        elif intent and intent.abort_incomplete_multipart_days not in (None, *aborts):
-            problems.append(
-                f"incomplete uploads abort after {aborts} days, "
-                f"the stack declares {intent.abort_incomplete_multipart_days}"
+        checks.append(
+            (
+                "AbortIncompleteMultipartUpload",
+                "DaysAfterInitiation",
+                intent.abort_incomplete_multipart_days if intent else None,
+                "aborts incomplete multipart uploads",
             )
-        if LAYOUT[layer].append_only and intent and intent.bronze_transition_days:
-            transitions = [t for r in rules for t in r.get("Transitions", [])]
-            wanted = {
-                "Days": intent.bronze_transition_days,
-                "StorageClass": intent.bronze_storage_class,
-            }
-            if not any({k: t.get(k) for k in wanted} == wanted for t in transitions):
-                problems.append(
-                    f"no transition to {intent.bronze_storage_class} after "
-                    f"{intent.bronze_transition_days} days"
-                )
+        )
+    problems = [p for p in (_days_problem(rules, *check) for check in checks) if p]
+    bronze_transition = intent.bronze_transition_days if intent else None
+    if backend is Backend.AWS and LAYOUT[layer].append_only and intent and bronze_transition:
+        transitions = [t for r in rules for t in r.get("Transitions", [])]
+        wanted = {"Days": bronze_transition, "StorageClass": intent.bronze_storage_class}
+        if not any({k: t.get(k) for k in wanted} == wanted for t in transitions):
+            problems.append(
+                f"no transition to {intent.bronze_storage_class} after {bronze_transition} days"
+            )
     return problems
 
 

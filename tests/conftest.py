@@ -78,12 +78,15 @@ def iam_moto() -> Iterator[S3Endpoint]:
     endpoint.stop()
 
 
-def s3_client(endpoint: S3Endpoint) -> S3Client:
+def s3_client(
+    endpoint: S3Endpoint, access_key: str | None = None, secret_key: str | None = None
+) -> S3Client:
+    """A plain boto3 client: the server's own credentials, or the given ones."""
     return boto3.client(
         "s3",
         endpoint_url=endpoint.url,
-        aws_access_key_id=endpoint.access_key,
-        aws_secret_access_key=endpoint.secret_key,
+        aws_access_key_id=access_key or endpoint.access_key,
+        aws_secret_access_key=secret_key or endpoint.secret_key,
         region_name=REGION,
         config=botocore.config.Config(s3={"addressing_style": "path"}),
     )

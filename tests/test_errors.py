@@ -9,9 +9,9 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import uuid
 from pathlib import Path
 
-import boto3
 import pytest
 
 from lakeops import (
@@ -22,9 +22,10 @@ from lakeops import (
     LakeOpsError,
     StorageLayer,
 )
-from tests.conftest import config_for
+from tests.conftest import config_for, s3_client
 from tests.support.buckets import create_versioned_bucket, unique_bucket_names
-from tests.support.s3server import REGION, S3Endpoint, free_port, set_auth_enforcement
+from tests.support.iam import create_iam_user
+from tests.support.s3server import S3Endpoint, free_port, set_auth_enforcement
 
 SECRET = "never-show-this-secret-0123456789"
 
@@ -98,29 +99,14 @@ def test_denied_access_names_the_object_and_the_policy_scope(
     iam_moto: S3Endpoint, tmp_path: Path
 ) -> None:
     names = unique_bucket_names()
-    setup = boto3.client(
-        "iam",
-        endpoint_url=iam_moto.url,
-        region_name=REGION,
-        aws_access_key_id=iam_moto.access_key,
-        aws_secret_access_key=iam_moto.secret_key,
-    )
-    admin = boto3.client(
-        "s3",
-        endpoint_url=iam_moto.url,
-        region_name=REGION,
-        aws_access_key_id=iam_moto.access_key,
-        aws_secret_access_key=iam_moto.secret_key,
-    )
-    create_versioned_bucket(admin, names[StorageLayer.GOLD])
-    setup.create_user(UserName="nobody")
-    key = setup.create_access_key(UserName="nobody")["AccessKey"]
+    create_versioned_bucket(s3_client(iam_moto), names[StorageLayer.GOLD])
+    nobody = create_iam_user(iam_moto, f"nobody-{uuid.uuid4().hex[:6]}")
     lake = Lake(
         config_for(
             iam_moto,
             names,
-            access_key_id=key["AccessKeyId"],
-            secret_access_key=key["SecretAccessKey"],
+            access_key_id=nobody.access_key_id,
+            secret_access_key=nobody.secret_access_key,
         )
     )
     set_auth_enforcement(iam_moto, enforced=True)
@@ -133,7 +119,7 @@ def test_denied_access_names_the_object_and_the_policy_scope(
     assert f"s3://{names[StorageLayer.GOLD]}/reports/" in message
     assert "access denied to list" in message
     assert "access matrix" in message
-    assert key["SecretAccessKey"] not in message
+    assert nobody.secret_access_key not in message
 
 
 def test_no_secret_reaches_any_log_record(caplog: pytest.LogCaptureFixture, tmp_path: Path) -> None:

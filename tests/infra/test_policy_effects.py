@@ -23,7 +23,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
@@ -33,7 +32,8 @@ from lakeops import AccessDeniedError, Lake, StorageLayer
 from lakeops.layout import LAYOUT
 from tests.conftest import config_for, s3_client
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
-from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
+from tests.support.iam import IamUser, create_iam_user
+from tests.support.s3server import S3Endpoint, set_auth_enforcement
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -58,13 +58,6 @@ class RoleLakes:
 def roles(iam_moto: S3Endpoint) -> Iterator[RoleLakes]:
     """One IAM user per pipeline role, with the role's policy; IAM checks on while tests run."""
     admin = s3_client(iam_moto)
-    iam = boto3.client(
-        "iam",
-        endpoint_url=iam_moto.url,
-        region_name=REGION,
-        aws_access_key_id=iam_moto.access_key,
-        aws_secret_access_key=iam_moto.secret_key,
-    )
     buckets = unique_bucket_names()
     for layer, name in buckets.items():
         create_versioned_bucket(admin, name)
@@ -72,34 +65,27 @@ def roles(iam_moto: S3Endpoint) -> Iterator[RoleLakes]:
     lakes: dict[str, Lake] = {}
     clients: dict[str, S3Client] = {}
     for role in ROLES:
-        user = f"lake-{role}-{uuid.uuid4().hex[:6]}"
-        iam.create_user(UserName=user)
-        policy = iam.create_policy(
-            PolicyName=user, PolicyDocument=json.dumps(role_policy(role, buckets))
+        user = create_iam_user(
+            iam_moto, f"lake-{role}-{uuid.uuid4().hex[:6]}", role_policy(role, buckets)
         )
-        iam.attach_user_policy(UserName=user, PolicyArn=policy["Policy"]["Arn"])
-        key = iam.create_access_key(UserName=user)["AccessKey"]
-        lakes[role] = Lake(
-            config_for(
-                iam_moto,
-                buckets,
-                access_key_id=key["AccessKeyId"],
-                secret_access_key=key["SecretAccessKey"],
-            )
-        )
-        clients[role] = boto3.client(
-            "s3",
-            endpoint_url=iam_moto.url,
-            region_name=REGION,
-            aws_access_key_id=key["AccessKeyId"],
-            aws_secret_access_key=key["SecretAccessKey"],
-            config=botocore.config.Config(s3={"addressing_style": "path"}),
-        )
+        lakes[role] = lake_as(iam_moto, buckets, user)
+        clients[role] = s3_client(iam_moto, user.access_key_id, user.secret_access_key)
     set_auth_enforcement(iam_moto, enforced=True)
     yield RoleLakes(iam_moto, buckets, lakes, clients)
     set_auth_enforcement(iam_moto, enforced=False)
     for name in buckets.values():
         purge_bucket(admin, name)
+
+
+def lake_as(endpoint: S3Endpoint, buckets: dict[StorageLayer, str], user: IamUser) -> Lake:
+    return Lake(
+        config_for(
+            endpoint,
+            buckets,
+            access_key_id=user.access_key_id,
+            secret_access_key=user.secret_access_key,
+        )
+    )
 
 
 def allowed(action: Callable[[], Any]) -> bool:
@@ -266,40 +252,18 @@ def test_a_write_only_principal_gets_an_honest_upload_result(
 ) -> None:
     """Success is reported from the write's own response: no read permission is needed."""
     set_auth_enforcement(iam_moto, enforced=False)
-    iam = boto3.client(
-        "iam",
-        endpoint_url=iam_moto.url,
-        region_name=REGION,
-        aws_access_key_id=iam_moto.access_key,
-        aws_secret_access_key=iam_moto.secret_key,
-    )
-    user = f"drop-box-{uuid.uuid4().hex[:6]}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(
-        UserName=user,
-        PolicyName="put-only",
-        PolicyDocument=json.dumps(
+    put_only = {
+        "Version": "2012-10-17",
+        "Statement": [
             {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Action": "s3:PutObject",
-                        "Resource": f"arn:aws:s3:::{roles.buckets[SILVER]}/*",
-                    }
-                ],
+                "Effect": "Allow",
+                "Action": "s3:PutObject",
+                "Resource": f"arn:aws:s3:::{roles.buckets[SILVER]}/*",
             }
-        ),
-    )
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    lake = Lake(
-        config_for(
-            iam_moto,
-            roles.buckets,
-            access_key_id=key["AccessKeyId"],
-            secret_access_key=key["SecretAccessKey"],
-        )
-    )
+        ],
+    }
+    user = create_iam_user(iam_moto, f"drop-box-{uuid.uuid4().hex[:6]}", put_only)
+    lake = lake_as(iam_moto, roles.buckets, user)
     set_auth_enforcement(iam_moto, enforced=True)
     source = tmp_path / "drop.csv"
     source.write_bytes(b"x")
