@@ -26,7 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from lakeops import Lake, LakeConfig, StorageLayer  # noqa: E402
-from lakeops.lake import MiB  # noqa: E402
+from lakeops.transfers import MiB  # noqa: E402
 from tests.conftest import s3_client  # noqa: E402
 from tests.support.buckets import create_versioned_bucket, purge_bucket  # noqa: E402
 from tests.support.s3server import REGION, S3Endpoint, start_moto  # noqa: E402

@@ -38,14 +38,10 @@ from lakeops.errors import (
     UnknownLayerError,
     ValidationError,
 )
-from lakeops.lake import (
-    DownloadResult,
-    Lake,
-    PromotionResult,
-    TransferSettings,
-    UploadResult,
-)
+from lakeops.lake import Lake
 from lakeops.layout import LAYOUT, PROMOTION_ORDER, LayerSpec, StorageLayer
+from lakeops.results import DownloadResult, PromotionResult, UploadResult
+from lakeops.transfers import TransferSettings
 
 __all__ = [
     "LAYOUT",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
+import os
 import sys
 import traceback
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +41,7 @@ EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 EXIT_CODES = [
     (EXIT_OK, "success"),
     (EXIT_DRIFT, "verify found drift"),
@@ -52,6 +55,7 @@ EXIT_CODES = [
     (StorageError.exit_code, "other object-store error"),
     (LakeOpsError.exit_code, "other lakeops error"),
     (EXIT_INTERRUPTED, "interrupted"),
+    (EXIT_BROKEN_PIPE, "the output pipe was closed (for example by head)"),
 ]
 
 
@@ -144,17 +148,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _lake(args: argparse.Namespace) -> Lake:
-    return Lake(
-        LakeConfig.resolve(
-            endpoint_url=args.endpoint_url,
-            region=args.region,
-            profile=args.profile,
-            backend=args.backend,
-            stack=args.stack,
-            outputs_file=args.outputs_file,
-        )
+def _config(args: argparse.Namespace) -> LakeConfig:
+    return LakeConfig.resolve(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        profile=args.profile,
+        backend=args.backend,
+        stack=args.stack,
+        outputs_file=args.outputs_file,
     )
+
+
+def _lake(args: argparse.Namespace) -> Lake:
+    return Lake(_config(args))
 
 
 def _metadata(pairs: Sequence[str]) -> dict[str, str]:
@@ -164,6 +170,10 @@ def _metadata(pairs: Sequence[str]) -> dict[str, str]:
         if not separator or not name:
             raise InvalidMetadataError(
                 f"metadata {pair!r} is not NAME=VALUE.", hint="Write it as --metadata source=api."
+            )
+        if name in metadata:
+            raise InvalidMetadataError(
+                f"metadata {name!r} is given twice.", hint="Keep one --metadata per name."
             )
         metadata[name] = value
     return metadata
@@ -257,14 +267,7 @@ class _Command:
             bar.close()
 
     def config(self) -> int:
-        rows = LakeConfig.resolve(
-            endpoint_url=self.args.endpoint_url,
-            region=self.args.region,
-            profile=self.args.profile,
-            backend=self.args.backend,
-            stack=self.args.stack,
-            outputs_file=self.args.outputs_file,
-        ).describe()
+        rows = _config(self.args).describe()
         if self.args.json:
             self.emit({name: {"value": value, "source": source} for name, value, source in rows})
         else:
@@ -276,9 +279,11 @@ class _Command:
             self.args.layer, self.args.prefix, include_markers=self.args.all
         )
         if self.args.json:
-            # Streamed, so that millions of keys never sit in memory at once.
+            # Streamed, so that millions of keys never sit in memory at once. The first page is
+            # fetched before anything is written, so that an error leaves stdout empty.
+            first = next(entries, None)
             self.out.write("[")
-            for index, entry in enumerate(entries):
+            for index, entry in enumerate(itertools.chain([first] if first else [], entries)):
                 self.out.write(("," if index else "") + "\n  " + json.dumps(_jsonable(entry)))
             self.out.write("\n]\n")
             return EXIT_OK
@@ -374,14 +379,13 @@ class _Command:
         return EXIT_OK
 
 
-def _report(error: BaseException, args: argparse.Namespace | None, err: TextIO) -> None:
-    as_json = bool(args and args.json)
+def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO) -> None:
     message = str(error)
     if as_json:
         err.write(json.dumps({"error": type(error).__name__, "message": message}) + "\n")
     else:
         err.write(f"lakeops: error: {message}\n")
-    if args is not None and args.debug:
+    if debug:
         traceback.print_exception(error, file=err)
 
 
@@ -390,18 +394,28 @@ def main(
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
-    args = None
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Known before parsing, so that even usage errors come out as JSON when asked.
+    as_json, debug = "--json" in words, "--debug" in words
     try:
-        args = build_parser().parse_args(argv)
-        if args.debug:
+        args = build_parser().parse_args(words)
+        if debug:
             logging.basicConfig(level=logging.WARNING, stream=err)
             logging.getLogger("lakeops").setLevel(logging.DEBUG)
         return int(getattr(_Command(args, out, err), args.command.replace("-", "_"))())
     except LakeOpsError as error:
-        _report(error, args, err)
+        _report(error, as_json, debug, err)
         return error.exit_code
     except KeyboardInterrupt:
-        err.write("lakeops: interrupted; nothing partial was left behind.\n")
+        _report(LakeOpsError("interrupted."), as_json, False, err)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`lakeops ls ... | head`): stop quietly, as shell tools do.
+        with suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115, PTH123 - silences the final flush
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        _report(LakeOpsError(f"{error}."), as_json, debug, err)
+        return LakeOpsError.exit_code
     except SystemExit as done:  # --help and --version
         return int(done.code or 0)

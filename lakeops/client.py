@@ -10,6 +10,8 @@ import botocore.config
 
 from lakeops._version import __version__
 from lakeops.config import LakeConfig
+from lakeops.metadata import META_SHA256
+from lakeops.s3errors import normalize_version
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -42,32 +44,56 @@ def make_s3_client(config: LakeConfig) -> S3Client:
 
 
 class WrittenVersions:
-    """Version ids of completed writes, read off the write responses themselves.
+    """Version ids of completed uploads, read off the write responses themselves.
 
     s3transfer returns nothing from an upload; a HEAD afterwards would cost a request and
-    need read permission, which a write-only role lacks. Entries are keyed by bucket and key,
-    and taken once.
+    need read permission, which a write-only role lacks. Responses are matched to uploads by
+    bucket, key and the content's SHA-256 (in the upload's metadata), carried from
+    CreateMultipartUpload to CompleteMultipartUpload by upload id; so concurrent uploads of
+    one key through one Lake cannot take each other's version, unless their bytes are equal.
     """
 
     def __init__(self, client: S3Client) -> None:
-        self._versions: dict[tuple[str, str], str | None] = {}
+        self._versions: dict[tuple[str, str, str], str | None] = {}
+        self._uploads: dict[str, str] = {}
         self._lock = threading.Lock()
+        events = client.meta.events
+        for operation in ("PutObject", "CreateMultipartUpload"):
+            events.register(f"before-parameter-build.s3.{operation}", self._note_checksum)
+        events.register("after-call.s3.CreateMultipartUpload", self._note_upload)
+        for operation in ("CompleteMultipartUpload", "AbortMultipartUpload"):
+            events.register(f"before-parameter-build.s3.{operation}", self._note_completion)
         for operation in ("PutObject", "CompleteMultipartUpload"):
-            client.meta.events.register(f"after-call.s3.{operation}", self._record)
+            events.register(f"after-call.s3.{operation}", self._record)
+
+    def _note_checksum(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        context[META_SHA256] = (params.get("Metadata") or {}).get(META_SHA256)
+
+    def _note_upload(
+        self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
+    ) -> None:
+        if http_response.status_code < 300 and context.get(META_SHA256):
+            with self._lock:
+                self._uploads[parsed["UploadId"]] = context[META_SHA256]
+
+    def _note_completion(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
+        with self._lock:
+            context[META_SHA256] = self._uploads.pop(params.get("UploadId", ""), None)
 
     def _record(
         self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> None:
         params = context.get("input_params") or {}
-        succeeded = http_response.status_code < 300 and "Error" not in parsed
-        if succeeded and "Bucket" in params and "Key" in params:
+        checksum = context.get(META_SHA256)
+        if http_response.status_code < 300 and "Error" not in parsed and checksum:
             with self._lock:
-                self._versions[(params["Bucket"], params["Key"])] = parsed.get("VersionId")
+                self._versions[(params["Bucket"], params["Key"], checksum)] = parsed.get(
+                    "VersionId"
+                )
 
-    def take(self, bucket: str, key: str) -> str | None:
+    def take(self, bucket: str, key: str, sha256: str) -> str | None:
         with self._lock:
-            version = self._versions.pop((bucket, key), None)
-        return None if version in (None, "null") else version
+            return normalize_version(self._versions.pop((bucket, key, sha256), None))
 
 
 def make_writes_conditional(client: S3Client, bucket: str) -> None:

@@ -208,6 +208,7 @@ class _Resolver:
 
         chosen_profile = self._pick("profile", (profile, SOURCE_ARGUMENT), self._env("AWS_PROFILE"))
         profile_str = str(chosen_profile) if chosen_profile else None
+        explicit_profile = profile is not None
 
         resolved_region = self._pick(
             "region",
@@ -221,8 +222,14 @@ class _Resolver:
         resolved_buckets = {
             layer: self._bucket(layer, buckets, outputs, from_outputs) for layer in StorageLayer
         }
+        self._check_distinct(resolved_buckets)
         key_id, secret, token = self._credentials(
-            access_key_id, secret_access_key, session_token, profile_str, on_aws
+            access_key_id=access_key_id,
+            secret_access_key=secret_access_key,
+            session_token=session_token,
+            profile=profile_str,
+            explicit_profile=explicit_profile,
+            on_aws=on_aws,
         )
         return LakeConfig(
             backend=resolved_backend,
@@ -279,12 +286,27 @@ class _Resolver:
             )
         return name
 
+    def _check_distinct(self, buckets: dict[StorageLayer, str]) -> None:
+        """Each layer needs its own bucket: bronze's conditional writes are per bucket."""
+        seen: dict[str, StorageLayer] = {}
+        for layer, name in buckets.items():
+            if name in seen:
+                first = seen[name]
+                raise ConfigurationError(
+                    f"{first} and {layer} both use bucket {name!r} (from "
+                    f"{self.sources[f'bucket.{first}']} and {self.sources[f'bucket.{layer}']}).",
+                    hint="Give every layer its own bucket.",
+                )
+            seen[name] = layer
+
     def _credentials(
         self,
+        *,
         access_key_id: str | None,
         secret_access_key: str | None,
         session_token: str | None,
         profile: str | None,
+        explicit_profile: bool,
         on_aws: bool,
     ) -> tuple[str | None, str | None, str | None]:
         if (access_key_id is None) != (secret_access_key is None):
@@ -294,8 +316,12 @@ class _Resolver:
             )
         if access_key_id is not None:
             return self._record_credentials(
-                SOURCE_ARGUMENT, access_key_id, secret_access_key, session_token
+                (SOURCE_ARGUMENT,) * 3, access_key_id, secret_access_key, session_token
             )
+        if explicit_profile:
+            # An argument outranks the environment, keys included.
+            self.sources["access_key_id"] = f"AWS profile {profile!r}"
+            return None, None, None
         env_key = self._env("AWS_ACCESS_KEY_ID")
         env_secret = self._env("AWS_SECRET_ACCESS_KEY")
         if (env_key is None) != (env_secret is None):
@@ -307,7 +333,10 @@ class _Resolver:
         if env_key is not None and env_secret is not None:
             token = self._env("AWS_SESSION_TOKEN")
             return self._record_credentials(
-                "env AWS_ACCESS_KEY_ID", env_key[0], env_secret[0], token[0] if token else None
+                ("env AWS_ACCESS_KEY_ID", "env AWS_SECRET_ACCESS_KEY", "env AWS_SESSION_TOKEN"),
+                env_key[0],
+                env_secret[0],
+                token[0] if token else None,
             )
         if profile is not None:
             self.sources["access_key_id"] = f"AWS profile {profile!r}"
@@ -316,16 +345,15 @@ class _Resolver:
             self.sources["access_key_id"] = "boto3 default credential chain"
             return None, None, None
         return self._record_credentials(
-            SOURCE_DEV_DEFAULT, DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, None
+            (SOURCE_DEV_DEFAULT,) * 3, DEV_ACCESS_KEY_ID, DEV_SECRET_ACCESS_KEY, None
         )
 
     def _record_credentials(
-        self, source: str, key_id: str, secret: str | None, token: str | None
+        self, sources: tuple[str, str, str], key_id: str, secret: str | None, token: str | None
     ) -> tuple[str | None, str | None, str | None]:
-        for name in ("access_key_id", "secret_access_key"):
-            self.sources[name] = source
+        self.sources["access_key_id"], self.sources["secret_access_key"] = sources[:2]
         if token is not None:
-            self.sources["session_token"] = source
+            self.sources["session_token"] = sources[2]
         return key_id, secret, token
 
 
@@ -334,6 +362,13 @@ def _check_endpoint(endpoint: object, source: str) -> str | None:
         return None
     text = str(endpoint).strip().rstrip("/")
     parts = urlsplit(text)
+    if "@" in parts.netloc:
+        # Never repeat it: the part before '@' may be a password.
+        raise ConfigurationError(
+            f"the endpoint from {source} has a user name or password in it.",
+            hint="Give only scheme, host and port (http://localhost:9000); pass credentials "
+            "in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+        )
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
             f"endpoint {text!r} (from {source}) is not an http(s) URL.",

@@ -6,138 +6,61 @@ import mimetypes
 import os
 import uuid
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from contextlib import suppress
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
-from boto3.s3.transfer import TransferConfig, create_transfer_manager
-from s3transfer.subscribers import BaseSubscriber
+from boto3.s3.transfer import create_transfer_manager
 
 from lakeops.client import WrittenVersions, make_s3_client, make_writes_conditional
 from lakeops.config import LakeConfig
-from lakeops.errors import ImmutableObjectError, IntegrityError, PromotionDirectionError
-from lakeops.hashing import ProgressCallback, announce, sha256_chunks, sha256_file
+from lakeops.errors import (
+    ImmutableObjectError,
+    IntegrityError,
+    LocalFileError,
+    ObjectNotFoundError,
+    PromotionDirectionError,
+    StorageError,
+)
+from lakeops.hashing import ProgressCallback, sha256_chunks, sha256_file
 from lakeops.layout import LAYOUT, StorageLayer, can_promote, is_marker_key
-from lakeops.s3errors import Target, error_code, missing_bucket, translate
+from lakeops.metadata import META_SHA256, check_promotable, lineage, upload_reserve
+from lakeops.results import DownloadResult, PromotionResult, UploadResult
+from lakeops.s3errors import (
+    DENIED_CODES,
+    NOT_FOUND_CODES,
+    Target,
+    error_code,
+    missing_bucket,
+    normalize_version,
+    translate,
+)
+from lakeops.transfers import TransferSettings, subscribers
 from lakeops.validation import (
     RESERVED_METADATA_PREFIX,
-    check_metadata_size,
+    download_target,
+    make_parent_folders,
     readable_file,
+    validate_content_type,
+    validate_existing_key,
     validate_key,
     validate_metadata,
     validate_prefix,
-    writable_target,
 )
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from s3transfer.manager import TransferManager
 
-MiB = 1024 * 1024
-GiB = 1024 * MiB
-
-META_SHA256 = "lakeops-sha256"
-META_SOURCE_URI = "lakeops-source-uri"
-META_SOURCE_VERSION_ID = "lakeops-source-version-id"
-META_SOURCE_ETAG = "lakeops-source-etag"
-META_PROMOTED_AT = "lakeops-promoted-at"
-
-# Room kept in the 2 KiB metadata budget for what lakeops adds: a SHA-256 on upload; on
-# promotion the source URI (up to 1024 + 68 bytes), its version id, ETag and a timestamp.
-_UPLOAD_METADATA_RESERVE = len(META_SHA256) + 64
+_S3_FAILURES = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 _CONFLICT_CODES = {"PreconditionFailed", "ConditionalRequestConflict"}
 _COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
 
-@dataclass(frozen=True)
-class TransferSettings:
-    """Sizes and concurrency for managed transfers; memory is about chunk x concurrency."""
-
-    multipart_threshold: int = 16 * MiB
-    multipart_chunksize: int = 16 * MiB
-    max_concurrency: int = 8
-    # A single CopyObject handles up to 5 GiB; larger objects need UploadPartCopy.
-    copy_multipart_threshold: int = 5 * GiB
-    copy_chunksize: int = 512 * MiB
-
-    def for_files(self) -> TransferConfig:
-        return TransferConfig(
-            multipart_threshold=self.multipart_threshold,
-            multipart_chunksize=self.multipart_chunksize,
-            max_concurrency=self.max_concurrency,
-        )
-
-    def for_copy(self) -> TransferConfig:
-        return TransferConfig(
-            multipart_threshold=self.copy_multipart_threshold,
-            multipart_chunksize=self.copy_chunksize,
-            max_concurrency=self.max_concurrency,
-        )
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    uri: str
-    layer: StorageLayer
-    key: str
-    size: int
-    sha256: str
-    version_id: str | None
-    # False when a bronze object with identical content was already there.
-    created: bool
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    path: Path
-    uri: str
-    size: int
-    version_id: str | None
-    # True when the bytes were checked against the SHA-256 recorded at upload.
-    verified: bool
-
-
-@dataclass(frozen=True)
-class PromotionResult:
-    uri: str
-    source_uri: str
-    source_version_id: str | None
-    source_etag: str
-    size: int
-    multipart: bool
-
-
-class _Progress(BaseSubscriber):
-    def __init__(self, callback: ProgressCallback, total: int) -> None:
-        self._callback = callback
-        self._total = total
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        announce(self._callback, self._total)
-
-    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
-        self._callback(bytes_transferred)
-
-
-class _KnownObject(BaseSubscriber):
-    """Hands s3transfer the size and ETag from our own HEAD, so it need not send another."""
-
-    def __init__(self, size: int, etag: str | None) -> None:
-        self._size = size
-        self._etag = etag
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        future.meta.provide_transfer_size(self._size)
-        if self._etag:
-            future.meta.provide_object_etag(self._etag)
-
-
-def _version(head: Mapping[str, Any]) -> str | None:
-    version = head.get("VersionId")
-    return None if version in (None, "null") else str(version)
+def _file_state(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
 class Lake:
@@ -156,19 +79,24 @@ class Lake:
     ) -> None:
         if config is not None and overrides:
             raise TypeError("pass either a LakeConfig or keyword overrides, not both")
-        self.config = config if config is not None else LakeConfig.resolve(**overrides)
+        self._config = config if config is not None else LakeConfig.resolve(**overrides)
         self.transfer = transfer or TransferSettings()
-        self.client: S3Client = make_s3_client(self.config)
+        self.client: S3Client = make_s3_client(self._config)
         self._written = WrittenVersions(self.client)
         for layer, spec in LAYOUT.items():
             if spec.append_only:
-                make_writes_conditional(self.client, self.config.bucket(layer))
+                make_writes_conditional(self.client, self._config.bucket(layer))
+
+    @property
+    def config(self) -> LakeConfig:
+        # Read-only: the client and its bronze hooks were built for this configuration.
+        return self._config
 
     def __repr__(self) -> str:
-        return f"Lake({self.config!r})"
+        return f"Lake({self._config!r})"
 
     def uri(self, layer: StorageLayer | str, key: str) -> str:
-        return f"s3://{self.config.bucket(layer)}/{key}"
+        return f"s3://{self._config.bucket(layer)}/{key}"
 
     def _target(
         self,
@@ -179,19 +107,20 @@ class Lake:
     ) -> Target:
         return Target(
             action=action,
-            endpoint=self.config.endpoint_label,
-            backend=self.config.backend,
+            endpoint=self._config.endpoint_label,
+            backend=self._config.backend,
             layer=layer,
-            bucket=self.config.bucket(layer),
+            bucket=self._config.bucket(layer),
             key=key,
             version_id=version_id,
         )
 
-    @contextmanager
-    def _transfers(self, config: TransferConfig) -> Iterator[TransferManager]:
-        manager = create_transfer_manager(self.client, config)
-        with manager:
-            yield manager
+    @staticmethod
+    def _object_args(target: Target) -> dict[str, Any]:
+        args: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
+        if target.version_id:
+            args["VersionId"] = target.version_id
+        return args
 
     # -- reading metadata -------------------------------------------------------------------
 
@@ -200,22 +129,28 @@ class Lake:
     ) -> dict[str, Any]:
         """The object's HEAD response: size, ETag, version, content type and metadata."""
         layer = StorageLayer.parse(layer)
-        key = validate_key(object_key)
+        key = validate_existing_key(object_key)
         return self._head(self._target("read", layer, key, version_id))
 
     def _head(self, target: Target) -> dict[str, Any]:
-        assert target.bucket is not None and target.key is not None
-        args: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
-        if target.version_id:
-            args["VersionId"] = target.version_id
+        assert target.bucket is not None
         try:
-            return dict(self.client.head_object(**args))
+            return dict(self.client.head_object(**self._object_args(target)))
         except botocore.exceptions.ClientError as exc:
             # A HEAD has no body, so a 404 does not say whether the bucket or the key is missing.
-            if error_code(exc) in ("404", "NoSuchKey", "NotFound") and not self._bucket_exists(
-                target.bucket
-            ):
+            if error_code(exc) in NOT_FOUND_CODES and not self._bucket_exists(target.bucket):
                 raise missing_bucket(target) from exc
+            raise translate(exc, target) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, target) from exc
+
+    def _peek(self, target: Target) -> dict[str, Any] | None:
+        """The HEAD of an object that may not exist; None when absent or not readable."""
+        try:
+            return dict(self.client.head_object(**self._object_args(target)))
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES | DENIED_CODES:
+                return None
             raise translate(exc, target) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, target) from exc
@@ -224,7 +159,7 @@ class Lake:
         try:
             self.client.head_bucket(Bucket=bucket)
         except botocore.exceptions.ClientError as exc:
-            return error_code(exc) not in ("404", "NoSuchBucket", "NotFound")
+            return error_code(exc) not in NOT_FOUND_CODES
         return True
 
     # -- upload -------------------------------------------------------------------------------
@@ -265,18 +200,31 @@ class Lake:
         """Upload a local file; like :meth:`upload`, with the details of what happened.
 
         On bronze the write is conditional: an existing key is never replaced. Uploading the
-        same content again succeeds with ``created=False``; different content raises
-        :class:`ImmutableObjectError` and leaves the stored object as it was.
+        same content again succeeds with ``created=False`` (without sending it again, when
+        the caller may read bronze); different content raises :class:`ImmutableObjectError`
+        and leaves the stored object as it was.
         """
         layer = StorageLayer.parse(layer)
         key = validate_key(object_key)
-        user_metadata = validate_metadata(metadata)
-        check_metadata_size(user_metadata, reserve=_UPLOAD_METADATA_RESERVE)
+        uri = self.uri(layer, key)
+        user_metadata = validate_metadata(metadata, reserve=upload_reserve(uri))
+        content_type = validate_content_type(content_type)
         path = readable_file(file_path)
         target = self._target("upload to", layer, key)
 
-        size = path.stat().st_size
-        digest = sha256_file(path, hash_progress)
+        before = _file_state(path)
+        digest = self._hash_local(path, hash_progress)
+        if _file_state(path) != before:
+            raise LocalFileError(
+                f"local file {str(path)!r} changed while it was being read; nothing was uploaded.",
+                hint="Upload files once they are complete.",
+            )
+        size = before[0]
+        if LAYOUT[layer].append_only:
+            existing = self._peek(target)
+            if existing is not None:
+                return self._same_content_or_refuse(target, existing, path, size, digest)
+
         extra_args = {
             "Metadata": {**user_metadata, META_SHA256: digest},
             "ContentType": content_type
@@ -284,36 +232,73 @@ class Lake:
             or "application/octet-stream",
             "ChecksumAlgorithm": "CRC32",
         }
-        subscribers = [_Progress(progress, size)] if progress else []
+        bucket = self._config.bucket(layer)
         try:
-            with self._transfers(self.transfer.for_files()) as manager:
+            with create_transfer_manager(self.client, self.transfer.for_files()) as manager:
                 manager.upload(
                     str(path),
-                    self.config.bucket(layer),
+                    bucket,
                     key,
                     extra_args=extra_args,
-                    subscribers=subscribers,
+                    subscribers=subscribers(size, progress),
                 ).result()
         except botocore.exceptions.ClientError as exc:
             if LAYOUT[layer].append_only and error_code(exc) in _CONFLICT_CODES:
-                return self._existing_bronze_object(target, path, size, digest)
+                # Written by someone else since our look: the same rule applies.
+                return self._same_content_or_refuse(target, None, path, size, digest)
             raise translate(exc, target) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, target) from exc
-        version = self._written.take(self.config.bucket(layer), key)
-        return UploadResult(self.uri(layer, key), layer, key, size, digest, version, True)
+        except OSError as exc:
+            raise LocalFileError(
+                f"reading local file {str(path)!r} failed during the upload: {exc}; "
+                f"{uri} was not written.",
+                hint="Check the file and the disk, then retry.",
+            ) from exc
+        finally:
+            version = self._written.take(bucket, key, digest)
+        if _file_state(path) != before:
+            raise LocalFileError(
+                f"local file {str(path)!r} changed while it was being uploaded to {uri}; the "
+                f"stored object (version {version or 'null'}) may not match its recorded sha256.",
+                hint="Upload files once they are complete (on bronze, under a new key).",
+            )
+        return UploadResult(uri, layer, key, size, digest, version, True)
 
-    def _existing_bronze_object(
-        self, target: Target, path: Path, size: int, digest: str
+    @staticmethod
+    def _hash_local(path: Path, progress: ProgressCallback | None) -> str:
+        try:
+            return sha256_file(path, progress)
+        except OSError as exc:
+            raise LocalFileError(
+                f"local file {str(path)!r} cannot be read: {exc}.", hint="Check the file."
+            ) from exc
+
+    def _same_content_or_refuse(
+        self,
+        target: Target,
+        head: dict[str, Any] | None,
+        path: Path,
+        size: int,
+        digest: str,
     ) -> UploadResult:
-        """The conditional write found the key taken: succeed only if the content is the same."""
+        """A bronze key is taken: succeed only if it holds the same content."""
         assert target.layer is not None and target.key is not None
-        head = self._head(replace(target, action="compare with the existing object"))
+        uri = self.uri(target.layer, target.key)
+        if head is None:
+            try:
+                head = self._head(replace(target, action="compare with the existing object"))
+            except ObjectNotFoundError:
+                raise StorageError(
+                    f"another upload to {uri} is still in progress.",
+                    hint="Retry when it has finished; bronze keeps whichever completes first.",
+                ) from None
         stored = head.get("Metadata", {}).get(META_SHA256)
         if stored is None and head.get("ContentLength") == size:
             # Written by another tool, without our checksum: compare the bytes themselves.
-            stored = self._remote_sha256(target, _version(head))
-        uri = self.uri(target.layer, target.key)
+            stored = self._remote_sha256(
+                replace(target, version_id=normalize_version(head.get("VersionId")))
+            )
         if stored != digest:
             raise ImmutableObjectError(
                 f"{target.layer} {uri} already exists with different content "
@@ -322,16 +307,14 @@ class Lake:
                 hint="Write the new data under a new key, for example with the extraction date "
                 "or a version in its path.",
             )
-        return UploadResult(uri, target.layer, target.key, size, digest, _version(head), False)
+        version = normalize_version(head.get("VersionId"))
+        return UploadResult(uri, target.layer, target.key, size, digest, version, False)
 
-    def _remote_sha256(self, target: Target, version_id: str | None) -> str:
-        args: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
-        if version_id:
-            args["VersionId"] = version_id
+    def _remote_sha256(self, target: Target) -> str:
         try:
-            body = self.client.get_object(**args)["Body"]
+            body = self.client.get_object(**self._object_args(target))["Body"]
             return sha256_chunks(body.iter_chunks(1024 * 1024))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        except _S3_FAILURES as exc:
             raise translate(exc, target) from exc
 
     # -- download -----------------------------------------------------------------------------
@@ -374,28 +357,25 @@ class Lake:
         or interrupted download leaves the target as it was.
         """
         layer = StorageLayer.parse(layer)
-        key = validate_key(object_key)
-        path = writable_target(file_path)
+        key = validate_existing_key(object_key)
+        path = download_target(file_path)
         target = self._target("download", layer, key, version_id)
         head = self._head(target)
-        pinned = version_id or _version(head)
-        extra_args = {"VersionId": pinned} if pinned else {}
+        pinned = version_id or normalize_version(head.get("VersionId"))
         size = int(head["ContentLength"])
-        subscribers: list[BaseSubscriber] = [_KnownObject(size, head.get("ETag"))]
-        if progress:
-            subscribers.append(_Progress(progress, size))
-
-        partial = path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.lakeops-partial")
+        expected = head.get("Metadata", {}).get(META_SHA256)
+        make_parent_folders(path)
+        # Short enough for any file system's 255-byte name limit, whatever the target's name.
+        partial = path.with_name(f".{path.name[:80]}.{uuid.uuid4().hex[:12]}.lakeops-partial")
         try:
-            with self._transfers(self.transfer.for_files()) as manager:
+            with create_transfer_manager(self.client, self.transfer.for_files()) as manager:
                 manager.download(
-                    self.config.bucket(layer),
+                    self._config.bucket(layer),
                     key,
                     str(partial),
-                    extra_args=extra_args,
-                    subscribers=subscribers,
+                    extra_args={"VersionId": pinned} if pinned else {},
+                    subscribers=subscribers(size, progress, etag=head.get("ETag"), known=True),
                 ).result()
-            expected = head.get("Metadata", {}).get(META_SHA256)
             if expected is not None:
                 actual = sha256_file(partial, hash_progress)
                 if actual != expected:
@@ -406,10 +386,16 @@ class Lake:
                         hint="Retry the download; if it persists, the stored object is damaged.",
                     )
             partial.replace(path)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        except _S3_FAILURES as exc:
             raise translate(exc, target) from exc
+        except OSError as exc:
+            raise LocalFileError(
+                f"writing {str(path)!r} failed: {exc}; the target was left as it was.",
+                hint="Check the disk space and the folder's permissions.",
+            ) from exc
         finally:
-            partial.unlink(missing_ok=True)
+            with suppress(OSError):
+                partial.unlink(missing_ok=True)
         return DownloadResult(path, self.uri(layer, key), size, pinned, expected is not None)
 
     # -- listing ------------------------------------------------------------------------------
@@ -422,26 +408,31 @@ class Lake:
         include_markers: bool = False,
         page_size: int = 1000,
     ) -> Iterator[dict[str, Any]]:
-        """Yield the layer's objects under ``prefix`` lazily, one page of keys at a time.
+        """The layer's objects under ``prefix``, fetched lazily one page of keys at a time.
 
         Each item is S3's own listing entry (``Key``, ``Size``, ``LastModified``, ``ETag``,
-        ...). The layout's prefix markers are left out unless ``include_markers``.
+        ...). The layout's prefix markers are left out unless ``include_markers``. The layer
+        and prefix are checked at once; requests start when iteration does.
         """
         layer = StorageLayer.parse(layer)
         prefix = validate_prefix(prefix)
         target = self._target("list", layer, prefix or None)
         pages = self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.config.bucket(layer),
+            Bucket=self._config.bucket(layer),
             Prefix=prefix,
             PaginationConfig={"PageSize": page_size},
         )
-        try:
-            for page in pages:
-                for item in page.get("Contents", []):
-                    if include_markers or not is_marker_key(layer, item["Key"]):
-                        yield dict(item)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            raise translate(exc, target) from exc
+
+        def entries() -> Iterator[dict[str, Any]]:
+            try:
+                for page in pages:
+                    for item in page.get("Contents", []):
+                        if include_markers or not is_marker_key(layer, item["Key"]):
+                            yield dict(item)
+            except _S3_FAILURES as exc:
+                raise translate(exc, target) from exc
+
+        return entries()
 
     def list_objects(
         self, layer: StorageLayer | str, prefix: str = "", *, include_markers: bool = False
@@ -494,26 +485,19 @@ class Lake:
                 "(bronze -> silver -> gold, or bronze -> gold).",
                 hint="Promote from an earlier layer, or upload to the target layer directly.",
             )
-        key = validate_key(object_key)
+        key = validate_existing_key(object_key)
         new_key = validate_key(target_key if target_key is not None else key, what="target key")
         source_target = self._target("promote", source, key, version_id)
         head = self._head(source_target)
-        source_version = version_id or _version(head)
+        source_version = version_id or normalize_version(head.get("VersionId"))
         source_uri = self.uri(source, key)
-        metadata = {
+        carried = {
             name: value
             for name, value in head.get("Metadata", {}).items()
             if name == META_SHA256 or not name.startswith(RESERVED_METADATA_PREFIX)
         }
-        metadata.update(
-            {
-                META_SOURCE_URI: source_uri,
-                META_SOURCE_VERSION_ID: source_version or "null",
-                META_SOURCE_ETAG: str(head.get("ETag", "")).strip('"'),
-                META_PROMOTED_AT: datetime.now(UTC).isoformat(timespec="seconds"),
-            }
-        )
-        check_metadata_size(metadata)
+        check_promotable(source_uri, carried)
+        metadata = {**carried, **lineage(source_uri, source_version, str(head.get("ETag", "")))}
         extra_args: dict[str, Any] = {
             "MetadataDirective": "REPLACE",
             "Metadata": metadata,
@@ -522,30 +506,25 @@ class Lake:
         }
         if head.get("ETag"):
             extra_args["CopySourceIfMatch"] = head["ETag"]
-        copy_source: dict[str, Any] = {"Bucket": self.config.bucket(source), "Key": key}
-        if source_version:
-            copy_source["VersionId"] = source_version
+        copy_source = self._object_args(replace(source_target, version_id=source_version))
         size = int(head["ContentLength"])
-        subscribers: list[BaseSubscriber] = [_KnownObject(size, head.get("ETag"))]
-        if progress:
-            subscribers.append(_Progress(progress, size))
         destination_target = self._target("promote to", destination, new_key)
         try:
-            with self._transfers(self.transfer.for_copy()) as manager:
+            with create_transfer_manager(self.client, self.transfer.for_copy()) as manager:
                 manager.copy(
                     copy_source,
-                    self.config.bucket(destination),
+                    self._config.bucket(destination),
                     new_key,
                     extra_args=extra_args,
-                    subscribers=subscribers,
+                    subscribers=subscribers(size, progress, etag=head.get("ETag"), known=True),
                 ).result()
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        except _S3_FAILURES as exc:
             raise translate(exc, destination_target) from exc
         return PromotionResult(
             uri=self.uri(destination, new_key),
             source_uri=source_uri,
             source_version_id=source_version,
-            source_etag=metadata[META_SOURCE_ETAG],
+            source_etag=str(head.get("ETag", "")).strip('"'),
             size=size,
             multipart=size >= self.transfer.copy_multipart_threshold,
         )

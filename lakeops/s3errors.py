@@ -25,7 +25,14 @@ _UNREACHABLE = (
     botocore.exceptions.ConnectionClosedError,
 )
 _CREDENTIALS_REJECTED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
-_DENIED = {"AccessDenied", "403", "Forbidden", "AllAccessDisabled"}
+# HEAD requests have no body, so their errors carry only the HTTP status as a code.
+NOT_FOUND_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
+DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
+
+
+def normalize_version(version: object) -> str | None:
+    """S3 says "null" for the version of an object written while versioning was off."""
+    return None if version in (None, "null") else str(version)
 
 
 @dataclass(frozen=True)
@@ -71,11 +78,19 @@ def translate(exc: Exception, target: Target) -> LakeOpsError:
     return StorageError(f"failed to {target.action} {target.where} at {target.endpoint}: {exc}")
 
 
-def _translate_client_error(exc: botocore.exceptions.ClientError, target: Target) -> LakeOpsError:
+def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
+    exc: botocore.exceptions.ClientError, target: Target
+) -> LakeOpsError:
     code = error_code(exc)
     detail = exc.response.get("Error", {}).get("Message") or code
     if code == "NoSuchBucket":
         return missing_bucket(target)
+    if target.version_id and code in ("400", "InvalidArgument"):
+        return ObjectNotFoundError(
+            f"{target.where} at {target.endpoint}: the version id is not valid here ({detail}).",
+            hint="Check the version id; objects written while versioning was off have the "
+            "version 'null'.",
+        )
     if code in ("NoSuchKey", "NoSuchVersion") or (code == "404" and target.key):
         return ObjectNotFoundError(
             f"{target.where} does not exist at {target.endpoint}.",
@@ -92,7 +107,7 @@ def _translate_client_error(exc: botocore.exceptions.ClientError, target: Target
             hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the dev MinIO uses "
             "minio / minio123), and `lakeops config` for where they come from.",
         )
-    if code in _DENIED:
+    if code in DENIED_CODES:
         return AccessDeniedError(
             f"access denied to {target.action} {target.where} at {target.endpoint}.",
             hint="The credentials' policy does not allow this; pipeline roles are scoped "

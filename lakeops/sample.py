@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from importlib import resources
 
 from lakeops.hashing import ProgressCallback
-from lakeops.lake import Lake, UploadResult
+from lakeops.lake import Lake
 from lakeops.layout import StorageLayer
+from lakeops.results import UploadResult
 
 EXTRACT_DATE = "2024-01-15"
 

@@ -57,15 +57,8 @@ def read_outputs_file(path: Path) -> StackOutputs:
     return StackOutputs.parse(data, source=f"file {str(path)!r}")
 
 
-def read_outputs_from_cli(stack: str, project_dir: Path) -> StackOutputs:
+def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOutputs:
     """Run ``pulumi stack output --json`` for ``stack``. Secrets stay masked: lakeops needs none."""
-    pulumi = shutil.which("pulumi")
-    if pulumi is None:
-        raise ConfigurationError(
-            f"stack {stack!r} is named, but the pulumi CLI is not on PATH.",
-            hint="Install Pulumi, or export the outputs with `make outputs` and set "
-            "LAKEOPS_OUTPUTS_FILE.",
-        )
     command = [pulumi, "stack", "output", "--json", "--stack", stack, "--non-interactive"]
     try:
         done = subprocess.run(
@@ -107,14 +100,19 @@ def read_stack_outputs(stack: str, project_dir: Path | None) -> StackOutputs:
             hint="Run from the project, set LAKEOPS_PROJECT_DIR, or set LAKEOPS_OUTPUTS_FILE.",
         )
     exported = exported_outputs_path(project_dir, stack)
-    if shutil.which("pulumi") is None:
-        if exported.is_file():
-            return read_outputs_file(exported)
-        return read_outputs_from_cli(stack, project_dir)  # raises, naming both remedies
-    try:
-        return read_outputs_from_cli(stack, project_dir)
-    except ConfigurationError as error:
-        if not exported.is_file():
-            raise
-        log.warning("%s Using the exported %s instead.", error, exported)
+    pulumi = shutil.which("pulumi")
+    if pulumi is not None:
+        try:
+            return read_outputs_from_cli(stack, project_dir, pulumi)
+        except ConfigurationError as error:
+            if not exported.is_file():
+                raise
+            log.warning("%s Using the exported %s instead.", error, exported)
+    if exported.is_file():
         return read_outputs_file(exported)
+    raise ConfigurationError(
+        f"stack {stack!r} is named, but the pulumi CLI is not on PATH and {str(exported)!r} "
+        "does not exist.",
+        hint="Install Pulumi, or export the outputs with `make outputs` and set "
+        "LAKEOPS_OUTPUTS_FILE.",
+    )

@@ -35,6 +35,38 @@ def validate_key(key: object, *, what: str = "object key") -> str:
     return _check_path_shape(key, what)
 
 
+def validate_existing_key(key: object, *, what: str = "object key") -> str:
+    """A key to read: anything S3 can hold, for objects that other tools wrote.
+
+    lakeops never writes keys that fail :func:`validate_key`, but it reads any that exist.
+    """
+    if not isinstance(key, str) or key == "":
+        raise InvalidKeyError(f"{what} is empty.", hint="Pass the key of an existing object.")
+    size = len(key.encode("utf-8"))
+    if size > MAX_KEY_BYTES:
+        raise InvalidKeyError(
+            f"{what} is {size} bytes long; S3 allows at most {MAX_KEY_BYTES}.",
+            hint="Check the key.",
+        )
+    return key
+
+
+def validate_content_type(content_type: str | None) -> str | None:
+    if content_type is None:
+        return None
+    if (
+        not isinstance(content_type, str)
+        or "/" not in content_type
+        or not content_type.isascii()
+        or _CONTROL_CHARS.search(content_type)
+    ):
+        raise InvalidMetadataError(
+            f"content type {content_type!r} is not a media type.",
+            hint="Use a type such as 'text/csv' or 'application/vnd.apache.parquet'.",
+        )
+    return content_type
+
+
 def validate_prefix(prefix: object) -> str:
     """A listing prefix: empty is allowed, and it may end with '/'."""
     if prefix is None or prefix == "":
@@ -73,8 +105,9 @@ def _check_path_shape(value: str, what: str) -> str:
     return value
 
 
-def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
-    """Return user metadata normalised to lower-case names, or raise InvalidMetadataError."""
+def validate_metadata(metadata: Mapping[str, str] | None, *, reserve: int = 0) -> dict[str, str]:
+    """User metadata normalised to lower-case names, checked to fit S3's limit beside the
+    ``reserve`` bytes lakeops adds; or InvalidMetadataError."""
     if metadata is None:
         return {}
     if not isinstance(metadata, Mapping):
@@ -112,18 +145,14 @@ def validate_metadata(metadata: Mapping[str, str] | None) -> dict[str, str]:
                 hint="Keep one of them.",
             )
         clean[lowered] = value
-    check_metadata_size(clean)
-    return clean
-
-
-def check_metadata_size(metadata: Mapping[str, str], *, reserve: int = 0) -> None:
-    size = metadata_size(metadata) + reserve
-    if size > MAX_METADATA_BYTES:
+    size = metadata_size(clean)
+    if size + reserve > MAX_METADATA_BYTES:
         raise InvalidMetadataError(
-            f"metadata is {size} bytes (including {reserve} bytes lakeops adds); "
-            f"S3 allows at most {MAX_METADATA_BYTES}.",
+            f"metadata is {size} bytes; with the {reserve} bytes lakeops keeps for its checksum "
+            f"and promotion lineage, that exceeds S3's {MAX_METADATA_BYTES}.",
             hint="Store large attributes in a sidecar object instead of metadata.",
         )
+    return clean
 
 
 def metadata_size(metadata: Mapping[str, str]) -> int:
@@ -152,14 +181,29 @@ def readable_file(file_path: str | os.PathLike[str]) -> Path:
     return path
 
 
-def writable_target(file_path: str | os.PathLike[str]) -> Path:
-    """Check a download target and create its parent folders."""
+def download_target(file_path: str | os.PathLike[str]) -> Path:
+    """Check a download target before any request; its folders are made only when needed."""
     path = Path(file_path)
     if str(file_path) == "" or path.is_dir():
         raise LocalFileError(
             f"download target {str(path)!r} is a directory.",
             hint="Pass the path of the file to write, including its name.",
         )
+    existing = next((folder for folder in path.parents if folder.exists()), Path.cwd())
+    if not existing.is_dir():
+        raise LocalFileError(
+            f"cannot create {str(path)!r}: {str(existing)!r} is a file, not a folder.",
+            hint="Choose another location.",
+        )
+    if not os.access(existing, os.W_OK):
+        raise LocalFileError(
+            f"folder {str(existing)!r} is not writable, so {str(path)!r} cannot be written.",
+            hint="Choose a writable location or fix the folder's permissions.",
+        )
+    return path
+
+
+def make_parent_folders(path: Path) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -167,9 +211,3 @@ def writable_target(file_path: str | os.PathLike[str]) -> Path:
             f"cannot create folder {str(path.parent)!r} for {str(path)!r}: {exc.strerror}.",
             hint="Choose a writable location.",
         ) from exc
-    if not os.access(path.parent, os.W_OK):
-        raise LocalFileError(
-            f"folder {str(path.parent)!r} is not writable.",
-            hint="Choose a writable location or fix the folder's permissions.",
-        )
-    return path

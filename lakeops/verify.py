@@ -16,7 +16,7 @@ import botocore.exceptions
 
 from lakeops.contract import Backend, LifecycleIntent
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
-from lakeops.s3errors import Target, error_code, translate
+from lakeops.s3errors import DENIED_CODES, NOT_FOUND_CODES, Target, error_code, translate
 
 if TYPE_CHECKING:
     from lakeops.lake import Lake
@@ -69,7 +69,7 @@ class _Layer:
             code = error_code(exc)
             if code in _MISSING_CONFIG:
                 return None
-            if code in ("AccessDenied", "403"):
+            if code in DENIED_CODES:
                 raise _Denied(f"access denied ({action})") from exc
             raise translate(exc, self._target(action)) from exc
         except botocore.exceptions.BotoCoreError as exc:
@@ -106,11 +106,11 @@ class _Layer:
             self.client.head_bucket(Bucket=self.bucket)
         except botocore.exceptions.ClientError as exc:
             code = error_code(exc)
-            if code in ("404", "NoSuchBucket", "NotFound"):
+            if code in NOT_FOUND_CODES:
                 return self.row(
                     "bucket exists", False, "missing: run `make up` (dev) or `pulumi up`"
                 )
-            if code in ("403", "AccessDenied"):
+            if code in DENIED_CODES:
                 return self.row("bucket exists", False, "access denied (HeadBucket)")
             raise translate(exc, self._target("check")) from exc
         except botocore.exceptions.BotoCoreError as exc:

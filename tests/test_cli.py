@@ -298,7 +298,10 @@ def test_config_shows_sources_and_masks_secrets(dev_lake: DeployedLake) -> None:
     assert settings["endpoint"] == {"value": dev_lake.endpoint.url, "source": "argument"}
     assert settings["bucket.bronze"]["value"] == dev_lake.buckets["bronze"]
     assert settings["bucket.bronze"]["source"].startswith("stack outputs (file ")
-    assert settings["secret_access_key"] == {"value": "****", "source": "env AWS_ACCESS_KEY_ID"}
+    assert settings["secret_access_key"] == {
+        "value": "****",
+        "source": "env AWS_SECRET_ACCESS_KEY",
+    }
     assert dev_lake.endpoint.secret_key not in result.out
     human = dev_lake.run("config")
     assert human.out.splitlines()[0].split() == ["SETTING", "VALUE", "SOURCE"]
@@ -380,3 +383,53 @@ def test_the_installed_command_documents_itself() -> None:
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
     assert dev_lake.run("ls", "curated").code == 0
     assert dev_lake.run("ls", StorageLayer.GOLD.value).code == 0
+
+
+def test_ls_json_writes_nothing_to_stdout_when_it_fails(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(
+        ["--endpoint-url", f"http://127.0.0.1:{free_port()}", "ls", "bronze", "--json"],
+        out=out,
+        err=err,
+    )
+    assert code == 7
+    assert out.getvalue() == ""
+    assert json.loads(err.getvalue())["error"] == "EndpointUnreachableError"
+
+
+def test_usage_errors_honour_json() -> None:
+    err = io.StringIO()
+    assert main(["--json", "ls"], out=io.StringIO(), err=err) == 2
+    assert json.loads(err.getvalue())["error"] == "UsageError"
+
+
+class ClosedPipe(io.StringIO):
+    def write(self, text: str) -> int:
+        raise BrokenPipeError
+
+
+def test_a_closed_output_pipe_ends_quietly(dev_lake: DeployedLake) -> None:
+    dev_lake.run("sample")
+    err = io.StringIO()
+    code = main(
+        [
+            "--endpoint-url",
+            dev_lake.endpoint.url,
+            "--outputs-file",
+            str(dev_lake.outputs_file),
+            "ls",
+            "bronze",
+        ],
+        out=ClosedPipe(),
+        err=err,
+    )
+    assert code == 141
+    assert err.getvalue() == ""
+
+
+def test_repeated_metadata_names_are_refused(dev_lake: DeployedLake, tmp_path: Path) -> None:
+    source = tmp_path / "a.csv"
+    source.write_text("a\n")
+    result = dev_lake.run("upload", str(source), "bronze", "files/a.csv", "-m", "a=1", "-m", "a=2")
+    assert result.code == 2
+    assert "given twice" in result.err

@@ -259,3 +259,41 @@ def test_secrets_are_masked_in_repr_and_describe() -> None:
     rows = {name: value for name, value, _ in config.describe()}
     assert rows["secret_access_key"] == "****"
     assert rows["access_key_id"] == "AKIA****"
+
+
+def test_an_explicit_profile_outranks_keys_in_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[pipeline]\naws_access_key_id = AKIAPROFILEKEY\naws_secret_access_key = profile-secret\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    env = {"AWS_ACCESS_KEY_ID": "AKIAENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}
+
+    config = LakeConfig.resolve(profile="pipeline", env=env)
+
+    assert config.access_key_id is None
+    assert config.sources["access_key_id"] == "AWS profile 'pipeline'"
+    # The credentials the client really signs with (botocore keeps them private).
+    client: Any = Lake(config).client
+    assert client._request_signer._credentials.access_key == "AKIAPROFILEKEY"
+
+
+def test_two_layers_may_not_share_a_bucket() -> None:
+    with pytest.raises(ConfigurationError, match="bronze and silver both use bucket 'raw'"):
+        LakeConfig.resolve(buckets={"silver": "raw"}, env={})
+
+
+def test_an_endpoint_with_credentials_in_it_is_refused_without_repeating_them() -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        LakeConfig.resolve(env={"AWS_ENDPOINT_URL": "http://admin:S3cr3tPass@minio:9000"})
+    assert "S3cr3tPass" not in str(caught.value)
+    assert "user name or password" in str(caught.value)
+
+
+def test_the_config_of_a_lake_is_read_only() -> None:
+    lake = Lake(LakeConfig.resolve(env={}))
+    with pytest.raises(AttributeError):
+        lake.config = LakeConfig.resolve(env={}, buckets={"bronze": "other"})  # type: ignore[misc]

@@ -18,7 +18,8 @@ from lakeops import (
     StorageLayer,
     TransferSettings,
 )
-from lakeops.lake import META_SHA256, MiB
+from lakeops.metadata import META_SHA256
+from lakeops.transfers import MiB
 from tests.conftest import config_for
 from tests.support.s3server import S3Endpoint
 
@@ -154,3 +155,41 @@ def test_a_missing_bucket_is_told_apart_from_a_missing_key(
 def test_a_directory_as_target_fails_before_any_request(lake: Lake, tmp_path: Path) -> None:
     with pytest.raises(LocalFileError, match="is a directory"):
         lake.download(SILVER, "cleaned/x.csv", tmp_path)
+
+
+def test_objects_written_by_other_tools_can_be_downloaded(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    admin.put_object(Bucket=buckets[SILVER], Key="cleaned//twice/../x.csv", Body=b"odd")
+    lake.download(SILVER, "cleaned//twice/../x.csv", tmp_path / "x.csv")
+    assert (tmp_path / "x.csv").read_bytes() == b"odd"
+
+
+def test_a_malformed_version_id_is_named_with_a_hint(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    admin.put_object(Bucket=buckets[SILVER], Key="cleaned/v.csv", Body=b"x")
+    with pytest.raises(ObjectNotFoundError, match="version"):
+        lake.download(SILVER, "cleaned/v.csv", tmp_path / "v.csv", version_id="!!bogus!!")
+
+
+def test_a_long_target_name_still_downloads_atomically(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    admin.put_object(Bucket=buckets[SILVER], Key="cleaned/long.csv", Body=b"x")
+    target = tmp_path / ("n" * 240 + ".csv")
+    lake.download(SILVER, "cleaned/long.csv", target)
+    assert target.read_bytes() == b"x"
+    assert leftovers(tmp_path) == []
+
+
+def test_a_failed_download_creates_no_folders(lake: Lake, tmp_path: Path) -> None:
+    with pytest.raises(ObjectNotFoundError):
+        lake.download(SILVER, "cleaned/missing.csv", tmp_path / "new" / "deeper" / "m.csv")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_target_under_a_file_fails_before_any_request(lake: Lake, tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(LocalFileError, match="is a file, not a folder"):
+        lake.download(SILVER, "cleaned/x.csv", tmp_path / "file" / "x.csv")

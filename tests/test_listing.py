@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lakeops import BucketNotFoundError, InvalidKeyError, Lake, StorageLayer
+from lakeops import BucketNotFoundError, InvalidKeyError, Lake, StorageLayer, UnknownLayerError
 from lakeops.layout import marker_key
 from tests.conftest import config_for
 from tests.support.s3server import S3Endpoint
@@ -99,3 +99,12 @@ def test_listing_a_missing_bucket_says_so(s3: S3Endpoint, buckets: dict[StorageL
     lake = Lake(config_for(s3, {**buckets, BRONZE: "lkt-absent-raw"}))
     with pytest.raises(BucketNotFoundError, match=r"lkt-absent-raw.*pulumi up"):
         lake.list_objects(BRONZE)
+
+
+def test_the_iterator_checks_layer_and_prefix_at_once(lake: Lake) -> None:
+    calls = count_list_calls(lake)
+    with pytest.raises(UnknownLayerError):
+        lake.iter_objects("platinum")
+    with pytest.raises(InvalidKeyError):
+        lake.iter_objects(BRONZE, "/files/")
+    assert calls == []

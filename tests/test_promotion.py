@@ -10,20 +10,21 @@ import pytest
 
 from lakeops import (
     BucketNotFoundError,
+    InvalidMetadataError,
     Lake,
     ObjectNotFoundError,
     PromotionDirectionError,
     StorageLayer,
     TransferSettings,
 )
-from lakeops.lake import (
+from lakeops.metadata import (
     META_PROMOTED_AT,
     META_SHA256,
     META_SOURCE_ETAG,
     META_SOURCE_URI,
     META_SOURCE_VERSION_ID,
-    MiB,
 )
+from lakeops.transfers import MiB
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
 from tests.support.s3server import S3Endpoint
@@ -173,3 +174,50 @@ def test_a_missing_target_bucket_is_named(
     lake.upload(source, SILVER, "cleaned/a.csv")
     with pytest.raises(BucketNotFoundError, match=r"lkt-absent-gold.*gold"):
         lake.promote("cleaned/a.csv", SILVER, GOLD, "reports/a.csv")
+
+
+def test_keys_beyond_ascii_promote_with_encoded_lineage(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "données.csv"
+    source.write_bytes(b"a\n")
+    lake.upload(source, BRONZE, "files/café/数据.csv")
+
+    uri = lake.promote("files/café/数据.csv", BRONZE, SILVER, "cleaned/café/数据.csv")
+
+    assert uri == f"s3://{buckets[SILVER]}/cleaned/café/数据.csv"
+    metadata = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/café/数据.csv")["Metadata"]
+    assert metadata[META_SOURCE_URI] == (
+        f"s3://{buckets[BRONZE]}/files/caf%C3%A9/%E6%95%B0%E6%8D%AE.csv"
+    )
+
+
+def test_uploads_keep_room_for_the_lineage_a_promotion_adds(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "wide.csv"
+    source.write_bytes(b"a\n")
+    key = "files/wide.csv"
+    fits = None
+    for length in range(2048, 0, -16):
+        try:
+            lake.upload(source, BRONZE, key, {"note": "x" * length})
+        except InvalidMetadataError:
+            continue
+        fits = length
+        break
+    assert fits is not None and fits < 1900, "an upload must leave room for lineage"
+
+    lake.promote(key, BRONZE, SILVER, "cleaned/wide.csv")
+
+    promoted = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/wide.csv")["Metadata"]
+    assert promoted["note"] == "x" * fits
+    assert promoted[META_SOURCE_URI].endswith(key)
+
+
+def test_objects_written_by_other_tools_can_be_promoted(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
+    admin.put_object(Bucket=buckets[BRONZE], Key="files//odd name.csv", Body=b"x")
+    uri = lake.promote("files//odd name.csv", BRONZE, SILVER, "cleaned/odd.csv")
+    assert uri.endswith("/cleaned/odd.csv")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,7 +21,8 @@ from lakeops import (
     TransferSettings,
     UnknownLayerError,
 )
-from lakeops.lake import META_SHA256, MiB
+from lakeops.metadata import META_SHA256
+from lakeops.transfers import MiB
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
 from tests.support.s3server import S3Endpoint
@@ -237,3 +239,82 @@ def test_upload_to_a_missing_bucket_points_at_provisioning(
     assert "lkt-no-such-bucket" in message
     assert "bronze" in message
     assert "make up" in message and "pulumi up" in message
+
+
+def record_operations(lake: Lake) -> list[str]:
+    seen: list[str] = []
+
+    def record(model: Any, **kwargs: Any) -> None:
+        seen.append(model.name)
+
+    lake.client.meta.events.register("before-call.s3", record)
+    return seen
+
+
+def test_an_identical_bronze_reupload_sends_no_bytes(
+    s3: S3Endpoint, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    settings = TransferSettings(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
+    lake = Lake(config_for(s3, buckets), transfer=settings)
+    source = write(tmp_path / "big.bin", os.urandom(11 * MiB))
+    lake.upload(source, BRONZE, "streaming/once.bin")
+    operations = record_operations(lake)
+
+    again = lake.put_file(source, BRONZE, "streaming/once.bin")
+
+    assert not again.created
+    assert operations == ["HeadObject"]
+
+
+def test_a_file_that_changes_while_hashed_is_not_uploaded(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = write(tmp_path / "growing.log", b"line\n" * 1000)
+
+    def append(amount: int) -> None:
+        if source.stat().st_size < 6000:  # once: a file growing forever would never hash
+            with source.open("ab") as handle:
+                handle.write(b"more\n" * 300)
+
+    with pytest.raises(LocalFileError, match="changed while it was being read; nothing was"):
+        lake.put_file(source, BRONZE, "streaming/growing.log", hash_progress=append)
+    assert all_versions(admin, buckets[BRONZE]) == []
+
+
+def test_a_file_that_changes_during_the_upload_is_reported(
+    lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = write(tmp_path / "growing.log", b"line\n" * 1000)
+
+    def append(amount: int) -> None:
+        if source.stat().st_size < 6000:  # once: a file growing forever would never hash
+            with source.open("ab") as handle:
+                handle.write(b"more\n" * 300)
+
+    with pytest.raises(LocalFileError) as caught:
+        lake.put_file(source, SILVER, "cleaned/growing.log", progress=append)
+    message = str(caught.value)
+    assert "changed while it was being uploaded" in message
+    assert f"s3://{buckets[SILVER]}/cleaned/growing.log" in message
+
+
+def test_concurrent_uploads_of_one_key_each_get_their_own_version(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    sources = [write(tmp_path / f"v{n}.csv", f"version {n}\n".encode()) for n in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(lambda p: lake.put_file(p, SILVER, "validated/race.csv"), sources))
+
+    for result in results:
+        stored = admin.head_object(
+            Bucket=buckets[SILVER], Key="validated/race.csv", VersionId=str(result.version_id)
+        )
+        assert stored["Metadata"][META_SHA256] == result.sha256
+
+
+def test_a_bad_content_type_fails_before_any_request(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    with pytest.raises(InvalidMetadataError, match="content type"):
+        lake.upload(write(tmp_path / "f", b"x"), BRONZE, "files/f", content_type="text/csv\r\nX: y")
+    assert all_versions(admin, buckets[BRONZE]) == []

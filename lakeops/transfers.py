@@ -1,0 +1,75 @@
+"""Settings for s3transfer's managed transfers, and the subscribers lakeops hands it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from boto3.s3.transfer import TransferConfig
+from s3transfer.subscribers import BaseSubscriber
+
+from lakeops.hashing import ProgressCallback, announce
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+
+@dataclass(frozen=True)
+class TransferSettings:
+    """Sizes and concurrency for managed transfers; memory is about chunk x concurrency."""
+
+    multipart_threshold: int = 16 * MiB
+    multipart_chunksize: int = 16 * MiB
+    max_concurrency: int = 8
+    # A single CopyObject handles up to 5 GiB; larger objects need UploadPartCopy.
+    copy_multipart_threshold: int = 5 * GiB
+    copy_chunksize: int = 512 * MiB
+
+    def for_files(self) -> TransferConfig:
+        return TransferConfig(
+            multipart_threshold=self.multipart_threshold,
+            multipart_chunksize=self.multipart_chunksize,
+            max_concurrency=self.max_concurrency,
+        )
+
+    def for_copy(self) -> TransferConfig:
+        return TransferConfig(
+            multipart_threshold=self.copy_multipart_threshold,
+            multipart_chunksize=self.copy_chunksize,
+            max_concurrency=self.max_concurrency,
+        )
+
+
+class _Progress(BaseSubscriber):
+    def __init__(self, callback: ProgressCallback, total: int) -> None:
+        self._callback = callback
+        self._total = total
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        announce(self._callback, self._total)
+
+    def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
+        self._callback(bytes_transferred)
+
+
+class _KnownObject(BaseSubscriber):
+    """Hands s3transfer the size and ETag from our own HEAD, so it need not send another."""
+
+    def __init__(self, size: int, etag: str | None) -> None:
+        self._size = size
+        self._etag = etag
+
+    def on_queued(self, future: Any, **kwargs: Any) -> None:
+        future.meta.provide_transfer_size(self._size)
+        if self._etag:
+            future.meta.provide_object_etag(self._etag)
+
+
+def subscribers(
+    size: int, progress: ProgressCallback | None, *, etag: str | None = None, known: bool = False
+) -> list[BaseSubscriber]:
+    """Progress reporting, and (``known``) the object's size and ETag for reads and copies."""
+    chosen: list[BaseSubscriber] = [_KnownObject(size, etag)] if known else []
+    if progress is not None:
+        chosen.append(_Progress(progress, size))
+    return chosen
