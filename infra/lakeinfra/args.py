@@ -13,6 +13,9 @@ from lakeops.layout import LAYOUT, StorageLayer
 
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}[a-z0-9]$|^[a-z0-9]$")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+# S3 refuses lifecycle transitions to the infrequent-access classes before 30 days.
+_MINIMUM_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
 # Storage classes a lifecycle rule may move bronze to.
 TRANSITION_CLASSES = (
     "STANDARD_IA",
@@ -76,6 +79,17 @@ class AwsLakeArgs:
             raise LakeArgsError(
                 f"bronzeStorageClass must be one of {', '.join(TRANSITION_CLASSES)}, "
                 f"not {self.bronze_storage_class!r}."
+            )
+        minimum = _MINIMUM_TRANSITION_DAYS.get(self.bronze_storage_class, 0)
+        if self.bronze_transition_days < minimum:
+            raise LakeArgsError(
+                f"bronzeTransitionDays must be at least {minimum} for "
+                f"{self.bronze_storage_class}; S3 refuses earlier transitions to it."
+            )
+        if self.kms_key_id is not None and not _KMS_KEY_ARN.match(self.kms_key_id):
+            raise LakeArgsError(
+                f"kmsKeyId {self.kms_key_id!r} is not a key ARN "
+                "(arn:aws:kms:<region>:<account>:key/<id>); the role policies need the key's ARN."
             )
         for principal in self.break_glass_principals:
             if not principal.startswith("arn:"):

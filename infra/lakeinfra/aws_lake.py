@@ -10,7 +10,13 @@ import pulumi
 import pulumi_aws as aws
 
 from lakeinfra.args import AwsLakeArgs, ObjectLockArgs
-from lakeinfra.policies import ROLES, access_log_bucket_policy, bucket_policy, role_policy
+from lakeinfra.policies import (
+    ROLES,
+    KmsKey,
+    access_log_bucket_policy,
+    bucket_policy,
+    role_policy,
+)
 from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, StorageLayer, marker_key
 
 ACCESS_LOG_RETENTION_DAYS = 365
@@ -90,13 +96,6 @@ class AwsLakeLayer(pulumi.ComponentResource):
             rules=[_encryption_rule(settings.kms_key_id)],
             opts=child,
         )
-        self.policy = aws.s3.BucketPolicy(
-            f"{name}-policy",
-            bucket=self.bucket.id,
-            policy=json.dumps(bucket_policy(layer, bucket_name, settings.break_glass_principals)),
-            # Policies race the public-access block when both are created at once.
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[public_access_block]),
-        )
         rules: list[LifecycleRule] = [
             _abort_uploads_rule(settings.abort_incomplete_multipart_days),
             {
@@ -155,6 +154,16 @@ class AwsLakeLayer(pulumi.ComponentResource):
             )
             for prefix in LAYOUT[layer].prefixes
         ]
+        self.policy = aws.s3.BucketPolicy(
+            f"{name}-policy",
+            bucket=self.bucket.id,
+            policy=json.dumps(bucket_policy(layer, bucket_name, settings.break_glass_principals)),
+            # After the public-access block, which it otherwise races; and on bronze after the
+            # markers, whose writes carry no If-None-Match and would be refused.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[public_access_block, *self.markers]
+            ),
+        )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.bucket_arn: pulumi.Output[str] = self.bucket.arn
         self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})
@@ -186,6 +195,7 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:aws:AccessLogBucket", name, None, opts)
+        account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
@@ -205,7 +215,11 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
         aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
-            policy=json.dumps(access_log_bucket_policy(bucket_name, source_buckets)),
+            policy=account.account_id.apply(
+                lambda account_id: json.dumps(
+                    access_log_bucket_policy(bucket_name, source_buckets, account_id)
+                )
+            ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening[1]]),
         )
         aws.s3.BucketLifecycleConfiguration(
@@ -236,6 +250,7 @@ class AwsLakeAccess(pulumi.ComponentResource):
         buckets: Mapping[StorageLayer, str],
         name_for: Mapping[str, str],
         trust_policies: Mapping[str, Mapping[str, Any]],
+        kms: KmsKey | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:aws:LakeAccess", name, None, opts)
@@ -248,7 +263,7 @@ class AwsLakeAccess(pulumi.ComponentResource):
                 f"{name}-{role}-policy",
                 name=name_for[role],
                 description=f"Lake pipeline role '{role}': {spec.purpose}.",
-                policy=json.dumps(role_policy(role, buckets)),
+                policy=json.dumps(role_policy(role, buckets, kms)),
                 opts=child,
             )
             self.policy_names[role] = policy.name

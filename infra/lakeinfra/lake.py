@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import pulumi
 
 from lakeinfra.args import MedallionLakeArgs
-from lakeinfra.aws_lake import AwsAccessLogBucket, AwsLakeAccess, AwsLakeLayer
-from lakeinfra.minio_lake import MinioLakeAccess, MinioLakeLayer
-from lakeinfra.policies import ROLES
+from lakeinfra.policies import ROLES, KmsKey
 from lakeops import contract
 from lakeops.contract import Backend
 from lakeops.layout import LAYOUT, StorageLayer
 
 COMPONENT_TYPE = "lakeops:index:MedallionLake"
+
+
+class _Layer(Protocol):
+    """What the lake reads of a layer component, on either backend."""
+
+    bucket_name: pulumi.Output[str]
+    bucket_arn: pulumi.Output[str]
 
 
 class MedallionLake(pulumi.ComponentResource):
@@ -32,7 +37,12 @@ class MedallionLake(pulumi.ComponentResource):
         names = {layer: args.bucket_name(layer) for layer in StorageLayer}
         policy_names = {role: args.resource_name(f"lake-{role}") for role in ROLES}
         object_lock = args.bronze_object_lock
+        # Each backend's provider SDK is imported only where it is used, so that the dev
+        # stack runs (and pulls provider plugins) without pulumi-aws installed.
+        layers: dict[StorageLayer, _Layer]
         if args.backend is Backend.MINIO:
+            from lakeinfra.minio_lake import MinioLakeAccess, MinioLakeLayer
+
             assert args.minio is not None
             minio_layers = {
                 layer: MinioLakeLayer(
@@ -53,7 +63,7 @@ class MedallionLake(pulumi.ComponentResource):
                     parent=self, depends_on=[layer.bucket for layer in minio_layers.values()]
                 ),
             )
-            layers: dict[StorageLayer, MinioLakeLayer | AwsLakeLayer] = dict(minio_layers)
+            layers = dict(minio_layers)
             endpoint: str | None = args.minio.endpoint
             region = args.minio.region
             extra: dict[str, Any] = {
@@ -62,6 +72,8 @@ class MedallionLake(pulumi.ComponentResource):
             }
             role_policy_names = minio_access.policy_names
         else:
+            from lakeinfra.aws_lake import AwsAccessLogBucket, AwsLakeAccess, AwsLakeLayer
+
             assert args.aws is not None
             log_bucket = None
             if args.aws.access_logs:
@@ -90,6 +102,7 @@ class MedallionLake(pulumi.ComponentResource):
                 buckets=names,
                 name_for=policy_names,
                 trust_policies=args.aws.role_trust_policies,
+                kms=KmsKey(args.aws.kms_key_id, args.aws.region) if args.aws.kms_key_id else None,
                 opts=pulumi.ResourceOptions(parent=self),
             )
             endpoint = None

@@ -44,7 +44,9 @@ class MinioLakeLayer(pulumi.ComponentResource):
             # The dev lake is disposable: `make destroy` removes buckets with their data.
             force_destroy=True,
             object_locking=object_locking,
-            opts=child,
+            # Locking is chosen at creation, and the provider ignores later changes to it:
+            # replace the (disposable, dev) bucket instead of reporting a lock it lacks.
+            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["objectLocking"]),
         )
         self.versioning = minio.S3BucketVersioning(
             f"{name}-versioning",

@@ -73,7 +73,17 @@ def _sid(*words: str) -> str:
     return "".join(word.capitalize() for word in words)
 
 
-def role_policy(role: str, buckets: Mapping[StorageLayer, str]) -> PolicyDocument:
+@dataclass(frozen=True)
+class KmsKey:
+    """The SSE-KMS key of the buckets, which every role must be able to use through S3."""
+
+    arn: str
+    region: str
+
+
+def role_policy(
+    role: str, buckets: Mapping[StorageLayer, str], kms: KmsKey | None = None
+) -> PolicyDocument:
     """The IAM policy of a pipeline role, scoped by bucket and by the layout's prefixes."""
     spec = ROLES[role]
     statements: list[dict[str, Any]] = []
@@ -107,6 +117,18 @@ def role_policy(role: str, buckets: Mapping[StorageLayer, str]) -> PolicyDocumen
                 "Resource": prefix_arns(layer, buckets[layer]),
             }
         )
+    if kms is not None:
+        # SSE-KMS: writing needs a data key, reading needs decryption; only by way of S3.
+        actions = ["kms:Decrypt"] + (["kms:GenerateDataKey"] if spec.writes else [])
+        statements.append(
+            {
+                "Sid": "UseTheLakeKeyThroughS3",
+                "Effect": "Allow",
+                "Action": actions,
+                "Resource": kms.arn,
+                "Condition": {"StringEquals": {"kms:ViaService": f"s3.{kms.region}.amazonaws.com"}},
+            }
+        )
     # An explicit deny outranks any allow another policy might add to the same principal.
     statements.append(
         {
@@ -133,9 +155,16 @@ def deny_insecure_transport(bucket: str) -> dict[str, Any]:
 def bucket_policy(
     layer: StorageLayer, bucket: str, break_glass_principals: Sequence[str] = ()
 ) -> PolicyDocument:
-    """The AWS bucket policy of a layer: TLS only; on bronze, no deletes but break-glass."""
+    """The AWS bucket policy of a layer: TLS only. On bronze, for all but break-glass
+    principals: no deletes, and no object creation without ``If-None-Match`` (no overwrites,
+    whichever client writes)."""
     statements = [deny_insecure_transport(bucket)]
     if LAYOUT[layer].append_only:
+        exempt = (
+            {"ArnNotLike": {"aws:PrincipalArn": list(break_glass_principals)}}
+            if break_glass_principals
+            else {}
+        )
         deny_delete: dict[str, Any] = {
             "Sid": "DenyObjectDeletion",
             "Effect": "Deny",
@@ -143,16 +172,33 @@ def bucket_policy(
             "Action": list(DESTRUCTIVE_ACTIONS),
             "Resource": f"{bucket_arn(bucket)}/*",
         }
-        if break_glass_principals:
-            deny_delete["Condition"] = {
-                "ArnNotLike": {"aws:PrincipalArn": list(break_glass_principals)}
-            }
+        if exempt:
+            deny_delete["Condition"] = exempt
         statements.append(deny_delete)
+        statements.append(
+            {
+                "Sid": "DenyUnconditionalObjectCreation",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:PutObject",
+                "Resource": f"{bucket_arn(bucket)}/*",
+                # s3:ObjectCreationOperation keeps the deny off CreateMultipartUpload,
+                # UploadPart and UploadPartCopy, which cannot carry the header.
+                "Condition": {
+                    "Null": {"s3:if-none-match": "true"},
+                    "Bool": {"s3:ObjectCreationOperation": "true"},
+                    **exempt,
+                },
+            }
+        )
     return {"Version": "2012-10-17", "Statement": statements}
 
 
-def access_log_bucket_policy(log_bucket: str, source_buckets: Sequence[str]) -> PolicyDocument:
-    """Lets S3's logging service write access logs for the lake's buckets, over TLS only."""
+def access_log_bucket_policy(
+    log_bucket: str, source_buckets: Sequence[str], account_id: str
+) -> PolicyDocument:
+    """Lets S3's logging service write access logs for the lake's buckets, over TLS only.
+    Bucket names are global, so the source account is pinned too."""
     return {
         "Version": "2012-10-17",
         "Statement": [
@@ -164,7 +210,8 @@ def access_log_bucket_policy(log_bucket: str, source_buckets: Sequence[str]) -> 
                 "Action": "s3:PutObject",
                 "Resource": f"{bucket_arn(log_bucket)}/*",
                 "Condition": {
-                    "ArnLike": {"aws:SourceArn": [bucket_arn(b) for b in source_buckets]}
+                    "ArnLike": {"aws:SourceArn": [bucket_arn(b) for b in source_buckets]},
+                    "StringEquals": {"aws:SourceAccount": account_id},
                 },
             },
         ],

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import pulumi
-import pulumi_aws as aws
-import pulumi_minio as minio
 
 from lakeinfra.args import MedallionLakeArgs
 from lakeinfra.lake import MedallionLake
@@ -17,6 +15,8 @@ def make_provider(
 ) -> pulumi.ProviderResource:
     """The stack's only provider. Default providers are disabled in the stack config."""
     if args.backend is Backend.MINIO:
+        import pulumi_minio as minio
+
         assert connection is not None
         return minio.Provider(
             "minio",
@@ -26,6 +26,8 @@ def make_provider(
             minio_region=connection.region,
             minio_ssl=connection.ssl,
         )
+    import pulumi_aws as aws
+
     assert args.aws is not None
     return aws.Provider(
         "aws",

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +15,7 @@ from lakeinfra.args import LakeArgsError
 from lakeinfra.policies import ROLES, role_policy
 from lakeops import Backend, LakeConfig, StorageLayer
 from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, marker_key
-from tests.support.pulumi_stack import StackRun, run_stack
+from tests.support.pulumi_stack import REPO, StackRun, run_stack
 
 BUCKETS = {StorageLayer.BRONZE: "raw", StorageLayer.SILVER: "staging", StorageLayer.GOLD: "curated"}
 
@@ -71,6 +74,8 @@ def test_layers_are_children_of_the_lake_and_resources_of_their_layer(dev: Stack
 def test_buckets_are_private_versioned_and_named_by_the_layout(dev: StackRun) -> None:
     for layer, name in BUCKETS.items():
         bucket = dev.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
+        # The provider ignores later changes to locking; a change must replace the bucket.
+        assert bucket.replace_on_changes == ("objectLocking",)
         assert bucket.inputs["bucket"] == name
         assert bucket.inputs["acl"] == "private"
         assert bucket.inputs["objectLocking"] is False
@@ -204,3 +209,25 @@ def test_bad_config_fails_with_the_key_and_the_fix(
 ) -> None:
     with pytest.raises(LakeArgsError, match=message):
         run_stack("dev", overrides)
+
+
+def test_the_dev_stack_runs_without_the_aws_provider_installed() -> None:
+    """minio-init installs only lakeops[infra-minio]: Pulumi fetches a plugin per installed SDK."""
+    script = (
+        "import sys\n"
+        "sys.modules['pulumi_aws'] = None  # importing it now fails\n"
+        "from tests.support.pulumi_stack import run_stack\n"
+        "run = run_stack('dev')\n"
+        "print(len(run.registrations))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": f"{REPO / 'infra'}{os.pathsep}{REPO}"},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "37"

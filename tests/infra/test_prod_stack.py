@@ -13,7 +13,7 @@ from lakeinfra.args import LakeArgsError
 from lakeinfra.policies import ROLES, access_log_bucket_policy, bucket_policy, role_policy
 from lakeops import Backend, Lake, LakeConfig, StorageLayer
 from lakeops.layout import LAYOUT, marker_key
-from tests.support.pulumi_stack import StackRun, run_stack
+from tests.support.pulumi_stack import ACCOUNT_ID, StackRun, run_stack
 
 PREFIX = "acme-lake-prod"
 BUCKETS = {
@@ -168,6 +168,9 @@ def test_ordering_that_aws_needs(prod: StackRun) -> None:
     for layer in StorageLayer:
         name = f"lake-{layer}"
         assert f"{name}-public-access-block" in depends_on(f"{name}-policy")
+        markers = {f"{name}-marker-{p.rstrip('/')}" for p in LAYOUT[layer].prefixes}
+        # Bronze's policy refuses writes without If-None-Match, which the markers lack.
+        assert markers <= depends_on(f"{name}-policy")
         assert f"{name}-versioning" in depends_on(f"{name}-lifecycle")
         assert {f"{name}-encryption", f"{name}-ownership", f"{name}-versioning"} <= depends_on(
             f"{name}-marker-{LAYOUT[layer].prefixes[0].rstrip('/')}"
@@ -177,8 +180,12 @@ def test_ordering_that_aws_needs(prod: StackRun) -> None:
 def test_the_access_log_bucket(prod: StackRun) -> None:
     policy = resource(prod, "bucketPolicy", "lake-access-logs-policy")
     assert json.loads(policy["policy"]) == access_log_bucket_policy(
-        LOG_BUCKET, list(BUCKETS.values())
+        LOG_BUCKET, list(BUCKETS.values()), ACCOUNT_ID
     )
+    (provider,) = prod.of_type("pulumi:providers:aws")
+    [(token, through)] = prod.calls
+    assert token == "aws:index/getCallerIdentity:getCallerIdentity"
+    assert through.startswith(provider.urn + "::"), "the account comes from the stack's provider"
     encryption = resource(
         prod, "bucketServerSideEncryptionConfiguration", "lake-access-logs-encryption"
     )
@@ -190,6 +197,39 @@ def test_the_access_log_bucket(prod: StackRun) -> None:
         "abort-incomplete-multipart-uploads",
         "expire-access-logs",
     ]
+
+
+def test_bronze_refuses_deletes_and_unconditional_writes_from_anyone(prod: StackRun) -> None:
+    policy = json.loads(resource(prod, "bucketPolicy", "lake-bronze-policy")["policy"])
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    assert set(statements) == {
+        "DenyInsecureTransport",
+        "DenyObjectDeletion",
+        "DenyUnconditionalObjectCreation",
+    }
+    assert statements["DenyUnconditionalObjectCreation"] == {
+        "Sid": "DenyUnconditionalObjectCreation",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{BUCKETS[StorageLayer.BRONZE]}/*",
+        "Condition": {
+            "Null": {"s3:if-none-match": "true"},
+            "Bool": {"s3:ObjectCreationOperation": "true"},
+        },
+    }
+    assert "Condition" not in statements["DenyObjectDeletion"]
+    assert statements["DenyInsecureTransport"]["Condition"] == {
+        "Bool": {"aws:SecureTransport": "false"}
+    }
+    silver = json.loads(resource(prod, "bucketPolicy", "lake-silver-policy")["policy"])
+    assert [s["Sid"] for s in silver["Statement"]] == ["DenyInsecureTransport"]
+
+
+def test_role_policies_need_no_kms_without_a_key(prod: StackRun) -> None:
+    for policy in prod.of_type("aws:iam/policy:Policy"):
+        actions = json.dumps(json.loads(policy.inputs["policy"]))
+        assert "kms:" not in actions
 
 
 def test_role_policies_without_trust_config_create_no_roles(prod: StackRun) -> None:
@@ -252,6 +292,7 @@ TRUST = {
     ],
 }
 BREAK_GLASS = "arn:aws:iam::111122223333:role/lake-break-glass"
+KMS_KEY = "arn:aws:kms:eu-west-1:111122223333:key/abcd"
 
 
 @pytest.fixture(scope="module")
@@ -259,7 +300,7 @@ def prod_with_options() -> StackRun:
     return run_stack(
         "prod",
         {
-            "lake:kmsKeyId": "arn:aws:kms:eu-west-1:111122223333:key/abcd",
+            "lake:kmsKeyId": KMS_KEY,
             "lake:bronzeObjectLock": True,
             "lake:bronzeObjectLockMode": "COMPLIANCE",
             "lake:bronzeObjectLockDays": 400,
@@ -280,7 +321,7 @@ def test_kms_encryption_uses_the_key_with_bucket_keys(prod_with_options: StackRu
             {
                 "applyServerSideEncryptionByDefault": {
                     "sseAlgorithm": "aws:kms",
-                    "kmsMasterKeyId": "arn:aws:kms:eu-west-1:111122223333:key/abcd",
+                    "kmsMasterKeyId": KMS_KEY,
                 },
                 "bucketKeyEnabled": True,
             }
@@ -305,12 +346,35 @@ def test_object_lock_is_on_bronze_only_with_default_retention(prod_with_options:
     }
 
 
-def test_break_glass_principals_are_exempt_from_the_bronze_delete_deny(
+def test_break_glass_principals_are_exempt_from_the_bronze_denies(
     prod_with_options: StackRun,
 ) -> None:
     policy = json.loads(resource(prod_with_options, "bucketPolicy", "lake-bronze-policy")["policy"])
-    deny = next(s for s in policy["Statement"] if s["Sid"] == "DenyObjectDeletion")
-    assert deny["Condition"] == {"ArnNotLike": {"aws:PrincipalArn": [BREAK_GLASS]}}
+    statements = {s["Sid"]: s for s in policy["Statement"]}
+    exempt = {"ArnNotLike": {"aws:PrincipalArn": [BREAK_GLASS]}}
+    assert statements["DenyObjectDeletion"]["Condition"] == exempt
+    assert statements["DenyUnconditionalObjectCreation"]["Condition"] == {
+        "Null": {"s3:if-none-match": "true"},
+        "Bool": {"s3:ObjectCreationOperation": "true"},
+        **exempt,
+    }
+
+
+def test_with_kms_every_role_may_use_the_key_through_s3_only(prod_with_options: StackRun) -> None:
+    for role, spec in ROLES.items():
+        (policy,) = [
+            r
+            for r in prod_with_options.of_type("aws:iam/policy:Policy")
+            if r.name == f"lake-access-{role}-policy"
+        ]
+        statements = {s["Sid"]: s for s in json.loads(policy.inputs["policy"])["Statement"]}
+        kms = statements["UseTheLakeKeyThroughS3"]
+        assert kms["Resource"] == KMS_KEY
+        assert kms["Condition"] == {
+            "StringEquals": {"kms:ViaService": "s3.eu-west-1.amazonaws.com"}
+        }
+        expected = ["kms:Decrypt", "kms:GenerateDataKey"] if spec.writes else ["kms:Decrypt"]
+        assert kms["Action"] == expected
 
 
 def test_roles_are_created_where_trust_is_configured(prod_with_options: StackRun) -> None:
@@ -339,6 +403,8 @@ def test_without_access_logs_there_is_no_log_bucket(prod_with_options: StackRun)
         ({"lake:breakGlassPrincipals": ["root"]}, "is not an ARN"),
         ({"lake:roleTrust": {"admin": TRUST}}, "unknown roles"),
         ({"lake:abortIncompleteMultipartDays": 0}, "abortIncompleteMultipartDays"),
+        ({"lake:bronzeTransitionDays": 7}, "at least 30 for STANDARD_IA"),
+        ({"lake:kmsKeyId": "alias/lake"}, "not a key ARN"),
     ],
 )
 def test_bad_config_fails_with_the_key_and_the_fix(

@@ -51,12 +51,20 @@ class Registration:
     provider: str
     dependencies: tuple[str, ...]
     protect: bool
+    replace_on_changes: tuple[str, ...]
     inputs: dict[str, Any]
     state: dict[str, Any]
 
 
+ACCOUNT_ID = "111122223333"
+
+
 class RecordingMocks(pulumi.runtime.Mocks):
     """Answers as providers would for the outputs the program reads (ARNs, secrets, ids)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[tuple[str, str]] = []
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
@@ -70,8 +78,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
         resource_id = args.inputs.get("bucket") or args.inputs.get("name") or f"{args.name}-id"
         return str(resource_id), state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], None]:
-        raise AssertionError(f"the program should make no provider calls, made {args.token}")
+    def call(
+        self, args: pulumi.runtime.MockCallArgs
+    ) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        self.calls.append((args.token, args.provider))
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": ACCOUNT_ID,
+                "arn": f"arn:aws:iam::{ACCOUNT_ID}:user/deployer",
+                "userId": "AIDAEXAMPLE",
+                "id": ACCOUNT_ID,
+            }, []
+        raise AssertionError(f"the program made an unexpected provider call: {args.token}")
 
 
 class RecordingMonitor(MockMonitor):
@@ -92,6 +110,7 @@ class RecordingMonitor(MockMonitor):
                 provider=request.provider,
                 dependencies=tuple(request.dependencies),
                 protect=bool(request.protect),
+                replace_on_changes=tuple(request.replaceOnChanges),
                 inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
                 state=self.resources[response.urn].state,
             )
@@ -105,6 +124,7 @@ class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    calls: list[tuple[str, str]] = field(default_factory=list)
 
     def of_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_token]
@@ -149,4 +169,4 @@ def run_stack(stack: str, overrides: dict[str, Any] | None = None) -> StackRun:
 
     program()
     # run_pulumi_func has waited for every outstanding RPC before returning.
-    return StackRun(list(monitor.registrations), outputs, secret)
+    return StackRun(list(monitor.registrations), outputs, secret, list(mocks.calls))
