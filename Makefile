@@ -22,10 +22,10 @@ DEV_PULUMI := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
 PROD_PULUMI := $(if $(PROD_BACKEND_URL),PULUMI_BACKEND_URL=$(PROD_BACKEND_URL) )pulumi
 # lakeops against the dev lake, whatever AWS settings the shell has for other work. Recursive
 # (=), and used from sub-makes after `outputs`, because make expands a recipe before running it.
-DEV_LAKEOPS = env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
-	-u LAKEOPS_STACK -u LAKEOPS_BACKEND AWS_ACCESS_KEY_ID=$(MINIO_ROOT_USER) \
-	AWS_SECRET_ACCESS_KEY=$(MINIO_ROOT_PASSWORD) \
-	LAKEOPS_OUTPUTS_FILE=$(wildcard .lakeops/outputs-dev.json) $(BIN)/lakeops
+DEV_ENV = env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
+	-u AWS_REGION -u AWS_DEFAULT_REGION -u LAKEOPS_STACK -u LAKEOPS_BACKEND \
+	AWS_ACCESS_KEY_ID=$(MINIO_ROOT_USER) AWS_SECRET_ACCESS_KEY=$(MINIO_ROOT_PASSWORD)
+DEV_LAKEOPS = $(DEV_ENV) LAKEOPS_OUTPUTS_FILE=$(wildcard .lakeops/outputs-dev.json) $(BIN)/lakeops
 
 .PHONY: help
 help: ## List the targets
@@ -33,6 +33,8 @@ help: ## List the targets
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@if [ -e $(VENV) ] && [ ! -w $(VENV) ]; then \
+		echo "$(VENV) is not writable (made by another user, or by Docker?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; run with PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -52,12 +54,18 @@ check-docker:
 
 check-pulumi:
 	@command -v pulumi >/dev/null || { echo "The Pulumi CLI is not installed: https://www.pulumi.com/docs/install/ (or run 'docker compose up -d', which provisions in a container)." >&2; exit 1; }
+	@sdk=$$($(BIN)/python -c 'import importlib.metadata as m; print(m.version("pulumi"))' 2>/dev/null || true); \
+		cli=$$(pulumi version 2>/dev/null | sed 's/^v//'); \
+		if [ -n "$$sdk" ] && [ "$$cli" != "$$sdk" ]; then \
+			echo "note: Pulumi CLI $$cli, SDK $$sdk (minio-init uses $$sdk on the same state); if state errors appear, install $$sdk." >&2; fi
 
 .PHONY: up
 up: venv check-docker check-pulumi ## Start MinIO, provision the dev stack, load sample data, verify
 	docker compose up -d --wait minio
 	@mkdir -p .pulumi-state .lakeops
 	$(DEV_PULUMI) stack select dev --create --non-interactive
+	$(DEV_ENV) PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
+		PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(BIN)/python infra/dev_preflight.py --project-dir .
 	$(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify
@@ -77,6 +85,17 @@ destroy: venv check-pulumi ## Delete the dev lake (buckets AND data), after conf
 		[ "$$answer" = dev ] || { echo "Not confirmed; nothing deleted."; exit 1; }
 	$(DEV_PULUMI) destroy --stack dev --yes --non-interactive
 	rm -f .lakeops/outputs-dev.json
+
+.PHONY: reset
+reset: check-docker ## Delete the dev lake's data AND its Pulumi state, to start over (asks first)
+	@read -r -p "Delete the dev lake's data (volume minio-data) and its Pulumi state? Type 'reset' to confirm: " answer; \
+		[ "$$answer" = reset ] || { echo "Not confirmed; nothing deleted."; exit 1; }
+	docker compose down -v
+	rm -rf .pulumi-state .lakeops/outputs-dev.json
+
+.PHONY: pulumi
+pulumi: venv check-pulumi ## Any pulumi command on the dev stack's state, e.g. make pulumi ARGS="config --stack dev"
+	$(DEV_PULUMI) $(ARGS)
 
 .PHONY: outputs
 outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lakeops/outputs-<stack>.json

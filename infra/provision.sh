@@ -1,29 +1,42 @@
 #!/bin/sh
-# Provision the dev stack: the same Pulumi program and the same state (./.pulumi-state) that
-# `make up` uses. The minio-init service runs this; re-running it is idempotent.
+# Provision the dev stack from the minio-init container: the same Pulumi program, stack file and
+# state (./.pulumi-state) that `make up` uses. Re-running it is idempotent.
 set -eu
-cd "$(dirname "$0")/.."
+project="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$project"
 
-# Files written here land in the host's checkout; give them back to its owner.
+# What this writes into the host's checkout goes back to the checkout's owner, however it ends.
 owner="$(stat -c %u:%g .)"
 give_back() { chown -R "$owner" .pulumi-state .lakeops 2>/dev/null || true; }
 trap give_back EXIT
+trap 'exit 130' INT TERM
 
-echo "minio-init: installing the project into its virtualenv"
-[ -x .venv/bin/python ] || python -m venv .venv
-.venv/bin/python -m pip install --quiet -e '.[infra]'
+venv=/venv
+echo "minio-init: installing the project into $venv"
+[ -x "$venv/bin/python" ] || python -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet -e "$project[infra-minio]"
+
+# Pulumi runs from a shadow project: the same program and stack file, but the container's
+# virtualenv instead of the checkout's .venv, which belongs to the host.
+shadow=/tmp/lake-project
+mkdir -p "$shadow"
+sed "s#^\( *virtualenv:\).*#\1 $venv#" Pulumi.yaml > "$shadow/Pulumi.yaml"
+grep -q "virtualenv: $venv" "$shadow/Pulumi.yaml"
+ln -sf "$project/Pulumi.dev.yaml" "$shadow/Pulumi.dev.yaml"
+ln -sfn "$project/infra" "$shadow/infra"
 
 mkdir -p .pulumi-state .lakeops
-export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$(pwd)/.pulumi-state}"
-echo "minio-init: pulumi up (stack dev, state in ${PULUMI_BACKEND_URL})"
-pulumi stack select dev --create --non-interactive
-pulumi up --stack dev --yes --non-interactive --suppress-progress
+export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$project/.pulumi-state}"
+echo "minio-init: pulumi up (stack dev, state in $PULUMI_BACKEND_URL)"
+pulumi --cwd "$shadow" stack select dev --create --non-interactive
+"$venv/bin/python" infra/dev_preflight.py --project-dir "$shadow"
+pulumi --cwd "$shadow" up --stack dev --yes --non-interactive --suppress-progress
 
 outputs=.lakeops/outputs-dev.json
-pulumi stack output --stack dev --json > "$outputs.tmp"
+pulumi --cwd "$shadow" stack output --stack dev --json > "$outputs.tmp"
 mv "$outputs.tmp" "$outputs"
 echo "minio-init: stack outputs exported to $outputs"
 
-export LAKEOPS_OUTPUTS_FILE="$outputs"
-.venv/bin/lakeops sample
-.venv/bin/lakeops verify
+export LAKEOPS_OUTPUTS_FILE="$project/$outputs"
+"$venv/bin/lakeops" sample
+"$venv/bin/lakeops" verify

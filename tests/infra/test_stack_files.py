@@ -49,6 +49,7 @@ def test_the_project_runs_infra_in_the_makefile_venv() -> None:
         "name": "python",
         "options": {"toolchain": "pip", "virtualenv": ".venv"},
     }
+    assert project["options"] == {"refresh": "always"}
     assert (REPO / "infra" / "__main__.py").is_file()
     assert "VENV := .venv" in (REPO / "Makefile").read_text()
 
