@@ -42,13 +42,17 @@ def validate_existing_key(key: object, *, what: str = "object key") -> str:
     """
     if not isinstance(key, str) or key == "":
         raise InvalidKeyError(f"{what} is empty.", hint="Pass the key of an existing object.")
-    size = len(key.encode("utf-8"))
+    return _check_length(key, what)
+
+
+def _check_length(value: str, what: str) -> str:
+    size = len(value.encode("utf-8"))
     if size > MAX_KEY_BYTES:
         raise InvalidKeyError(
             f"{what} is {size} bytes long; S3 allows at most {MAX_KEY_BYTES}.",
-            hint="Check the key.",
+            hint="Shorten it.",
         )
-    return key
+    return value
 
 
 def validate_content_type(content_type: str | None) -> str | None:
@@ -96,13 +100,7 @@ def _check_path_shape(value: str, what: str) -> str:
             f"{what} {value!r} contains control characters.",
             hint="Remove tabs, newlines and other control characters.",
         )
-    size = len(value.encode("utf-8"))
-    if size > MAX_KEY_BYTES:
-        raise InvalidKeyError(
-            f"{what} is {size} bytes long; S3 allows at most {MAX_KEY_BYTES}.",
-            hint="Shorten it.",
-        )
-    return value
+    return _check_length(value, what)
 
 
 def validate_metadata(metadata: Mapping[str, str] | None, *, reserve: int = 0) -> dict[str, str]:

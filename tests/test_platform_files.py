@@ -27,10 +27,12 @@ def compose() -> dict[str, Any]:
     return document
 
 
-def make(*args: str) -> subprocess.CompletedProcess[str]:
+def make(*args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
+    """Run make in the checkout; ``answer`` is what a user types at its prompts."""
     return subprocess.run(
         ["make", "--no-print-directory", *args],
         cwd=REPO,
+        input=answer,
         capture_output=True,
         text=True,
         check=False,
@@ -180,15 +182,7 @@ def test_prod_targets_name_the_stack_and_ask_first(target: str) -> None:
 
 
 def test_prod_targets_refuse_without_confirmation() -> None:
-    done = subprocess.run(
-        ["make", "--no-print-directory", "confirm-prod"],
-        cwd=REPO,
-        input="no\n",
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = make("confirm-prod", answer="no\n")
     assert done.returncode != 0
     assert "Not confirmed; nothing done." in done.stdout
 
@@ -239,15 +233,7 @@ def test_stack_files_parse() -> None:
 
 
 def test_reset_asks_before_deleting_anything() -> None:
-    done = subprocess.run(
-        ["make", "--no-print-directory", "reset"],
-        cwd=REPO,
-        input="no\n",
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
+    done = make("reset", answer="no\n")
     steps = make("-n", "reset").stdout
     if "Docker" in done.stderr:  # no engine here: check-docker stops first, which is also safe
         assert done.returncode != 0
