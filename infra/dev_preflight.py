@@ -25,6 +25,7 @@ from typing import Any
 import botocore.exceptions
 import yaml
 
+from lakeinfra.args import minio_endpoint, prefixed
 from lakeops import LakeConfig, LakeOpsError, StorageLayer
 from lakeops.client import make_s3_client
 from lakeops.layout import LAYOUT
@@ -104,10 +105,14 @@ def main(argv: list[str] | None = None) -> int:
         )
         bucket = outputs["buckets"]["bronze"]
     else:
-        prefix = config.get("lake:bucketPrefix")
-        default = LAYOUT[StorageLayer.BRONZE].default_bucket
-        bucket = f"{prefix}-{default}" if prefix else default
-    endpoint = config.get("lake:endpoint") or f"http://{config['minio:minioServer']}"
+        bucket = prefixed(
+            config.get("lake:bucketPrefix") or None, LAYOUT[StorageLayer.BRONZE].default_bucket
+        )
+    endpoint = minio_endpoint(
+        str(config["minio:minioServer"]),
+        str(config.get("minio:minioSsl", False)).lower() == "true",
+        config.get("lake:endpoint") or None,
+    )
     try:
         exists = _bucket_exists(str(endpoint), bucket)
     except (

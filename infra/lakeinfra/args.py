@@ -27,6 +27,16 @@ TRANSITION_CLASSES = (
 )
 
 
+def prefixed(prefix: str | None, name: str) -> str:
+    """Names of buckets and principals: "<prefix>-<name>" when a prefix is set."""
+    return f"{prefix}-{name}" if prefix else name
+
+
+def minio_endpoint(server: str, ssl: bool, endpoint: str | None = None) -> str:
+    """The S3 URL clients use: the configured one, else the server Pulumi reaches."""
+    return endpoint or f"{'https' if ssl else 'http'}://{server}"
+
+
 class LakeArgsError(ValueError):
     """A lake argument (or the stack config behind it) is invalid."""
 
@@ -133,12 +143,11 @@ class MedallionLakeArgs:
                 )
 
     def bucket_name(self, layer: StorageLayer) -> str:
-        name = LAYOUT[layer].default_bucket
-        return f"{self.bucket_prefix}-{name}" if self.bucket_prefix else name
+        return prefixed(self.bucket_prefix, LAYOUT[layer].default_bucket)
 
     def resource_name(self, name: str) -> str:
         """Names of non-bucket things (policies, users, roles), prefixed like the buckets."""
-        return f"{self.bucket_prefix}-{name}" if self.bucket_prefix else name
+        return prefixed(self.bucket_prefix, name)
 
     def default_encryption(self) -> str | None:
         """The server-side encryption buckets get by default; None on MinIO (no KMS)."""

@@ -40,6 +40,7 @@ from lakeinfra.args import (
     MedallionLakeArgs,
     MinioLakeArgs,
     ObjectLockArgs,
+    minio_endpoint,
 )
 from lakeops.contract import Backend
 
@@ -96,7 +97,7 @@ def load_lake_args() -> tuple[MedallionLakeArgs, MinioConnection | None]:
             ssl=ssl,
         )
         minio_args = MinioLakeArgs(
-            endpoint=lake.get("endpoint") or f"{'https' if ssl else 'http'}://{server}",
+            endpoint=minio_endpoint(server, ssl, lake.get("endpoint") or None),
             region=connection.region,
         )
     else:
