@@ -77,18 +77,15 @@ PROMOTION_ORDER: tuple[StorageLayer, ...] = (
     StorageLayer.GOLD,
 )
 
-# Each declared prefix holds one small marker object, so that the prefix exists (S3 has no
-# folders) and can be verified. The leading dot makes Spark, Hive and pandas-style readers
-# skip it. An empty "prefix/" object would be the console's convention, but the MinIO
-# provider refuses empty content.
-PREFIX_MARKER_NAME = ".keep"
-PREFIX_MARKER_CONTENT = (
-    "This object marks a prefix declared in the lake layout (lakeops.layout). Keep it.\n"
-)
 
-
+# Each declared prefix is marked by one zero-byte object whose key is the prefix itself
+# ("cleaned/"): the S3 console's folder convention, so that the prefix exists (S3 has no
+# folders) and can be verified. Readers take such keys for folders and skip them: DuckDB globs
+# skip zero-byte keys ending in '/', and PyArrow, s3fs, Polars and Spark's S3A treat them as
+# directory markers (tests/test_readers.py reads through each one with the markers present).
+# A named file such as ".keep" would not do: DuckDB globs read ".keep" and "_keep" as data.
 def marker_key(prefix: str) -> str:
-    return f"{prefix}{PREFIX_MARKER_NAME}"
+    return prefix
 
 
 def is_marker_key(layer: StorageLayer, key: str) -> bool:

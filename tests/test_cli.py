@@ -143,7 +143,7 @@ def drift_suspend_versioning(lake: DeployedLake) -> None:
 
 
 def drift_remove_prefix(lake: DeployedLake) -> None:
-    lake.admin.delete_object(Bucket=lake.buckets["gold"], Key="ml/.keep")
+    lake.admin.delete_object(Bucket=lake.buckets["gold"], Key="ml/")
 
 
 def drift_remove_lifecycle(lake: DeployedLake) -> None:
@@ -171,7 +171,7 @@ def drift_change_lifecycle(lake: DeployedLake) -> None:
     [
         (drift_delete_bucket, ("bucket exists", "bronze"), "missing: run `make up`"),
         (drift_suspend_versioning, ("versioning", "silver"), "Suspended"),
-        (drift_remove_prefix, ("prefix ml/", "gold"), "marker ml/.keep missing"),
+        (drift_remove_prefix, ("prefix ml/", "gold"), "marker ml/ missing"),
         (drift_remove_lifecycle, ("lifecycle", "bronze"), "no lifecycle configuration"),
         (drift_change_lifecycle, ("lifecycle", "silver"), "the stack declares 30"),
     ],
@@ -250,7 +250,7 @@ def test_ls_lists_human_and_json(dev_lake: DeployedLake) -> None:
     assert human.out.strip().endswith("postgres/users/2024-01-15/users.csv")
     assert [e["Key"] for e in as_json.json()] == ["postgres/users/2024-01-15/users.csv"]
     assert {"Key", "Size", "LastModified", "ETag"} <= set(as_json.json()[0])
-    assert "postgres/.keep" in {e["Key"] for e in with_markers.json()}
+    assert "postgres/" in {e["Key"] for e in with_markers.json()}
 
 
 def test_upload_download_promote_round_trip(dev_lake: DeployedLake, tmp_path: Path) -> None:

@@ -46,12 +46,12 @@ def test_entries_carry_key_size_last_modified_and_etag(
 def test_prefix_markers_are_hidden_unless_asked_for(
     lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str]
 ) -> None:
-    admin.put_object(Bucket=buckets[BRONZE], Key=marker_key("postgres/"), Body=b"marker")
+    admin.put_object(Bucket=buckets[BRONZE], Key=marker_key("postgres/"), Body=b"")
     admin.put_object(Bucket=buckets[BRONZE], Key="postgres/a.csv", Body=b"a")
 
     assert [e["Key"] for e in lake.list_objects(BRONZE, "postgres/")] == ["postgres/a.csv"]
     shown = lake.list_objects(BRONZE, "postgres/", include_markers=True)
-    assert [e["Key"] for e in shown] == ["postgres/.keep", "postgres/a.csv"]
+    assert [e["Key"] for e in shown] == ["postgres/", "postgres/a.csv"]
 
 
 def test_listing_pages_transparently(

@@ -17,7 +17,7 @@ from lakeinfra.policies import (
     bucket_policy,
     role_policy,
 )
-from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, StorageLayer, marker_key
+from lakeops.layout import LAYOUT, StorageLayer, marker_key
 
 ACCESS_LOG_RETENTION_DAYS = 365
 
@@ -147,9 +147,8 @@ class AwsLakeLayer(pulumi.ComponentResource):
             aws.s3.BucketObjectv2(
                 f"{name}-marker-{prefix.rstrip('/')}",
                 bucket=self.bucket.id,
+                # No content: a zero-byte object, the folder marker readers skip.
                 key=marker_key(prefix),
-                content=PREFIX_MARKER_CONTENT,
-                content_type="text/plain",
                 opts=after_setup,
             )
             for prefix in LAYOUT[layer].prefixes

@@ -19,7 +19,12 @@ import pulumi
 import pulumi_minio as minio
 
 from lakeinfra.policies import ROLES, role_policy
-from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, StorageLayer, marker_key
+from lakeops.layout import LAYOUT, StorageLayer, marker_key
+
+# The prefix markers are zero-byte objects. Provider 1.20.1 takes an empty `content` for unset
+# and refuses the object, so the bytes come from an empty `source` file instead; /dev/null is
+# the same path on the host and in the minio-init container, so the state never churns.
+EMPTY_SOURCE = "/dev/null"
 
 
 class MinioLakeLayer(pulumi.ComponentResource):
@@ -60,8 +65,7 @@ class MinioLakeLayer(pulumi.ComponentResource):
                 f"{name}-marker-{prefix.rstrip('/')}",
                 bucket_name=self.bucket.bucket,
                 object_name=marker_key(prefix),
-                content=PREFIX_MARKER_CONTENT,
-                content_type="text/plain",
+                source=EMPTY_SOURCE,
                 opts=after_versioning,
             )
             for prefix in LAYOUT[layer].prefixes

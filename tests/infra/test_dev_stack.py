@@ -14,7 +14,7 @@ import pytest
 from lakeinfra.args import LakeArgsError
 from lakeinfra.policies import ROLES, role_policy
 from lakeops import Backend, LakeConfig, StorageLayer
-from lakeops.layout import LAYOUT, PREFIX_MARKER_CONTENT, marker_key
+from lakeops.layout import LAYOUT, marker_key
 from tests.support.pulumi_stack import REPO, StackRun, run_stack
 
 BUCKETS = {StorageLayer.BRONZE: "raw", StorageLayer.SILVER: "staging", StorageLayer.GOLD: "curated"}
@@ -97,9 +97,11 @@ def test_a_marker_establishes_every_declared_prefix(dev: StackRun) -> None:
         for prefix in spec.prefixes
     }
     assert set(markers) == expected
-    assert ("raw", "postgres/.keep") in markers
+    assert ("raw", "postgres/") in markers
     for marker in markers.values():
-        assert marker.inputs["content"] == PREFIX_MARKER_CONTENT
+        # Zero bytes, from an empty file: the provider refuses empty `content`.
+        assert marker.inputs["source"] == "/dev/null"
+        assert "content" not in marker.inputs
         after = {dev.by_urn(urn).type for urn in marker.dependencies}
         assert "minio:index/s3BucketVersioning:S3BucketVersioning" in after
 

@@ -121,12 +121,14 @@ def test_each_layer_is_hardened(prod: StackRun, layer: StorageLayer) -> None:
         "targetBucket": LOG_BUCKET,
         "targetPrefix": f"{bucket_id}/",
     }
-    markers = {
-        r.inputs["key"]
+    markers = [
+        r.inputs
         for r in prod.of_type("aws:s3/bucketObjectv2:BucketObjectv2")
         if r.inputs["bucket"] == bucket_id
-    }
-    assert markers == {marker_key(prefix) for prefix in LAYOUT[layer].prefixes}
+    ]
+    assert {m["key"] for m in markers} == {marker_key(p) for p in LAYOUT[layer].prefixes}
+    # Zero-byte folder markers: no content, no source.
+    assert all(not ({"content", "source", "contentBase64"} & set(m)) for m in markers)
 
 
 def test_lifecycle_rules(prod: StackRun) -> None:

@@ -10,6 +10,7 @@ those), as is access logging. The MinIO ILM translation follows terraform-provid
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tests.support.pulumi_stack import Registration, StackRun
@@ -58,6 +59,13 @@ def _minio_ilm_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return translated
 
 
+def _object_body(inputs: dict[str, Any]) -> bytes:
+    """An object's bytes as the providers read them: content, or the source file, or none."""
+    if "source" in inputs:
+        return Path(inputs["source"]).read_bytes()
+    return str(inputs.get("content", "")).encode()
+
+
 def _appliers(client: Any) -> dict[str, Callable[[dict[str, Any]], object]]:
     # `client` is an S3Client; the inputs are untyped data on their way to it.
     return {
@@ -72,16 +80,10 @@ def _appliers(client: Any) -> dict[str, Callable[[dict[str, Any]], object]]:
             VersioningConfiguration={"Status": i["versioningConfiguration"]["status"]},
         ),
         "minio:index/s3Object:S3Object": lambda i: client.put_object(
-            Bucket=i["bucketName"],
-            Key=i["objectName"],
-            Body=i["content"].encode(),
-            ContentType=i["contentType"],
+            Bucket=i["bucketName"], Key=i["objectName"], Body=_object_body(i)
         ),
         "aws:s3/bucketObjectv2:BucketObjectv2": lambda i: client.put_object(
-            Bucket=i["bucket"],
-            Key=i["key"],
-            Body=i["content"].encode(),
-            ContentType=i["contentType"],
+            Bucket=i["bucket"], Key=i["key"], Body=_object_body(i)
         ),
         "minio:index/ilmPolicy:IlmPolicy": lambda i: client.put_bucket_lifecycle_configuration(
             Bucket=i["bucket"],
