@@ -39,6 +39,8 @@ def make_s3_client(config: LakeConfig) -> S3Client:
         # MinIO and most S3-compatible servers do not serve virtual-hosted bucket names.
         s3={"addressing_style": "path"} if config.endpoint_url is not None else None,
         user_agent_extra=f"lakeops/{__version__}",
+        # None leaves it to boto3's own chain (AWS_REQUEST_CHECKSUM_CALCULATION, the profile).
+        request_checksum_calculation=config.request_checksum_calculation,
     )
     return session.client("s3", endpoint_url=config.endpoint_url, config=client_config)
 

@@ -39,6 +39,10 @@ ENV_OUTPUTS_FILE = "LAKEOPS_OUTPUTS_FILE"
 ENV_STACK = "LAKEOPS_STACK"
 ENV_PROJECT_DIR = "LAKEOPS_PROJECT_DIR"
 ENV_BACKEND = "LAKEOPS_BACKEND"
+ENV_REQUEST_CHECKSUMS = "LAKEOPS_REQUEST_CHECKSUM_CALCULATION"
+# botocore's own names for the setting; the variable wins over the config-file key.
+AWS_ENV_REQUEST_CHECKSUMS = "AWS_REQUEST_CHECKSUM_CALCULATION"
+CHECKSUM_CALCULATIONS = ("when_supported", "when_required")
 
 
 def bucket_env_var(layer: StorageLayer) -> str:
@@ -71,6 +75,11 @@ class LakeConfig:
     # What the stack declared, for `verify` to compare with; None without stack outputs.
     lifecycle: LifecycleIntent | None = None
     default_encryption: str | None = None
+    # When boto3 adds CRC32 checksums to uploads: "when_supported" (its default) or
+    # "when_required". Over HTTPS, "when_supported" sends aws-chunked bodies with a checksum
+    # trailer, which some S3 servers (Ceph RGW 16.2) refuse with 411. None: boto3 decides,
+    # from AWS_REQUEST_CHECKSUM_CALCULATION or the profile's request_checksum_calculation.
+    request_checksum_calculation: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def bucket(self, layer: StorageLayer | str) -> str:
@@ -92,6 +101,10 @@ class LakeConfig:
             ("access_key_id", _show_key_id(self.access_key_id)),
             ("secret_access_key", _mask(self.secret_access_key)),
             ("session_token", _mask(self.session_token)),
+            (
+                "request_checksum_calculation",
+                self.request_checksum_calculation or "(boto3 default)",
+            ),
         ]
         return [(name, value, self.sources.get(name, "")) for name, value in rows]
 
@@ -113,6 +126,7 @@ class LakeConfig:
         profile: str | None = None,
         stack: str | None = None,
         outputs_file: str | os.PathLike[str] | None = None,
+        request_checksum_calculation: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> LakeConfig:
         """Resolve a configuration; see the module docstring for the order of precedence."""
@@ -127,6 +141,7 @@ class LakeConfig:
             profile=profile,
             stack=stack,
             outputs_file=outputs_file,
+            request_checksum_calculation=request_checksum_calculation,
         )
 
 
@@ -170,6 +185,7 @@ class _Resolver:
         profile: str | None,
         stack: str | None,
         outputs_file: str | os.PathLike[str] | None,
+        request_checksum_calculation: str | None,
     ) -> LakeConfig:
         outputs = self._stack_outputs(stack, outputs_file)
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
@@ -242,8 +258,27 @@ class _Resolver:
             profile=profile_str,
             lifecycle=outputs.lifecycle if outputs else None,
             default_encryption=outputs.default_encryption if outputs else None,
+            request_checksum_calculation=self._checksum_calculation(request_checksum_calculation),
             sources=dict(self.sources),
         )
+
+    def _checksum_calculation(self, argument: str | None) -> str | None:
+        chosen = self._pick(
+            "request_checksum_calculation",
+            (argument, SOURCE_ARGUMENT),
+            self._env(ENV_REQUEST_CHECKSUMS, AWS_ENV_REQUEST_CHECKSUMS),
+        )
+        if chosen is None:
+            return None
+        value = str(chosen).strip().lower()
+        if value not in CHECKSUM_CALCULATIONS:
+            source = self.sources["request_checksum_calculation"]
+            raise ConfigurationError(
+                f"request checksum calculation {str(chosen)[:40]!r} (from {source}) is not "
+                f"one of {', '.join(CHECKSUM_CALCULATIONS)}.",
+                hint="Use when_required for S3 servers that refuse checksum trailers over HTTPS.",
+            )
+        return value
 
     def _stack_outputs(
         self, stack: str | None, outputs_file: str | os.PathLike[str] | None

@@ -230,7 +230,6 @@ class Lake:
             "ContentType": content_type
             or mimetypes.guess_type(path.name)[0]
             or "application/octet-stream",
-            "ChecksumAlgorithm": "CRC32",
         }
         bucket = self._config.bucket(layer)
         try:

@@ -297,3 +297,42 @@ def test_the_config_of_a_lake_is_read_only() -> None:
     lake = Lake(LakeConfig.resolve(env={}))
     with pytest.raises(AttributeError):
         lake.config = LakeConfig.resolve(env={}, buckets={"bronze": "other"})  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("settings", "env", "expected", "source"),
+    [
+        ({}, {}, None, None),
+        ({}, {"AWS_REQUEST_CHECKSUM_CALCULATION": "WHEN_REQUIRED"}, "when_required", "env AWS"),
+        (
+            {},
+            {
+                "AWS_REQUEST_CHECKSUM_CALCULATION": "when_supported",
+                "LAKEOPS_REQUEST_CHECKSUM_CALCULATION": "when_required",
+            },
+            "when_required",
+            "env LAKEOPS",
+        ),
+        (
+            {"request_checksum_calculation": "when_supported"},
+            {"LAKEOPS_REQUEST_CHECKSUM_CALCULATION": "when_required"},
+            "when_supported",
+            "argument",
+        ),
+    ],
+)
+def test_request_checksum_calculation_honours_boto3s_setting_and_lakeops_own(
+    settings: dict[str, Any], env: dict[str, str], expected: str | None, source: str | None
+) -> None:
+    config = LakeConfig.resolve(env=env, **settings)
+
+    assert config.request_checksum_calculation == expected
+    assert config.sources.get("request_checksum_calculation", "").startswith(source or "")
+    # The client is built with it; None leaves boto3 to its own default chain.
+    client: Any = Lake(config).client
+    assert client.meta.config.request_checksum_calculation == (expected or "when_supported")
+
+
+def test_an_unknown_checksum_calculation_is_refused() -> None:
+    with pytest.raises(ConfigurationError, match="when_supported, when_required"):
+        LakeConfig.resolve(env={"LAKEOPS_REQUEST_CHECKSUM_CALCULATION": "always"})
