@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 from urllib.parse import urlsplit
 
 import boto3
@@ -42,7 +43,8 @@ ENV_BACKEND = "LAKEOPS_BACKEND"
 ENV_REQUEST_CHECKSUMS = "LAKEOPS_REQUEST_CHECKSUM_CALCULATION"
 # botocore's own names for the setting; the variable wins over the config-file key.
 AWS_ENV_REQUEST_CHECKSUMS = "AWS_REQUEST_CHECKSUM_CALCULATION"
-CHECKSUM_CALCULATIONS = ("when_supported", "when_required")
+ChecksumCalculation = Literal["when_supported", "when_required"]
+CHECKSUM_CALCULATIONS: tuple[ChecksumCalculation, ...] = ("when_supported", "when_required")
 
 
 def bucket_env_var(layer: StorageLayer) -> str:
@@ -79,7 +81,7 @@ class LakeConfig:
     # "when_required". Over HTTPS, "when_supported" sends aws-chunked bodies with a checksum
     # trailer, which some S3 servers (Ceph RGW 16.2) refuse with 411. None: boto3 decides,
     # from AWS_REQUEST_CHECKSUM_CALCULATION or the profile's request_checksum_calculation.
-    request_checksum_calculation: str | None = None
+    request_checksum_calculation: ChecksumCalculation | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def bucket(self, layer: StorageLayer | str) -> str:
@@ -262,7 +264,7 @@ class _Resolver:
             sources=dict(self.sources),
         )
 
-    def _checksum_calculation(self, argument: str | None) -> str | None:
+    def _checksum_calculation(self, argument: str | None) -> ChecksumCalculation | None:
         chosen = self._pick(
             "request_checksum_calculation",
             (argument, SOURCE_ARGUMENT),
@@ -271,14 +273,15 @@ class _Resolver:
         if chosen is None:
             return None
         value = str(chosen).strip().lower()
-        if value not in CHECKSUM_CALCULATIONS:
-            source = self.sources["request_checksum_calculation"]
-            raise ConfigurationError(
-                f"request checksum calculation {str(chosen)[:40]!r} (from {source}) is not "
-                f"one of {', '.join(CHECKSUM_CALCULATIONS)}.",
-                hint="Use when_required for S3 servers that refuse checksum trailers over HTTPS.",
-            )
-        return value
+        for known in CHECKSUM_CALCULATIONS:
+            if value == known:
+                return known
+        source = self.sources["request_checksum_calculation"]
+        raise ConfigurationError(
+            f"request checksum calculation {str(chosen)[:40]!r} (from {source}) is not "
+            f"one of {', '.join(CHECKSUM_CALCULATIONS)}.",
+            hint="Use when_required for S3 servers that refuse checksum trailers over HTTPS.",
+        )
 
     def _stack_outputs(
         self, stack: str | None, outputs_file: str | os.PathLike[str] | None

@@ -66,7 +66,9 @@ def test_uploads_send_no_checksum_when_told_only_when_required(
 
     lake.upload(source, SILVER, "cleaned/users.csv")
 
-    head = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/users.csv", ChecksumMode="ENABLED")
+    head = admin.head_object(
+        Bucket=buckets[SILVER], Key="cleaned/users.csv", ChecksumMode="ENABLED"
+    )
     assert not head.get("ChecksumCRC32")
     assert head["Metadata"][META_SHA256] == hashlib.sha256(b"id\n1\n").hexdigest()
 
