@@ -23,14 +23,18 @@ READ_TIMEOUT_SECONDS = 60
 MAX_ATTEMPTS = 3
 
 
-def make_s3_client(config: LakeConfig) -> S3Client:
-    session = boto3.session.Session(
+def make_session(config: LakeConfig) -> boto3.session.Session:
+    return boto3.session.Session(
         profile_name=config.profile,
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key,
         aws_session_token=config.session_token,
         region_name=config.region,
     )
+
+
+def make_s3_client(config: LakeConfig, session: boto3.session.Session | None = None) -> S3Client:
+    session = session or make_session(config)
     client_config = botocore.config.Config(
         region_name=config.region,
         connect_timeout=CONNECT_TIMEOUT_SECONDS,

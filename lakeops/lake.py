@@ -13,8 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 from boto3.s3.transfer import create_transfer_manager
+from botocore.credentials import ReadOnlyCredentials
 
-from lakeops.client import WrittenVersions, make_s3_client, make_writes_conditional
+from lakeops.client import (
+    WrittenVersions,
+    make_s3_client,
+    make_session,
+    make_writes_conditional,
+)
 from lakeops.config import LakeConfig
 from lakeops.errors import (
     ImmutableObjectError,
@@ -81,7 +87,8 @@ class Lake:
             raise TypeError("pass either a LakeConfig or keyword overrides, not both")
         self._config = config if config is not None else LakeConfig.resolve(**overrides)
         self.transfer = transfer or TransferSettings()
-        self.client: S3Client = make_s3_client(self._config)
+        self.session = make_session(self._config)
+        self.client: S3Client = make_s3_client(self._config, self.session)
         self._written = WrittenVersions(self.client)
         for layer, spec in LAYOUT.items():
             if spec.append_only:
@@ -94,6 +101,15 @@ class Lake:
 
     def __repr__(self) -> str:
         return f"Lake({self._config!r})"
+
+    def credentials(self) -> ReadOnlyCredentials | None:
+        """The credentials this lake signs with, frozen now (None when none are found).
+
+        For tools that take keys rather than a boto3 session: readers, other CLIs. Temporary
+        credentials (a role, SSO) are valid only until they expire.
+        """
+        found = self.session.get_credentials()
+        return found.get_frozen_credentials() if found is not None else None
 
     def uri(self, layer: StorageLayer | str, key: str) -> str:
         return f"s3://{self._config.bucket(layer)}/{key}"

@@ -336,3 +336,12 @@ def test_request_checksum_calculation_honours_boto3s_setting_and_lakeops_own(
 def test_an_unknown_checksum_calculation_is_refused() -> None:
     with pytest.raises(ConfigurationError, match="when_supported, when_required"):
         LakeConfig.resolve(env={"LAKEOPS_REQUEST_CHECKSUM_CALCULATION": "always"})
+
+
+def test_a_lake_gives_the_credentials_it_signs_with() -> None:
+    lake = Lake(LakeConfig.resolve(access_key_id="AKIAKEY", secret_access_key="sec", env={}))
+
+    frozen = lake.credentials()
+
+    assert frozen is not None
+    assert (frozen.access_key, frozen.secret_key, frozen.token) == ("AKIAKEY", "sec", None)
