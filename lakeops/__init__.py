@@ -18,12 +18,13 @@ from lakeops.api import (
     reset_default_lake,
     upload_to_layer,
 )
-from lakeops.config import LakeConfig
+from lakeops.config import LakeConfig, Timeouts
 from lakeops.contract import Backend
 from lakeops.errors import (
     AccessDeniedError,
     BucketNotFoundError,
     ConfigurationError,
+    CredentialsRejectedError,
     EndpointUnreachableError,
     ImmutableObjectError,
     IntegrityError,
@@ -34,13 +35,15 @@ from lakeops.errors import (
     NotFoundError,
     ObjectNotFoundError,
     PromotionDirectionError,
+    ReplacedObjectError,
     StorageError,
     UnknownLayerError,
     ValidationError,
 )
 from lakeops.lake import Lake
 from lakeops.layout import LAYOUT, PROMOTION_ORDER, LayerSpec, StorageLayer
-from lakeops.results import DownloadResult, PromotionResult, UploadResult
+from lakeops.ops.history import ObjectVersion
+from lakeops.results import DownloadResult, Lineage, ObjectInfo, PromotionResult, UploadResult
 from lakeops.transfers import TransferSettings
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "Backend",
     "BucketNotFoundError",
     "ConfigurationError",
+    "CredentialsRejectedError",
     "DownloadResult",
     "EndpointUnreachableError",
     "ImmutableObjectError",
@@ -60,13 +64,18 @@ __all__ = [
     "LakeConfig",
     "LakeOpsError",
     "LayerSpec",
+    "Lineage",
     "LocalFileError",
     "NotFoundError",
+    "ObjectInfo",
     "ObjectNotFoundError",
+    "ObjectVersion",
     "PromotionDirectionError",
     "PromotionResult",
+    "ReplacedObjectError",
     "StorageError",
     "StorageLayer",
+    "Timeouts",
     "TransferSettings",
     "UnknownLayerError",
     "UploadResult",

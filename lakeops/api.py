@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import functools
 import os
+import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -11,22 +11,36 @@ from lakeops.hashing import ProgressCallback
 from lakeops.lake import Lake
 from lakeops.layout import StorageLayer
 
+_default: Lake | None = None
+_default_lock = threading.Lock()
 
-@functools.cache
+
 def default_lake() -> Lake:
-    """The lake the module functions use, resolved from the environment on first use."""
-    return Lake()
+    """The lake the module functions use, resolved from the environment on first use.
+
+    Built once, under a lock, so that threads calling the module functions at once share one
+    client and connection pool instead of each building its own.
+    """
+    global _default  # noqa: PLW0603 - the module functions' one shared lake
+    with _default_lock:
+        if _default is None:
+            _default = Lake()
+        return _default
 
 
 def reset_default_lake() -> None:
     """Forget the default lake, so the next call resolves the environment again."""
-    default_lake.cache_clear()
+    global _default
+    with _default_lock:
+        old, _default = _default, None
+    if old is not None:
+        old.close()
 
 
 def upload_to_layer(
     file_path: str | os.PathLike[str],
     layer: StorageLayer | str,
-    object_key: str,
+    object_key: str | None = None,
     metadata: Mapping[str, str] | None = None,
     *,
     progress: ProgressCallback | None = None,
@@ -37,7 +51,7 @@ def upload_to_layer(
 
 def download_from_layer(
     layer: StorageLayer | str,
-    object_key: str,
+    object_key: str | None,
     file_path: str | os.PathLike[str],
     *,
     version_id: str | None = None,
@@ -61,8 +75,8 @@ def iter_layer_objects(layer: StorageLayer | str, prefix: str = "") -> Iterator[
 
 def promote_data(
     object_key: str,
-    source_layer: StorageLayer | str,
-    target_layer: StorageLayer | str,
+    source_layer: StorageLayer | str | None = None,
+    target_layer: StorageLayer | str | None = None,
     target_key: str | None = None,
     *,
     version_id: str | None = None,

@@ -16,11 +16,9 @@ from lakeops.s3errors import normalize_version
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-# An unreachable endpoint must fail in about ten seconds, not boto3's default minutes:
-# three attempts with a 2 s connect timeout, plus the standard mode's short back-off.
-CONNECT_TIMEOUT_SECONDS = 2
-READ_TIMEOUT_SECONDS = 60
-MAX_ATTEMPTS = 3
+# Enough connections for every worker of a dataset job and every part of a large transfer:
+# below that, urllib3 opens and throws away connections, one TCP (and TLS) handshake each.
+DEFAULT_POOL_CONNECTIONS = 64
 
 
 def make_session(config: LakeConfig) -> boto3.session.Session:
@@ -33,13 +31,22 @@ def make_session(config: LakeConfig) -> boto3.session.Session:
     )
 
 
-def make_s3_client(config: LakeConfig, session: boto3.session.Session | None = None) -> S3Client:
+def make_s3_client(
+    config: LakeConfig,
+    session: boto3.session.Session | None = None,
+    *,
+    pool_connections: int = DEFAULT_POOL_CONNECTIONS,
+) -> S3Client:
     session = session or make_session(config)
+    timeouts = config.timeouts
     client_config = botocore.config.Config(
         region_name=config.region,
-        connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        read_timeout=READ_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": MAX_ATTEMPTS},
+        connect_timeout=timeouts.connect_seconds,
+        read_timeout=timeouts.read_seconds,
+        # total_max_attempts counts the first try; botocore's "max_attempts" here would mean
+        # retries, one more attempt than the number says.
+        retries={"mode": "standard", "total_max_attempts": timeouts.max_attempts},
+        max_pool_connections=pool_connections,
         # MinIO and most S3-compatible servers do not serve virtual-hosted bucket names.
         s3={"addressing_style": "path"} if config.endpoint_url is not None else None,
         user_agent_extra=f"lakeops/{__version__}",
@@ -50,13 +57,14 @@ def make_s3_client(config: LakeConfig, session: boto3.session.Session | None = N
 
 
 class WrittenVersions:
-    """Version ids of completed uploads, read off the write responses themselves.
+    """Version ids of completed multipart uploads, read off the write responses themselves.
 
     s3transfer returns nothing from an upload; a HEAD afterwards would cost a request and
     need read permission, which a write-only role lacks. Responses are matched to uploads by
     bucket, key and the content's SHA-256 (in the upload's metadata), carried from
     CreateMultipartUpload to CompleteMultipartUpload by upload id; so concurrent uploads of
     one key through one Lake cannot take each other's version, unless their bytes are equal.
+    (Single-part uploads are lakeops' own PutObject calls, which read the response directly.)
     """
 
     def __init__(self, client: S3Client) -> None:
@@ -64,13 +72,11 @@ class WrittenVersions:
         self._uploads: dict[str, str] = {}
         self._lock = threading.Lock()
         events = client.meta.events
-        for operation in ("PutObject", "CreateMultipartUpload"):
-            events.register(f"before-parameter-build.s3.{operation}", self._note_checksum)
+        events.register("before-parameter-build.s3.CreateMultipartUpload", self._note_checksum)
         events.register("after-call.s3.CreateMultipartUpload", self._note_upload)
         for operation in ("CompleteMultipartUpload", "AbortMultipartUpload"):
             events.register(f"before-parameter-build.s3.{operation}", self._note_completion)
-        for operation in ("PutObject", "CompleteMultipartUpload"):
-            events.register(f"after-call.s3.{operation}", self._record)
+        events.register("after-call.s3.CompleteMultipartUpload", self._record)
 
     def _note_checksum(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context[META_SHA256] = (params.get("Metadata") or {}).get(META_SHA256)
@@ -78,7 +84,8 @@ class WrittenVersions:
     def _note_upload(
         self, http_response: Any, parsed: dict[str, Any], context: dict[str, Any], **_: Any
     ) -> None:
-        if http_response.status_code < 300 and context.get(META_SHA256):
+        # A body cut short parses to no UploadId; s3transfer then fails the upload itself.
+        if http_response.status_code < 300 and context.get(META_SHA256) and "UploadId" in parsed:
             with self._lock:
                 self._uploads[parsed["UploadId"]] = context[META_SHA256]
 

@@ -28,6 +28,7 @@ import botocore.exceptions
 from lakeops.contract import Backend, LifecycleIntent, StackOutputs
 from lakeops.errors import ConfigurationError
 from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.redaction import quoted, register_secret
 from lakeops.stack_outputs import find_project_dir, read_outputs_file, read_stack_outputs
 
 DEV_ENDPOINT = "http://localhost:9000"
@@ -51,8 +52,45 @@ def bucket_env_var(layer: StorageLayer) -> str:
     return f"LAKEOPS_BUCKET_{layer.name}"
 
 
+ENV_CONNECT_TIMEOUT = "LAKEOPS_CONNECT_TIMEOUT"
+ENV_READ_TIMEOUT = "LAKEOPS_READ_TIMEOUT"
+ENV_MAX_ATTEMPTS = "LAKEOPS_MAX_ATTEMPTS"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    """How long lakeops waits for the S3 endpoint, and how often it tries.
+
+    A refused connection fails at once; an unroutable endpoint after ``max_attempts`` connect
+    timeouts; a server that accepts connections but never answers after ``max_attempts`` read
+    timeouts (about 45 s with the defaults). The read timeout bounds each wait for bytes, not a
+    whole transfer, so large objects are not cut short by it.
+    """
+
+    connect_seconds: float = 2.0
+    read_seconds: float = 15.0
+    # Attempts in all, the first included (botocore's total_max_attempts).
+    max_attempts: int = 3
+
+    def __post_init__(self) -> None:
+        for name in ("connect_seconds", "read_seconds"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(
+                    f"timeout {name} must be a positive number of seconds, not {value!r:.40}.",
+                    hint=f"Set {ENV_CONNECT_TIMEOUT} / {ENV_READ_TIMEOUT} to seconds, e.g. 15.",
+                )
+        attempts = self.max_attempts
+        if isinstance(attempts, bool) or not isinstance(attempts, int) or not 1 <= attempts <= 20:
+            raise ConfigurationError(
+                f"max_attempts must be a whole number from 1 to 20, not {attempts!r:.40}.",
+                hint=f"Set {ENV_MAX_ATTEMPTS} to the number of tries, the first included (3).",
+            )
+
+
 SOURCE_ARGUMENT = "argument"
 SOURCE_DEV_DEFAULT = "dev default"
+SOURCE_LAKEOPS_DEFAULT = "lakeops default"
 
 # S3 bucket naming rules, minus the legacy forms S3 no longer accepts.
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
@@ -82,7 +120,12 @@ class LakeConfig:
     # trailer, which some S3 servers (Ceph RGW 16.2) refuse with 411. None: boto3 decides,
     # from AWS_REQUEST_CHECKSUM_CALCULATION or the profile's request_checksum_calculation.
     request_checksum_calculation: ChecksumCalculation | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
     sources: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        register_secret(self.secret_access_key)
+        register_secret(self.session_token)
 
     def bucket(self, layer: StorageLayer | str) -> str:
         return self.buckets[StorageLayer.parse(layer)]
@@ -107,6 +150,9 @@ class LakeConfig:
                 "request_checksum_calculation",
                 self.request_checksum_calculation or "(boto3 default)",
             ),
+            ("connect_timeout", f"{self.timeouts.connect_seconds:g} s"),
+            ("read_timeout", f"{self.timeouts.read_seconds:g} s"),
+            ("max_attempts", str(self.timeouts.max_attempts)),
         ]
         return [(name, value, self.sources.get(name, "")) for name, value in rows]
 
@@ -129,6 +175,7 @@ class LakeConfig:
         stack: str | None = None,
         outputs_file: str | os.PathLike[str] | None = None,
         request_checksum_calculation: str | None = None,
+        timeouts: Timeouts | None = None,
         env: Mapping[str, str] | None = None,
     ) -> LakeConfig:
         """Resolve a configuration; see the module docstring for the order of precedence."""
@@ -144,6 +191,7 @@ class LakeConfig:
             stack=stack,
             outputs_file=outputs_file,
             request_checksum_calculation=request_checksum_calculation,
+            timeouts=timeouts,
         )
 
 
@@ -188,6 +236,7 @@ class _Resolver:
         stack: str | None,
         outputs_file: str | os.PathLike[str] | None,
         request_checksum_calculation: str | None,
+        timeouts: Timeouts | None,
     ) -> LakeConfig:
         outputs = self._stack_outputs(stack, outputs_file)
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
@@ -261,8 +310,38 @@ class _Resolver:
             lifecycle=outputs.lifecycle if outputs else None,
             default_encryption=outputs.default_encryption if outputs else None,
             request_checksum_calculation=self._checksum_calculation(request_checksum_calculation),
+            timeouts=self._timeouts(timeouts),
             sources=dict(self.sources),
         )
+
+    def _timeouts(self, argument: Timeouts | None) -> Timeouts:
+        if argument is not None:
+            for name in ("connect_timeout", "read_timeout", "max_attempts"):
+                self.sources[name] = SOURCE_ARGUMENT
+            return argument
+        defaults = Timeouts()
+        values: dict[str, float | int] = {}
+        for setting, variable, field_name in (
+            ("connect_timeout", ENV_CONNECT_TIMEOUT, "connect_seconds"),
+            ("read_timeout", ENV_READ_TIMEOUT, "read_seconds"),
+            ("max_attempts", ENV_MAX_ATTEMPTS, "max_attempts"),
+        ):
+            found = self._env(variable)
+            if found is None:
+                self.sources[setting] = SOURCE_LAKEOPS_DEFAULT
+                values[field_name] = getattr(defaults, field_name)
+                continue
+            self.sources[setting] = found[1]
+            try:
+                values[field_name] = (
+                    int(found[0]) if field_name == "max_attempts" else float(found[0])
+                )
+            except ValueError:
+                raise ConfigurationError(
+                    f"{variable} is {found[0][:40]!r}, not a number.",
+                    hint=f"Set {variable} to a number, or unset it for the default.",
+                ) from None
+        return Timeouts(**values)  # type: ignore[arg-type]
 
     def _checksum_calculation(self, argument: str | None) -> ChecksumCalculation | None:
         chosen = self._pick(
@@ -399,17 +478,18 @@ def _check_endpoint(endpoint: object, source: str) -> str | None:
     if endpoint is None:
         return None
     text = str(endpoint).strip().rstrip("/")
-    parts = urlsplit(text)
-    if "@" in parts.netloc:
-        # Never repeat it: the part before '@' may be a password.
+    if "@" in text:
+        # Never repeat it: the part before '@' may be a password, and one with '/' in it (as
+        # AWS secret keys often have) ends the URL's netloc early, so look at the whole text.
         raise ConfigurationError(
             f"the endpoint from {source} has a user name or password in it.",
             hint="Give only scheme, host and port (http://localhost:9000); pass credentials "
             "in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
         )
+    parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ConfigurationError(
-            f"endpoint {text!r} (from {source}) is not an http(s) URL.",
+            f"endpoint {quoted(text)} (from {source}) is not an http(s) URL.",
             hint="Write it with its scheme, for example http://localhost:9000.",
         )
     return text

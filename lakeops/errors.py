@@ -1,11 +1,14 @@
 """The one error hierarchy of lakeops.
 
 Every message names what it is about (layer, bucket, key, local path or endpoint) and the
-likely fix. Messages never contain credentials: nothing here is ever given one.
+likely fix. Messages never contain credentials: they are built without them, and scrubbed of
+every registered secret besides (lakeops.redaction), in case an input carried one.
 The ``exit_code`` of each class is the ``lakeops`` command's exit status for it.
 """
 
 from __future__ import annotations
+
+from lakeops.redaction import scrub
 
 
 class LakeOpsError(Exception):
@@ -14,9 +17,9 @@ class LakeOpsError(Exception):
     exit_code = 10
 
     def __init__(self, message: str, *, hint: str | None = None) -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(f"{message} {hint}" if hint else message)
+        self.message = scrub(message)
+        self.hint = scrub(hint) if hint else None
+        super().__init__(f"{self.message} {self.hint}" if self.hint else self.message)
 
 
 class ConfigurationError(LakeOpsError):
@@ -77,6 +80,11 @@ class AccessDeniedError(LakeOpsError):
     exit_code = 6
 
 
+class CredentialsRejectedError(AccessDeniedError):
+    """The endpoint does not accept the credentials at all (unknown key, bad secret, expired
+    token), as opposed to a policy refusing one action."""
+
+
 class EndpointUnreachableError(LakeOpsError):
     exit_code = 7
 
@@ -85,6 +93,11 @@ class IntegrityError(LakeOpsError):
     """Downloaded bytes do not match the checksum recorded at upload."""
 
     exit_code = 8
+
+
+class ReplacedObjectError(IntegrityError):
+    """A bronze object's current version is not the one first written: bronze was overwritten
+    by something that does not keep its append-only rule."""
 
 
 class StorageError(LakeOpsError):

@@ -1,10 +1,18 @@
-"""Streaming SHA-256, in fixed-size chunks so that memory stays bounded."""
+"""Streaming content hashes, in fixed-size chunks so that memory stays bounded.
+
+SHA-256 is what lakeops records and verifies. MD5 is computed beside it in the same pass only
+to compare with S3 ETags, which are the MD5 of single-part objects on MinIO, Ceph and AWS
+(without SSE-KMS): that lets a dataset plan recognise identical objects from a listing alone.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ParamSpec, TypeVar
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -19,6 +27,19 @@ def announce(progress: ProgressCallback | None, total: int) -> None:
         start(total)
 
 
+def finish(progress: ProgressCallback | None) -> None:
+    """Tell a progress callback that has a ``finish()`` method that its phase is over."""
+    done = getattr(progress, "finish", None)
+    if callable(done):
+        done()
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    md5: str
+
+
 def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = None) -> str:
     digest = hashlib.sha256()
     for chunk in chunks:
@@ -28,7 +49,82 @@ def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = N
     return digest.hexdigest()
 
 
+def digest_file(path: Path, progress: ProgressCallback | None = None) -> Digests:
+    """SHA-256 and MD5 of a file, read once."""
+    announce(progress, path.stat().st_size)
+    sha256 = hashlib.sha256()
+    md5 = hashlib.md5(usedforsecurity=False)
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
+                sha256.update(chunk)
+                md5.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+    finally:
+        finish(progress)
+    return Digests(sha256.hexdigest(), md5.hexdigest())
+
+
 def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:
     announce(progress, path.stat().st_size)
-    with path.open("rb") as handle:
-        return sha256_chunks(iter(lambda: handle.read(CHUNK_BYTES), b""), progress)
+    try:
+        with path.open("rb") as handle:
+            return sha256_chunks(iter(lambda: handle.read(CHUNK_BYTES), b""), progress)
+    finally:
+        finish(progress)
+
+
+class CallbackError(Exception):
+    """A caller's progress callback raised. It carries the caller's own exception through
+    s3transfer's threads and lakeops' error translation, to be raised again unchanged."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__(repr(original))
+        self.original = original
+
+
+class _Guarded:
+    def __init__(self, progress: ProgressCallback) -> None:
+        self._progress = progress
+
+    def _call(self, method: Callable[..., object], *args: int) -> None:
+        try:
+            method(*args)
+        except Exception as exc:
+            raise CallbackError(exc) from exc
+
+    def __call__(self, amount: int) -> None:
+        self._call(self._progress, amount)
+
+    def start(self, total: int) -> None:
+        start = getattr(self._progress, "start", None)
+        if callable(start):
+            self._call(start, total)
+
+    def finish(self) -> None:
+        done = getattr(self._progress, "finish", None)
+        if callable(done):
+            self._call(done)
+
+
+def guarded(progress: ProgressCallback | None) -> ProgressCallback | None:
+    """``progress`` with its exceptions wrapped in :class:`CallbackError`."""
+    return None if progress is None else _Guarded(progress)
+
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def raising_callback_errors(operation: Callable[_P, _R]) -> Callable[_P, _R]:
+    """Let a caller's progress callback's own exception out of ``operation`` unchanged."""
+
+    @functools.wraps(operation)
+    def run(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+        try:
+            return operation(*args, **kwargs)
+        except CallbackError as failed:
+            raise failed.original from None
+
+    return run

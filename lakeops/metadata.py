@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from lakeops.errors import InvalidMetadataError
 from lakeops.validation import MAX_METADATA_BYTES, metadata_size
@@ -58,3 +58,17 @@ def check_promotable(uri: str, metadata: dict[str, str]) -> None:
             f"(up to {added} bytes) exceed S3's {MAX_METADATA_BYTES}; nothing was written.",
             hint="Copy it without lakeops, or store its large attributes in a sidecar object.",
         )
+
+
+def read_lineage(metadata: dict[str, str]) -> tuple[str, str | None, str | None, str | None] | None:
+    """(source URI, version id, ETag, promoted at) from an object's metadata, or None."""
+    uri = metadata.get(META_SOURCE_URI)
+    if uri is None:
+        return None
+    version = metadata.get(META_SOURCE_VERSION_ID)
+    return (
+        unquote(uri),
+        None if version in (None, "null") else version,
+        metadata.get(META_SOURCE_ETAG),
+        metadata.get(META_PROMOTED_AT),
+    )

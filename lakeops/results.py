@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from lakeops.layout import StorageLayer
 
@@ -38,3 +40,36 @@ class PromotionResult:
     source_etag: str
     size: int
     multipart: bool
+    # The target's new version, when the server says (Ceph RGW's CopyObject does not).
+    version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Where a promoted object came from (its lakeops-source-* metadata, decoded)."""
+
+    source_uri: str
+    source_version_id: str | None
+    source_etag: str | None
+    promoted_at: str | None
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """One object version as lakeops sees it: what ``lakeops stat`` shows."""
+
+    uri: str
+    layer: StorageLayer
+    key: str
+    size: int
+    etag: str
+    version_id: str | None
+    last_modified: datetime | None
+    content_type: str | None
+    # The SHA-256 lakeops recorded at upload; None for objects other tools wrote.
+    sha256: str | None
+    # Caller metadata, without lakeops' own names.
+    metadata: dict[str, str]
+    lineage: Lineage | None
+    storage_class: str | None = None
+    head: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)

@@ -1,38 +1,68 @@
-"""Turning botocore failures into lakeops errors that say what failed, where, and what to do."""
+"""Turning botocore and s3transfer failures into lakeops errors that say what failed, where,
+and what to do."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
+import s3transfer.exceptions
 
 from lakeops.contract import Backend
 from lakeops.errors import (
     AccessDeniedError,
     BucketNotFoundError,
     ConfigurationError,
+    CredentialsRejectedError,
     EndpointUnreachableError,
+    IntegrityError,
     LakeOpsError,
     ObjectNotFoundError,
     StorageError,
 )
 from lakeops.layout import StorageLayer
 
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
 _UNREACHABLE = (
     botocore.exceptions.EndpointConnectionError,
     botocore.exceptions.ConnectTimeoutError,
     botocore.exceptions.ReadTimeoutError,
-    botocore.exceptions.ConnectionClosedError,
 )
-_CREDENTIALS_REJECTED = {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken"}
+# The connection was made, then broke mid-request or mid-body.
+_DROPPED = (
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ResponseStreamingError,
+    botocore.exceptions.IncompleteReadError,
+)
+_NO_CREDENTIALS = (
+    botocore.exceptions.NoCredentialsError,
+    botocore.exceptions.PartialCredentialsError,
+    botocore.exceptions.CredentialRetrievalError,
+    botocore.exceptions.TokenRetrievalError,
+    botocore.exceptions.SSOError,
+    botocore.exceptions.ProfileNotFound,
+)
+CREDENTIALS_REJECTED_CODES = frozenset(
+    {"InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"}
+)
 # HEAD requests have no body, so their errors carry only the HTTP status as a code.
 NOT_FOUND_CODES = frozenset({"404", "NotFound", "NoSuchKey", "NoSuchBucket", "NoSuchVersion"})
 DENIED_CODES = frozenset({"AccessDenied", "403", "Forbidden", "AllAccessDisabled"})
+CONFLICT_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "412"})
+# Keys may be 1,024 bytes; a message shows enough of one to recognise it.
+_SHOWN_KEY_CHARS = 200
 
 
 def normalize_version(version: object) -> str | None:
     """S3 says "null" for the version of an object written while versioning was off."""
     return None if version in (None, "null") else str(version)
+
+
+def shorten(text: str, limit: int = _SHOWN_KEY_CHARS) -> str:
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
 
 
 @dataclass(frozen=True)
@@ -49,9 +79,9 @@ class Target:
 
     @property
     def where(self) -> str:
-        uri = f"s3://{self.bucket}/{self.key}" if self.key else f"s3://{self.bucket}"
+        uri = f"s3://{self.bucket}/{shorten(self.key)}" if self.key else f"s3://{self.bucket}"
         if self.version_id:
-            uri += f" (version {self.version_id})"
+            uri += f" (version {shorten(self.version_id, 64)})"
         return f"{self.layer} {uri}" if self.layer else uri
 
 
@@ -59,37 +89,67 @@ def error_code(exc: botocore.exceptions.ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def translate(exc: Exception, target: Target) -> LakeOpsError:
-    """Map a botocore exception to the matching LakeOpsError."""
+def translate(exc: BaseException, target: Target) -> LakeOpsError:  # noqa: PLR0911 - one per kind
+    """Map any failure of botocore or s3transfer to the matching LakeOpsError."""
     if isinstance(exc, LakeOpsError):
         return exc
+    if isinstance(exc, s3transfer.exceptions.RetriesExceededError):
+        # s3transfer's own retries of a download whose body kept breaking off.
+        return translate(exc.last_exception, target)
     if isinstance(exc, _UNREACHABLE):
         return EndpointUnreachableError(
-            f"cannot reach the S3 endpoint {target.endpoint} to {target.action} {target.where}.",
+            f"cannot reach the S3 endpoint {target.endpoint} to {target.action} {target.where} "
+            f"({_reason(exc)}).",
             hint=_unreachable_hint(target.backend),
         )
-    if isinstance(exc, botocore.exceptions.NoCredentialsError):
+    if isinstance(exc, _DROPPED):
+        return EndpointUnreachableError(
+            f"the connection to {target.endpoint} kept breaking off while trying to "
+            f"{target.action} {target.where}, on every attempt; nothing partial was kept.",
+            hint="Check the network and the server's health, then retry; "
+            "LAKEOPS_MAX_ATTEMPTS sets how often lakeops tries.",
+        )
+    if isinstance(exc, botocore.exceptions.FlexibleChecksumError):
+        return IntegrityError(
+            f"the bytes received for {target.where} from {target.endpoint} failed their "
+            "checksum in transit; nothing was written.",
+            hint="Retry; if it persists, the network or the stored object is damaged.",
+        )
+    if isinstance(exc, _NO_CREDENTIALS):
         return ConfigurationError(
-            f"no credentials found to {target.action} {target.where} at {target.endpoint}.",
-            hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE.",
+            f"no usable credentials to {target.action} {target.where} at {target.endpoint} "
+            f"({type(exc).__name__}).",
+            hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (and log in "
+            "to it), or a lakeops role; `lakeops config` shows what is used.",
         )
     if isinstance(exc, botocore.exceptions.ClientError):
         return _translate_client_error(exc, target)
-    return StorageError(f"failed to {target.action} {target.where} at {target.endpoint}: {exc}")
+    return StorageError(
+        f"failed to {target.action} {target.where} at {target.endpoint}: "
+        f"{type(exc).__name__}: {shorten(str(exc))}"
+    )
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, botocore.exceptions.ReadTimeoutError):
+        return "it accepted the connection but did not answer in time"
+    if isinstance(exc, botocore.exceptions.ConnectTimeoutError):
+        return "the connection timed out"
+    return "the connection failed"
 
 
 def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     exc: botocore.exceptions.ClientError, target: Target
 ) -> LakeOpsError:
     code = error_code(exc)
-    detail = exc.response.get("Error", {}).get("Message") or code
+    detail = shorten(str(exc.response.get("Error", {}).get("Message") or code))
     if code == "NoSuchBucket":
         return missing_bucket(target)
     if target.version_id and code in ("400", "InvalidArgument"):
         return ObjectNotFoundError(
             f"{target.where} at {target.endpoint}: the version id is not valid here ({detail}).",
-            hint="Check the version id; objects written while versioning was off have the "
-            "version 'null'.",
+            hint="Check the version id (`lakeops versions` lists them); objects written while "
+            "versioning was off have the version 'null'.",
         )
     if code in ("NoSuchKey", "NoSuchVersion") or (code == "404" and target.key):
         return ObjectNotFoundError(
@@ -100,21 +160,53 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
         )
     if code == "404":
         return missing_bucket(target)
-    if code in _CREDENTIALS_REJECTED:
-        return AccessDeniedError(
-            f"{target.endpoint} rejected the credentials ({code}) to {target.action} "
-            f"{target.where}.",
-            hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (the dev MinIO uses "
-            "minio / minio123), and `lakeops config` for where they come from.",
-        )
+    if code in CREDENTIALS_REJECTED_CODES:
+        return credentials_rejected(target, code)
     if code in DENIED_CODES:
         return AccessDeniedError(
             f"access denied to {target.action} {target.where} at {target.endpoint}.",
-            hint="The credentials' policy does not allow this; pipeline roles are scoped "
-            "to their layers and prefixes (see the README's access matrix).",
+            hint="The credentials are valid, but their policy does not allow this: pipeline "
+            "roles are scoped to their layers and prefixes (see the access matrix in "
+            "docs/reference.md), and `lakeops config` shows which credentials are used.",
+        )
+    if code in ("MissingContentLength", "411"):
+        return StorageError(
+            f"{target.endpoint} refused to {target.action} {target.where}: {code} ({detail}).",
+            hint="This server does not take boto3's checksum trailers (aws-chunked bodies, sent "
+            "over HTTPS); set LAKEOPS_REQUEST_CHECKSUM_CALCULATION=when_required.",
+        )
+    if code in ("SlowDown", "503", "ServiceUnavailable"):
+        return StorageError(
+            f"{target.endpoint} is overloaded ({code}) and kept refusing to {target.action} "
+            f"{target.where}.",
+            hint="Retry later, or with fewer workers (--workers).",
         )
     return StorageError(
         f"failed to {target.action} {target.where} at {target.endpoint}: {code}: {detail}"
+    )
+
+
+def credentials_rejected(target: Target, code: str) -> CredentialsRejectedError:
+    return CredentialsRejectedError(
+        f"{target.endpoint} rejected the credentials ({code}) to {target.action} {target.where}.",
+        hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the profile or the role (the dev "
+        "MinIO's root login is minio / minio123), and `lakeops config` for where they come from.",
+    )
+
+
+def explain_forbidden(client: S3Client, target: Target, args: dict[str, Any]) -> LakeOpsError:
+    """Why a HEAD got 403. It has no body to say whether the credentials or the policy refused
+    it, so ask again with a one-byte GET, whose error body does."""
+    try:
+        client.get_object(**args, Range="bytes=0-0")
+    except botocore.exceptions.ClientError as exc:
+        return translate(exc, target)
+    except botocore.exceptions.BotoCoreError as exc:
+        return translate(exc, target)
+    return AccessDeniedError(
+        f"access denied to {target.action} {target.where} at {target.endpoint} (reading its "
+        "metadata is refused, reading its bytes is not).",
+        hint="The policy grants s3:GetObject without the HEAD it implies; check the role.",
     )
 
 

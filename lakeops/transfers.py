@@ -16,20 +16,35 @@ GiB = 1024 * MiB
 
 @dataclass(frozen=True)
 class TransferSettings:
-    """Sizes and concurrency for managed transfers; memory is about chunk x concurrency."""
+    """Sizes and concurrency for transfers; memory is about chunk x concurrency.
+
+    Objects below ``multipart_threshold`` move in one request each; larger ones are s3transfer's
+    managed multipart transfers, with ``max_concurrency`` parts in flight. Dataset jobs run
+    ``workers`` objects at once (each large one with its own parts in flight).
+    """
 
     multipart_threshold: int = 16 * MiB
     multipart_chunksize: int = 16 * MiB
     max_concurrency: int = 8
-    # A single CopyObject handles up to 5 GiB; larger objects need UploadPartCopy.
-    copy_multipart_threshold: int = 5 * GiB
-    copy_chunksize: int = 512 * MiB
+    # One CopyObject could take up to 5 GiB, but the server answers only when the copy is done,
+    # and a long silence would trip the read timeout; parts of 256 MiB each answer in seconds.
+    copy_multipart_threshold: int = 256 * MiB
+    copy_chunksize: int = 256 * MiB
+    workers: int = 32
+    # s3transfer retries a download whose body breaks off; lakeops sets it to the configured
+    # attempts so that a dying connection is tried as often as any other failure.
+    download_attempts: int = 3
+
+    @property
+    def pool_connections(self) -> int:
+        return max(self.workers, self.max_concurrency) + self.max_concurrency
 
     def for_files(self) -> TransferConfig:
         return TransferConfig(
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=self.multipart_chunksize,
             max_concurrency=self.max_concurrency,
+            num_download_attempts=self.download_attempts,
         )
 
     def for_copy(self) -> TransferConfig:

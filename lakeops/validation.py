@@ -7,7 +7,9 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from lakeops.errors import InvalidKeyError, InvalidMetadataError, LocalFileError
+from lakeops.errors import InvalidKeyError, InvalidMetadataError, LocalFileError, ValidationError
+from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.redaction import quoted
 
 MAX_KEY_BYTES = 1024
 # S3 limits user-defined metadata to 2 KiB, counted as the UTF-8 bytes of keys and values.
@@ -29,10 +31,25 @@ def validate_key(key: object, *, what: str = "object key") -> str:
         )
     if key.endswith("/"):
         raise InvalidKeyError(
-            f"{what} {key!r} ends with '/', so it names a prefix, not an object.",
+            f"{what} {quoted(key)} ends with '/', so it names a prefix, not an object.",
             hint="Add the object's file name to the key.",
         )
     return _check_path_shape(key, what)
+
+
+def validate_write_key(layer: StorageLayer, key: object, *, what: str = "object key") -> str:
+    """A key lakeops may write in ``layer``: a valid key under one of the layer's declared
+    prefixes. The pipeline roles may write nowhere else, so the root login must not either,
+    or dev would accept what prod refuses."""
+    checked = validate_key(key, what=what)
+    prefixes = LAYOUT[layer].prefixes
+    if not checked.startswith(prefixes):
+        raise InvalidKeyError(
+            f"{what} {quoted(checked)} is outside {layer}'s prefixes ({', '.join(prefixes)}); "
+            "nothing was written.",
+            hint=f"Write under one of them, for example {quoted(prefixes[0] + checked)}.",
+        )
+    return checked
 
 
 def validate_existing_key(key: object, *, what: str = "object key") -> str:
@@ -65,7 +82,7 @@ def validate_content_type(content_type: str | None) -> str | None:
         or _CONTROL_CHARS.search(content_type)
     ):
         raise InvalidMetadataError(
-            f"content type {content_type!r} is not a media type.",
+            f"content type {quoted(content_type)} is not a media type.",
             hint="Use a type such as 'text/csv' or 'application/vnd.apache.parquet'.",
         )
     return content_type
@@ -76,28 +93,28 @@ def validate_prefix(prefix: object) -> str:
     if prefix is None or prefix == "":
         return ""
     if not isinstance(prefix, str):
-        raise InvalidKeyError(f"prefix {prefix!r} is not a string.", hint="Pass a str.")
+        raise InvalidKeyError(f"prefix {quoted(prefix)} is not a string.", hint="Pass a str.")
     return _check_path_shape(prefix, "prefix")
 
 
 def _check_path_shape(value: str, what: str) -> str:
     if value.startswith("/"):
         raise InvalidKeyError(
-            f"{what} {value!r} starts with '/'.",
-            hint=f"Keys are relative to the layer's bucket: use {value.lstrip('/')!r}.",
+            f"{what} {quoted(value)} starts with '/'.",
+            hint=f"Keys are relative to the layer's bucket: use {quoted(value.lstrip('/'))}.",
         )
     if any(part in ("..", ".") for part in value.split("/")):
         raise InvalidKeyError(
-            f"{what} {value!r} has a '.' or '..' segment.",
+            f"{what} {quoted(value)} has a '.' or '..' segment.",
             hint="Such keys break local paths and some S3 clients; spell the key without them.",
         )
     if "//" in value:
         raise InvalidKeyError(
-            f"{what} {value!r} has an empty segment ('//').", hint="Remove the doubled slash."
+            f"{what} {quoted(value)} has an empty segment ('//').", hint="Remove the doubled slash."
         )
     if _CONTROL_CHARS.search(value):
         raise InvalidKeyError(
-            f"{what} {value!r} contains control characters.",
+            f"{what} {quoted(value)} contains control characters.",
             hint="Remove tabs, newlines and other control characters.",
         )
     return _check_length(value, what)
@@ -117,29 +134,30 @@ def validate_metadata(metadata: Mapping[str, str] | None, *, reserve: int = 0) -
     for name, value in metadata.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise InvalidMetadataError(
-                f"metadata entry {name!r}: {value!r} is not str to str.",
+                f"metadata entry {quoted(name)}: {quoted(value)} is not str to str.",
                 hint="Convert names and values to strings.",
             )
         lowered = name.lower()
         if not _METADATA_NAME.match(lowered):
             raise InvalidMetadataError(
-                f"metadata name {name!r} is not allowed.",
+                f"metadata name {quoted(name)} is not allowed.",
                 hint="Use letters, digits, '-' and '_' only, starting with a letter or digit.",
             )
         if lowered.startswith(RESERVED_METADATA_PREFIX):
             raise InvalidMetadataError(
-                f"metadata name {name!r} uses the reserved prefix {RESERVED_METADATA_PREFIX!r}.",
+                f"metadata name {quoted(name)} uses the reserved prefix "
+                f"{RESERVED_METADATA_PREFIX!r}.",
                 hint="lakeops writes those names itself (checksum, lineage); rename yours.",
             )
         if not value.isascii() or _CONTROL_CHARS.search(value):
             raise InvalidMetadataError(
-                f"metadata value for {name!r} has non-ASCII or control characters.",
+                f"metadata value for {quoted(name)} has non-ASCII or control characters.",
                 hint="S3 sends metadata as HTTP headers; encode the value (for example as "
                 "percent-encoding or base64) before passing it.",
             )
         if lowered in clean:
             raise InvalidMetadataError(
-                f"metadata name {name!r} is given twice (names are case-insensitive).",
+                f"metadata name {quoted(name)} is given twice (names are case-insensitive).",
                 hint="Keep one of them.",
             )
         clean[lowered] = value
@@ -157,15 +175,51 @@ def metadata_size(metadata: Mapping[str, str]) -> int:
     return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
 
 
-def readable_file(file_path: str | os.PathLike[str]) -> Path:
-    path = Path(file_path)
+def local_path(value: object, *, what: str = "local path") -> Path:
+    """A str or os.PathLike as a Path; anything else is a ValidationError, not a TypeError."""
+    if isinstance(value, str | os.PathLike) and str(value) != "":
+        return Path(value)
+    raise LocalFileError(
+        f"{what} must be a path (str or pathlib.Path), not {quoted(value)}.",
+        hint="Pass the file's path.",
+    )
+
+
+def optional_text(value: object, what: str) -> str | None:
+    """An optional string argument (a version id, a content type), type-checked."""
+    if value is None or (isinstance(value, str) and value):
+        return value
+    raise ValidationError(f"{what} must be a non-empty string, not {quoted(value)}.")
+
+
+def optional_callback(value: object, what: str = "progress") -> object:
+    if value is None or callable(value):
+        return value
+    raise ValidationError(
+        f"{what} must be a callable taking a byte count, not {quoted(value)}.",
+        hint="Pass a function, or None.",
+    )
+
+
+def readable_file(file_path: object) -> Path:
+    path = local_path(file_path, what="local file")
+    try:
+        return _readable(path)
+    except OSError as exc:  # a name too long, a loop of links: the path itself is unusable
+        raise LocalFileError(
+            f"local file {quoted(str(path))} cannot be used: {exc.strerror}.",
+            hint="Check the path.",
+        ) from exc
+
+
+def _readable(path: Path) -> Path:
     if not path.exists():
         raise LocalFileError(
-            f"local file {str(path)!r} does not exist.", hint="Check the path and try again."
+            f"local file {quoted(str(path))} does not exist.", hint="Check the path and try again."
         )
     if not path.is_file():
         raise LocalFileError(
-            f"local path {str(path)!r} is not a regular file.",
+            f"local path {quoted(str(path))} is not a regular file.",
             hint="Upload files one at a time; pass a file, not a directory.",
         )
     try:
@@ -173,29 +227,40 @@ def readable_file(file_path: str | os.PathLike[str]) -> Path:
             handle.read(0)
     except OSError as exc:
         raise LocalFileError(
-            f"local file {str(path)!r} cannot be read: {exc.strerror}.",
+            f"local file {quoted(str(path))} cannot be read: {exc.strerror}.",
             hint="Check the file's permissions.",
         ) from exc
     return path
 
 
-def download_target(file_path: str | os.PathLike[str]) -> Path:
+def download_target(file_path: object) -> Path:
     """Check a download target before any request; its folders are made only when needed."""
-    path = Path(file_path)
-    if str(file_path) == "" or path.is_dir():
+    path = local_path(file_path, what="download target")
+    try:
+        return _writable_target(path)
+    except OSError as exc:
         raise LocalFileError(
-            f"download target {str(path)!r} is a directory.",
+            f"download target {quoted(str(path))} cannot be used: {exc.strerror}.",
+            hint="Choose a shorter or simpler path.",
+        ) from exc
+
+
+def _writable_target(path: Path) -> Path:
+    if path.is_dir():
+        raise LocalFileError(
+            f"download target {quoted(str(path))} is a directory.",
             hint="Pass the path of the file to write, including its name.",
         )
     existing = next((folder for folder in path.parents if folder.exists()), Path.cwd())
     if not existing.is_dir():
         raise LocalFileError(
-            f"cannot create {str(path)!r}: {str(existing)!r} is a file, not a folder.",
+            f"cannot create {quoted(str(path))}: {quoted(str(existing))} is a file, not a folder.",
             hint="Choose another location.",
         )
     if not os.access(existing, os.W_OK):
         raise LocalFileError(
-            f"folder {str(existing)!r} is not writable, so {str(path)!r} cannot be written.",
+            f"folder {quoted(str(existing))} is not writable, so {quoted(str(path))} cannot be "
+            "written.",
             hint="Choose a writable location or fix the folder's permissions.",
         )
     return path
@@ -206,6 +271,7 @@ def make_parent_folders(path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise LocalFileError(
-            f"cannot create folder {str(path.parent)!r} for {str(path)!r}: {exc.strerror}.",
+            f"cannot create folder {quoted(str(path.parent))} for {quoted(str(path))}: "
+            f"{exc.strerror}.",
             hint="Choose a writable location.",
         ) from exc

@@ -15,6 +15,7 @@ from lakeops import (
     Lake,
     LocalFileError,
     ObjectNotFoundError,
+    ReplacedObjectError,
     StorageLayer,
     TransferSettings,
 )
@@ -193,3 +194,44 @@ def test_a_target_under_a_file_fails_before_any_request(lake: Lake, tmp_path: Pa
     (tmp_path / "file").write_text("x")
     with pytest.raises(LocalFileError, match="is a file, not a folder"):
         lake.download(SILVER, "cleaned/x.csv", tmp_path / "file" / "x.csv")
+
+
+def test_a_bronze_object_written_over_by_another_client_is_not_served_silently(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_bytes(b"id\n1\n")
+    first = lake.put_file(source, "bronze", "files/orders.csv")
+    # Another tool with the root login replaces it (no If-None-Match, so nothing stops it).
+    admin.put_object(Bucket=buckets[StorageLayer.BRONZE], Key="files/orders.csv", Body=b"id\n9\n")
+    target = tmp_path / "out.csv"
+
+    with pytest.raises(ReplacedObjectError) as replaced:
+        lake.download("bronze", "files/orders.csv", target)
+
+    message = str(replaced.value)
+    assert f"is not the original {first.version_id}" in message
+    assert f"--version-id {first.version_id}" in message
+    assert not target.exists()
+    # The history shows both versions, newest first, and the original can still be had.
+    history = lake.list_versions("bronze", "files/orders.csv")
+    assert [v.version_id for v in history][-1] == first.version_id
+    assert history[0].is_latest
+    lake.download("bronze", "files/orders.csv", target, version_id=first.version_id)
+    assert target.read_bytes() == b"id\n1\n"
+
+
+def test_an_untouched_bronze_object_downloads_with_its_history_checked(
+    lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = tmp_path / "orders.csv"
+    source.write_bytes(b"id\n1\n")
+    lake.upload(source, "bronze", "files/orders.csv")
+    operations: list[str] = []
+    lake.client.meta.events.register(
+        "before-call.s3", lambda model, **_: operations.append(model.name)
+    )
+
+    lake.download("bronze", "files/orders.csv", tmp_path / "out.csv")
+
+    assert operations == ["HeadObject", "ListObjectVersions", "GetObject"]

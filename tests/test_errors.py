@@ -10,12 +10,14 @@ import logging
 import socket
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lakeops import (
     AccessDeniedError,
+    CredentialsRejectedError,
     EndpointUnreachableError,
     Lake,
     LakeConfig,
@@ -134,3 +136,42 @@ def test_no_secret_reaches_any_log_record(caplog: pytest.LogCaptureFixture, tmp_
     assert caplog.records, "botocore logs at DEBUG; the check must have something to read"
     assert all(SECRET not in record.getMessage() for record in caplog.records)
     assert SECRET not in repr(lake)
+
+
+@pytest.mark.parametrize("command", ["download", "promote", "stat", "list"])
+def test_rejected_credentials_read_the_same_in_every_operation(
+    iam_moto: S3Endpoint, tmp_path: Path, command: str
+) -> None:
+    # download, promote and stat start with a HEAD, whose 403 has no body to tell bad
+    # credentials from a policy refusal; lakeops must still say which it is.
+    names = unique_bucket_names()
+    admin = s3_client(iam_moto)
+    for name in names.values():
+        create_versioned_bucket(admin, name)
+    admin.put_object(Bucket=names[StorageLayer.SILVER], Key="cleaned/a.csv", Body=b"a\n")
+    lake = Lake(
+        config_for(iam_moto, names, access_key_id="AKIANOSUCHKEY0000", secret_access_key=SECRET)
+    )
+    actions: dict[str, Callable[[], object]] = {
+        "download": lambda: lake.download(StorageLayer.SILVER, "cleaned/a.csv", tmp_path / "a"),
+        "promote": lambda: lake.promote("cleaned/a.csv", "silver", "gold", "reports/a.csv"),
+        "stat": lambda: lake.stat(StorageLayer.SILVER, "cleaned/a.csv"),
+        "list": lambda: lake.list_objects(StorageLayer.SILVER),
+    }
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        with pytest.raises(CredentialsRejectedError) as caught:
+            actions[command]()
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)
+    assert "rejected the credentials (InvalidAccessKeyId)" in str(caught.value)
+    assert caught.value.exit_code == 6
+    assert SECRET not in str(caught.value)
+
+
+def test_a_registered_secret_is_scrubbed_from_any_message() -> None:
+    # An error that quotes something the server echoed, or an input that carried a secret.
+    config = LakeConfig.resolve(access_key_id="AKIAX", secret_access_key="wJal/rXUtn+FEMI", env={})
+    error = LakeOpsError(f"the server said: bad secret wJal/rXUtn+FEMI for {config.region}")
+    assert "wJal/rXUtn+FEMI" not in str(error)
+    assert "****" in str(error)

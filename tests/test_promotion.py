@@ -10,6 +10,7 @@ import pytest
 
 from lakeops import (
     BucketNotFoundError,
+    InvalidKeyError,
     InvalidMetadataError,
     Lake,
     ObjectNotFoundError,
@@ -63,7 +64,12 @@ def test_promotion_copies_server_side_and_keeps_metadata_with_lineage(
     uri = lake.promote("postgres/users/users.csv", BRONZE, SILVER, "cleaned/users/users.csv")
 
     assert uri == f"s3://{buckets[SILVER]}/cleaned/users/users.csv"
-    assert operations == ["HeadObject", "CopyObject"], "the bytes never pass through the client"
+    # The HEAD gives metadata to carry; the listing checks that bronze was never overwritten.
+    assert operations == [
+        "HeadObject",
+        "ListObjectVersions",
+        "CopyObject",
+    ], "the bytes never pass through the client"
     target = admin.get_object(Bucket=buckets[SILVER], Key="cleaned/users/users.csv")
     assert target["Body"].read() == b"id,email\n1,ada@example.com\n"
     assert target["ContentType"] == "text/csv"
@@ -77,11 +83,26 @@ def test_promotion_copies_server_side_and_keeps_metadata_with_lineage(
     assert before <= promoted_at <= datetime.now(UTC)
 
 
-def test_bronze_may_promote_straight_to_gold_and_key_defaults_to_the_source_key(
+def test_bronze_may_promote_straight_to_gold(
     lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], users_csv: str
 ) -> None:
-    uri = lake.promote("postgres/users/users.csv", BRONZE, GOLD)
-    assert uri == f"s3://{buckets[GOLD]}/postgres/users/users.csv"
+    uri = lake.promote("postgres/users/users.csv", BRONZE, GOLD, "ml/users/users.csv")
+    assert uri == f"s3://{buckets[GOLD]}/ml/users/users.csv"
+
+
+def test_a_target_outside_the_layers_prefixes_is_refused_before_any_request(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], users_csv: str
+) -> None:
+    # The key defaults to the source key, which no silver prefix holds: the roles would refuse
+    # it in prod, so the root login must not write it in dev either.
+    operations = record_operations(lake)
+    with pytest.raises(InvalidKeyError) as refused:
+        lake.promote("postgres/users/users.csv", BRONZE, SILVER)
+
+    assert "outside silver's prefixes (cleaned/, validated/, deduplicated/)" in str(refused.value)
+    assert "'cleaned/postgres/users/users.csv'" in str(refused.value)
+    assert operations == []
+    assert all_versions(admin, buckets[SILVER]) == []
 
 
 def test_a_second_hop_records_its_own_source(

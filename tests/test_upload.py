@@ -334,3 +334,52 @@ def test_a_bad_content_type_fails_before_any_request(
     with pytest.raises(InvalidMetadataError, match="content type"):
         lake.upload(write(tmp_path / "f", b"x"), BRONZE, "files/f", content_type="text/csv\r\nX: y")
     assert all_versions(admin, buckets[BRONZE]) == []
+
+
+@pytest.mark.parametrize(
+    ("layer", "key", "prefixes"),
+    [
+        (BRONZE, "exports/users.csv", "postgres/, files/, api/, streaming/"),
+        (SILVER, "postgres/users.csv", "cleaned/, validated/, deduplicated/"),
+        (StorageLayer.GOLD, "clean/report.csv", "aggregated/, reports/, ml/"),
+    ],
+)
+def test_writes_outside_the_layers_prefixes_are_refused_before_any_request(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    layer: StorageLayer,
+    key: str,
+    prefixes: str,
+) -> None:
+    # The pipeline roles may write only under the declared prefixes, so lakeops refuses the
+    # rest for every login: dev must not accept what prod refuses.
+    source = write(tmp_path / "f.csv", b"x\n")
+    sent: list[str] = []
+    lake.client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+
+    with pytest.raises(InvalidKeyError, match=f"outside {layer}'s prefixes \\({prefixes}\\)"):
+        lake.upload(source, layer, key)
+
+    assert sent == []
+    assert all_versions(admin, buckets[layer]) == []
+
+
+def test_a_small_bronze_upload_is_one_conditional_put(
+    lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path, s3: S3Endpoint
+) -> None:
+    if not s3.is_moto:
+        pytest.skip("TODO(capabilities): needs a server that enforces If-None-Match")
+    lake.list_objects(BRONZE)  # the probe of conditional writes runs once per bucket
+    from lakeops.ops.conditional import conditional_writes_enforced
+
+    assert conditional_writes_enforced(lake._ctx, BRONZE)
+    sent: list[str] = []
+    lake.client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))
+    source = write(tmp_path / "f.csv", b"x\n")
+
+    lake.upload(source, BRONZE, "files/f.csv")
+    lake.upload(source, BRONZE, "files/f.csv")  # identical: refused, then recognised
+
+    assert sent == ["PutObject", "PutObject", "HeadObject"]

@@ -1,0 +1,97 @@
+"""Whether the server really refuses to overwrite when a write says ``If-None-Match: *``.
+
+Bronze's append-only rule rests on it. AWS, MinIO and moto refuse; Ceph RGW 16.2 ignores the
+header on versioned buckets and writes a second version. lakeops asks each bucket once per
+process, and where the answer is no (or unknown) it looks before every bronze write instead,
+which is racy, and ``lakeops verify`` says so.
+
+The probe writes the layout's marker of the bucket's first prefix: a zero-byte ``prefix/``
+object readers skip, which the stack creates anyway. On a server that refuses, the write is
+refused (or creates the missing marker once). On one that ignores the header, it leaves an
+identical second version of the marker, which the probe then tries to remove.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+import botocore.exceptions
+
+from lakeops.layout import LAYOUT, StorageLayer, marker_key
+from lakeops.s3errors import CONFLICT_CODES, NOT_FOUND_CODES, error_code, normalize_version
+
+if TYPE_CHECKING:
+    from lakeops.ops.context import Context
+
+log = logging.getLogger(__name__)
+
+_answers: dict[tuple[str, str], bool | None] = {}
+_lock = threading.Lock()
+
+
+def conditional_writes_enforced(ctx: Context, layer: StorageLayer) -> bool | None:
+    """True if the layer's bucket refuses overwrites under ``If-None-Match: *``; False if it
+    ignores the header; None if it could not be told (no write permission, or an error)."""
+    key = (ctx.config.endpoint_label, ctx.bucket(layer))
+    with _lock:
+        if key in _answers:
+            return _answers[key]
+    answer = _probe(ctx, layer)
+    with _lock:
+        _answers.setdefault(key, answer)
+        return _answers[key]
+
+
+def forget_probes() -> None:
+    """Ask again on next use (tests, or after the server was changed)."""
+    with _lock:
+        _answers.clear()
+
+
+def _probe(ctx: Context, layer: StorageLayer) -> bool | None:
+    bucket = ctx.bucket(layer)
+    marker = marker_key(LAYOUT[layer].prefixes[0])
+    try:
+        ctx.client.head_object(Bucket=bucket, Key=marker)
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) not in NOT_FOUND_CODES:
+            log.debug("conditional-write probe: HEAD s3://%s/%s: %s", bucket, marker, exc)
+            return None
+        # A lake whose marker is missing: the first write creates it, the second must fail.
+        if _put_marker(ctx, bucket, marker)[0] != "written":
+            return None
+    except botocore.exceptions.BotoCoreError as exc:
+        log.debug("conditional-write probe: HEAD s3://%s/%s: %s", bucket, marker, exc)
+        return None
+    outcome, extra_version = _put_marker(ctx, bucket, marker)
+    if outcome != "written":
+        return True if outcome == "refused" else None
+    log.warning(
+        "s3://%s ignores If-None-Match: bronze's append-only rule is not enforced by the "
+        "server; lakeops checks before each write, which another client can race.",
+        bucket,
+    )
+    if extra_version is not None:
+        try:
+            ctx.client.delete_object(Bucket=bucket, Key=marker, VersionId=extra_version)
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            log.debug("could not remove the probe's extra version of %s: %s", marker, exc)
+    return False
+
+
+def _put_marker(ctx: Context, bucket: str, marker: str) -> tuple[str, str | None]:
+    """("written", version id), ("refused", None) on a precondition failure, or ("failed",
+    None) on any other error."""
+    try:
+        response = ctx.client.put_object(Bucket=bucket, Key=marker, Body=b"", IfNoneMatch="*")
+    except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in CONFLICT_CODES:
+            return "refused", None
+        log.debug("conditional-write probe: PUT s3://%s/%s: %s", bucket, marker, exc)
+        return "failed", None
+    except botocore.exceptions.BotoCoreError as exc:
+        log.debug("conditional-write probe: PUT s3://%s/%s: %s", bucket, marker, exc)
+        return "failed", None
+    return "written", normalize_version(response.get("VersionId"))

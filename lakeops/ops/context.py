@@ -1,0 +1,150 @@
+"""What every operation works with: one configuration, one client, shared transfer managers.
+
+One :class:`Context` per ``Lake``. Its client and transfer managers are thread-safe and built
+once, so that a dataset job's workers share one connection pool instead of each building their
+own client (the cost of a client is tens of milliseconds and a pool of connections).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+import s3transfer.exceptions
+from boto3.s3.transfer import create_transfer_manager
+
+from lakeops.client import (
+    WrittenVersions,
+    make_s3_client,
+    make_session,
+    make_writes_conditional,
+)
+from lakeops.config import LakeConfig
+from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.s3errors import (
+    DENIED_CODES,
+    NOT_FOUND_CODES,
+    Target,
+    error_code,
+    explain_forbidden,
+    missing_bucket,
+    translate,
+)
+from lakeops.transfers import TransferSettings
+
+if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_s3 import S3Client
+    from s3transfer.manager import TransferManager
+
+S3_FAILURES = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+# What a managed transfer's future may raise besides botocore's own errors.
+TRANSFER_FAILURES = (
+    *S3_FAILURES,
+    s3transfer.exceptions.RetriesExceededError,
+    s3transfer.exceptions.S3UploadFailedError,
+    s3transfer.exceptions.FatalError,
+)
+
+
+class Context:
+    def __init__(self, config: LakeConfig, transfer: TransferSettings) -> None:
+        self.config = config
+        self.transfer = transfer
+        self.session: boto3.session.Session = make_session(config)
+        self.client: S3Client = make_s3_client(
+            config, self.session, pool_connections=transfer.pool_connections
+        )
+        self.written = WrittenVersions(self.client)
+        for layer, spec in LAYOUT.items():
+            if spec.append_only:
+                make_writes_conditional(self.client, config.bucket(layer))
+        self._lock = threading.Lock()
+        self._managers: dict[str, TransferManager] = {}
+
+    # -- names ---------------------------------------------------------------------------------
+
+    def bucket(self, layer: StorageLayer) -> str:
+        return self.config.bucket(layer)
+
+    def uri(self, layer: StorageLayer | str, key: str) -> str:
+        return f"s3://{self.config.bucket(layer)}/{key}"
+
+    def target(
+        self,
+        action: str,
+        layer: StorageLayer,
+        key: str | None = None,
+        version_id: str | None = None,
+    ) -> Target:
+        return Target(
+            action=action,
+            endpoint=self.config.endpoint_label,
+            backend=self.config.backend,
+            layer=layer,
+            bucket=self.config.bucket(layer),
+            key=key,
+            version_id=version_id,
+        )
+
+    @staticmethod
+    def object_args(target: Target) -> dict[str, Any]:
+        args: dict[str, Any] = {"Bucket": target.bucket, "Key": target.key}
+        if target.version_id:
+            args["VersionId"] = target.version_id
+        return args
+
+    # -- transfer managers ---------------------------------------------------------------------
+
+    def manager(self, kind: str = "files") -> TransferManager:
+        """The shared s3transfer manager for files (``files``) or server-side copies
+        (``copies``), whose multipart thresholds differ."""
+        with self._lock:
+            if kind not in self._managers:
+                config = self.transfer.for_copy() if kind == "copies" else self.transfer.for_files()
+                self._managers[kind] = create_transfer_manager(self.client, config)
+            return self._managers[kind]
+
+    def close(self) -> None:
+        with self._lock:
+            managers, self._managers = list(self._managers.values()), {}
+        for manager in managers:
+            manager.shutdown()
+
+    # -- reading an object's head --------------------------------------------------------------
+
+    def head(self, target: Target) -> dict[str, Any]:
+        """The HEAD of an object that must exist; a lakeops error naming it otherwise."""
+        assert target.bucket is not None
+        try:
+            return dict(self.client.head_object(**self.object_args(target)))
+        except botocore.exceptions.ClientError as exc:
+            # A HEAD has no body, so a 404 does not say whether the bucket or the key is missing,
+            # nor a 403 whether the policy or the credentials refused it.
+            code = error_code(exc)
+            if code in NOT_FOUND_CODES and not self.bucket_exists(target.bucket):
+                raise missing_bucket(target) from exc
+            if code in DENIED_CODES:
+                raise explain_forbidden(self.client, target, self.object_args(target)) from exc
+            raise translate(exc, target) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, target) from exc
+
+    def peek(self, target: Target) -> dict[str, Any] | None:
+        """The HEAD of an object that may not exist; None when absent or not readable."""
+        try:
+            return dict(self.client.head_object(**self.object_args(target)))
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) in NOT_FOUND_CODES | DENIED_CODES:
+                return None
+            raise translate(exc, target) from exc
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, target) from exc
+
+    def bucket_exists(self, bucket: str) -> bool:
+        try:
+            self.client.head_bucket(Bucket=bucket)
+        except botocore.exceptions.ClientError as exc:
+            return error_code(exc) not in NOT_FOUND_CODES
+        return True

@@ -1,0 +1,158 @@
+"""Promoting one object forward to a later layer, server-side, with lineage.
+
+The bytes never pass through this machine: one CopyObject below the copy threshold, s3transfer's
+managed multipart copy (UploadPartCopy) above it. The target keeps the source's content type and
+user metadata (its recorded SHA-256 included) and gains lineage metadata naming the source's
+URI, version and ETag. The copy is pinned to the source version looked at.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from lakeops.errors import PromotionDirectionError
+from lakeops.hashing import (
+    CallbackError,
+    ProgressCallback,
+    announce,
+    finish,
+    guarded,
+    raising_callback_errors,
+)
+from lakeops.layout import LAYOUT, StorageLayer, can_promote
+from lakeops.metadata import META_SHA256, check_promotable, lineage
+from lakeops.ops.history import ensure_original
+from lakeops.results import PromotionResult
+from lakeops.s3errors import normalize_version, translate
+from lakeops.transfers import subscribers
+from lakeops.validation import (
+    RESERVED_METADATA_PREFIX,
+    optional_callback,
+    optional_text,
+    validate_existing_key,
+    validate_write_key,
+)
+
+if TYPE_CHECKING:
+    from lakeops.ops.context import Context
+
+COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
+
+
+@dataclass(frozen=True)
+class SourceObject:
+    """What a plan (listing plus manifest) knows of a source object: enough to copy it with
+    its metadata and lineage without a HEAD."""
+
+    size: int
+    etag: str
+    version_id: str | None
+    content_type: str
+    metadata: dict[str, str]
+    headers: dict[str, str]
+
+    @classmethod
+    def from_head(cls, head: dict[str, Any], version_id: str | None) -> SourceObject:
+        return cls(
+            size=int(head["ContentLength"]),
+            etag=str(head.get("ETag", "")),
+            version_id=version_id or normalize_version(head.get("VersionId")),
+            content_type=str(head.get("ContentType") or "application/octet-stream"),
+            metadata=dict(head.get("Metadata", {})),
+            headers={name: str(head[name]) for name in COPIED_HEADERS if head.get(name)},
+        )
+
+
+def check_direction(source: StorageLayer, destination: StorageLayer) -> None:
+    if not can_promote(source, destination):
+        raise PromotionDirectionError(
+            f"cannot promote from {source} to {destination}: promotion only moves forward "
+            "(bronze -> silver -> gold, or bronze -> gold).",
+            hint="Promote from an earlier layer, or upload to the target layer directly.",
+        )
+
+
+@raising_callback_errors
+def promote_object(
+    ctx: Context,
+    object_key: str,
+    source_layer: StorageLayer | str,
+    target_layer: StorageLayer | str,
+    target_key: str | None = None,
+    *,
+    version_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    known: SourceObject | None = None,
+) -> PromotionResult:
+    """Promote an object; see :meth:`lakeops.Lake.promote_object`."""
+    source = StorageLayer.parse(source_layer)
+    destination = StorageLayer.parse(target_layer)
+    check_direction(source, destination)
+    key = validate_existing_key(object_key)
+    new_key = validate_write_key(
+        destination, target_key if target_key is not None else key, what="target key"
+    )
+    version_id = optional_text(version_id, "version id")
+    progress = guarded(optional_callback(progress))  # type: ignore[arg-type]
+    source_target = ctx.target("promote", source, key, version_id)
+    if known is None:
+        head = ctx.head(source_target)
+        known = SourceObject.from_head(head, version_id)
+        if LAYOUT[source].append_only and version_id is None:
+            ensure_original(ctx, source_target, known.version_id)
+    source_uri = ctx.uri(source, key)
+    carried = {
+        name: value
+        for name, value in known.metadata.items()
+        if name == META_SHA256 or not name.startswith(RESERVED_METADATA_PREFIX)
+    }
+    check_promotable(source_uri, carried)
+    extra_args: dict[str, Any] = {
+        "MetadataDirective": "REPLACE",
+        "Metadata": {**carried, **lineage(source_uri, known.version_id, known.etag)},
+        "ContentType": known.content_type,
+        **known.headers,
+    }
+    if known.etag:
+        extra_args["CopySourceIfMatch"] = known.etag
+    copy_source = ctx.object_args(replace(source_target, version_id=known.version_id))
+    bucket = ctx.bucket(destination)
+    destination_target = ctx.target("promote to", destination, new_key)
+    multipart = known.size >= ctx.transfer.copy_multipart_threshold
+    try:
+        if multipart:
+            ctx.manager("copies").copy(
+                copy_source,
+                bucket,
+                new_key,
+                extra_args=extra_args,
+                subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
+            ).result()
+            written = None
+        else:
+            announce(progress, known.size)
+            response = ctx.client.copy_object(
+                CopySource=copy_source,  # type: ignore[arg-type]
+                Bucket=bucket,
+                Key=new_key,
+                **extra_args,
+            )
+            written = normalize_version(response.get("VersionId"))
+            if progress is not None:
+                progress(known.size)
+    except CallbackError:
+        raise
+    except Exception as exc:  # botocore's, or whatever broke inside s3transfer
+        raise translate(exc, destination_target) from exc
+    finally:
+        finish(progress)
+    return PromotionResult(
+        uri=ctx.uri(destination, new_key),
+        source_uri=source_uri,
+        source_version_id=known.version_id,
+        source_etag=known.etag.strip('"'),
+        size=known.size,
+        multipart=multipart,
+        version_id=written,
+    )

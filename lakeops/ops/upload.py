@@ -1,0 +1,259 @@
+"""Uploading one local file to a layer.
+
+Small files go in one PutObject; files from the multipart threshold up are s3transfer's
+managed multipart uploads. On bronze every write carries ``If-None-Match: *`` (see
+lakeops.client.make_writes_conditional), so that the server refuses atomically to replace a key.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import botocore.exceptions
+
+from lakeops.errors import ImmutableObjectError, LocalFileError, ObjectNotFoundError, StorageError
+from lakeops.hashing import (
+    CallbackError,
+    Digests,
+    ProgressCallback,
+    announce,
+    digest_file,
+    guarded,
+    raising_callback_errors,
+    sha256_chunks,
+)
+from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.metadata import META_SHA256, upload_reserve
+from lakeops.ops.conditional import conditional_writes_enforced
+from lakeops.ops.context import S3_FAILURES, TRANSFER_FAILURES
+from lakeops.redaction import quoted
+from lakeops.results import UploadResult
+from lakeops.s3errors import CONFLICT_CODES, Target, error_code, normalize_version, translate
+from lakeops.transfers import subscribers
+from lakeops.validation import (
+    optional_callback,
+    optional_text,
+    readable_file,
+    validate_content_type,
+    validate_metadata,
+    validate_write_key,
+)
+
+if TYPE_CHECKING:
+    from lakeops.ops.context import Context
+
+
+def file_state(path: Path) -> tuple[int, int, int]:
+    stat = path.stat()
+    return stat.st_size, stat.st_mtime_ns, stat.st_ino
+
+
+def guess_content_type(path: Path) -> str:
+    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+
+
+@raising_callback_errors
+def put_file(
+    ctx: Context,
+    file_path: object,
+    layer: StorageLayer | str,
+    object_key: str,
+    metadata: object = None,
+    *,
+    content_type: str | None = None,
+    progress: ProgressCallback | None = None,
+    hash_progress: ProgressCallback | None = None,
+    known_absent: bool = False,
+) -> UploadResult:
+    """Upload a file; see :meth:`lakeops.Lake.put_file`.
+
+    ``known_absent`` says a listing made just before found no object at the key (a dataset
+    plan), so bronze need not look before writing; the conditional write still guards it.
+    """
+    layer = StorageLayer.parse(layer)
+    key = validate_write_key(layer, object_key)
+    uri = ctx.uri(layer, key)
+    user_metadata = validate_metadata(metadata, reserve=upload_reserve(uri))  # type: ignore[arg-type]
+    content_type = validate_content_type(optional_text(content_type, "content type"))
+    progress = guarded(optional_callback(progress))  # type: ignore[arg-type]
+    hash_progress = guarded(optional_callback(hash_progress, "hash_progress"))  # type: ignore[arg-type]
+    path = readable_file(file_path)
+    target = ctx.target("upload to", layer, key)
+
+    before = file_state(path)
+    digests = _digest(path, hash_progress)
+    if file_state(path) != before:
+        raise LocalFileError(
+            f"local file {quoted(str(path))} changed while it was being read; nothing was "
+            "uploaded.",
+            hint="Upload files once they are complete.",
+        )
+    size = before[0]
+    append_only = LAYOUT[layer].append_only
+    if append_only and not known_absent and not _write_is_the_check(ctx, layer, size):
+        existing = ctx.peek(target)
+        if existing is not None:
+            return _same_content_or_refuse(
+                ctx, target=target, head=existing, path=path, size=size, digests=digests
+            )
+
+    extra_args: dict[str, Any] = {
+        "Metadata": {**user_metadata, META_SHA256: digests.sha256},
+        "ContentType": content_type or guess_content_type(path),
+    }
+    bucket = ctx.bucket(layer)
+    try:
+        if size < ctx.transfer.multipart_threshold:
+            version = _put_single(
+                ctx,
+                path=path,
+                bucket=bucket,
+                key=key,
+                extra_args=extra_args,
+                size=size,
+                progress=progress,
+            )
+        else:
+            version = _put_multipart(
+                ctx,
+                path=path,
+                bucket=bucket,
+                key=key,
+                extra_args=extra_args,
+                size=size,
+                progress=progress,
+                digests=digests,
+            )
+    except botocore.exceptions.ClientError as exc:
+        if append_only and error_code(exc) in CONFLICT_CODES:
+            # Taken since we looked (or we did not look): the same rule applies.
+            return _same_content_or_refuse(
+                ctx, target=target, head=None, path=path, size=size, digests=digests
+            )
+        raise translate(exc, target) from exc
+    except TRANSFER_FAILURES as exc:
+        raise translate(exc, target) from exc
+    except OSError as exc:
+        raise LocalFileError(
+            f"reading local file {quoted(str(path))} failed during the upload: {exc}; "
+            f"{uri} was not written.",
+            hint="Check the file and the disk, then retry.",
+        ) from exc
+    except CallbackError:
+        raise
+    except Exception as exc:  # s3transfer raises whatever broke inside it (a KeyError, say)
+        raise translate(exc, target) from exc
+    if file_state(path) != before:
+        raise LocalFileError(
+            f"local file {quoted(str(path))} changed while it was being uploaded to {uri}; the "
+            f"stored object (version {version or 'null'}) may not match its recorded sha256.",
+            hint="Upload files once they are complete (on bronze, under a new key).",
+        )
+    return UploadResult(uri, layer, key, size, digests.sha256, version, True)
+
+
+def _write_is_the_check(ctx: Context, layer: StorageLayer, size: int) -> bool:
+    """Whether a bronze write may go without looking first: the server's refusal of a
+    conditional single PUT is the existence check. Not for multipart uploads, whose refusal
+    comes only after every part was sent; not where the server ignores the condition."""
+    if size >= ctx.transfer.multipart_threshold:
+        return False
+    return conditional_writes_enforced(ctx, layer) is True
+
+
+def _put_single(
+    ctx: Context,
+    *,
+    path: Path,
+    bucket: str,
+    key: str,
+    extra_args: dict[str, Any],
+    size: int,
+    progress: ProgressCallback | None,
+) -> str | None:
+    announce(progress, size)
+    with path.open("rb") as body:
+        response = ctx.client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
+    if progress is not None:
+        progress(size)
+    return normalize_version(response.get("VersionId"))
+
+
+def _put_multipart(
+    ctx: Context,
+    *,
+    path: Path,
+    bucket: str,
+    key: str,
+    extra_args: dict[str, Any],
+    size: int,
+    progress: ProgressCallback | None,
+    digests: Digests,
+) -> str | None:
+    try:
+        ctx.manager("files").upload(
+            str(path), bucket, key, extra_args=extra_args, subscribers=subscribers(size, progress)
+        ).result()
+    finally:
+        version = ctx.written.take(bucket, key, digests.sha256)
+    return version
+
+
+def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
+    try:
+        return digest_file(path, progress)
+    except OSError as exc:
+        raise LocalFileError(
+            f"local file {quoted(str(path))} cannot be read: {exc}.", hint="Check the file."
+        ) from exc
+
+
+def _same_content_or_refuse(
+    ctx: Context,
+    *,
+    target: Target,
+    head: dict[str, Any] | None,
+    path: Path,
+    size: int,
+    digests: Digests,
+) -> UploadResult:
+    """A bronze key is taken: succeed only if it holds the same content."""
+    assert target.layer is not None and target.key is not None
+    uri = ctx.uri(target.layer, target.key)
+    if head is None:
+        try:
+            head = ctx.head(replace(target, action="compare with the existing object"))
+        except ObjectNotFoundError:
+            raise StorageError(
+                f"another upload to {uri} is still in progress.",
+                hint="Retry when it has finished; bronze keeps whichever completes first.",
+            ) from None
+    stored = stored_sha256(ctx, target, head, size)
+    if stored != digests.sha256:
+        raise ImmutableObjectError(
+            f"{target.layer} {uri} already exists with different content "
+            f"(stored sha256 {str(stored or 'unknown')[:12]}..., local file {quoted(str(path))} "
+            f"sha256 {digests.sha256[:12]}...). Bronze is append-only; the stored object is "
+            "unchanged.",
+            hint="Write the new data under a new key, for example with the extraction date "
+            "or a version in its path.",
+        )
+    version = normalize_version(head.get("VersionId"))
+    return UploadResult(uri, target.layer, target.key, size, digests.sha256, version, False)
+
+
+def stored_sha256(ctx: Context, target: Target, head: dict[str, Any], size: int) -> str | None:
+    """The SHA-256 of a stored object: recorded by lakeops, or (for objects other tools wrote,
+    when the size matches) computed from its bytes."""
+    stored = head.get("Metadata", {}).get(META_SHA256)
+    if stored is None and head.get("ContentLength") == size:
+        pinned = replace(target, version_id=normalize_version(head.get("VersionId")))
+        try:
+            body = ctx.client.get_object(**ctx.object_args(pinned))["Body"]
+            return sha256_chunks(body.iter_chunks(1024 * 1024))
+        except S3_FAILURES as exc:
+            raise translate(exc, pinned) from exc
+    return str(stored) if stored is not None else None

@@ -1,0 +1,191 @@
+"""Faults injected on the wire: an HTTP proxy in front of the S3 test server that breaks what
+passes through it, and servers that misbehave on their own.
+
+The proxy forwards each request unchanged (the Host header included, so signatures stay valid)
+and applies the faults switched on: cut a response body short, flip a byte in it, drop a
+request header, or never answer.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import socket
+import ssl
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+Match = Callable[[str, str], bool]  # (method, path) -> whether the fault applies
+
+
+def always(method: str, path: str) -> bool:
+    return True
+
+
+def object_gets(method: str, path: str) -> bool:
+    """GETs of objects (a key after the bucket), not listings."""
+    parts = path.split("?", 1)[0].strip("/").split("/", 1)
+    return method == "GET" and len(parts) == 2 and parts[1] != ""
+
+
+@dataclass
+class Faults:
+    cut_body_after: int | None = None  # bytes of the body sent before the connection drops
+    cut_when: Match = object_gets
+    corrupt_when: Match | None = None
+    strip_headers: tuple[str, ...] = ()
+    silent: bool = False
+    seen: list[tuple[str, str]] = field(default_factory=list)
+
+
+class FaultProxy:
+    def __init__(self, upstream: str) -> None:
+        parts = urlsplit(upstream)
+        self.upstream_host = parts.hostname or "127.0.0.1"
+        self.upstream_tls = parts.scheme == "https"
+        self.upstream_port = parts.port or (443 if self.upstream_tls else 80)
+        self.faults = Faults()
+        self._release = threading.Event()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                proxy._handle(self)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _read_body(self, handler: BaseHTTPRequestHandler) -> bytes:
+        length = handler.headers.get("Content-Length")
+        if length is not None:
+            return handler.rfile.read(int(length))
+        if "chunked" in handler.headers.get("Transfer-Encoding", ""):
+            chunks = []
+            while True:
+                size = int(handler.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while handler.rfile.readline() not in (b"\r\n", b""):
+                        pass
+                    break
+                chunks.append(handler.rfile.read(size))
+                handler.rfile.readline()
+            return b"".join(chunks)
+        return b""
+
+    def _handle(self, handler: BaseHTTPRequestHandler) -> None:
+        faults = self.faults
+        method, path = handler.command, handler.path
+        faults.seen.append((method, path))
+        body = self._read_body(handler)
+        if faults.silent:
+            self._release.wait()
+            handler.close_connection = True
+            return
+        headers = {
+            name: value
+            for name, value in handler.headers.items()
+            if name.lower() not in {h.lower() for h in faults.strip_headers}
+            and name.lower() != "transfer-encoding"
+        }
+        if body or method in ("PUT", "POST"):
+            headers["Content-Length"] = str(len(body))
+        upstream: http.client.HTTPConnection
+        if self.upstream_tls:
+            context = ssl.create_default_context(cafile=os.environ.get("AWS_CA_BUNDLE") or None)
+            upstream = http.client.HTTPSConnection(
+                self.upstream_host, self.upstream_port, timeout=60, context=context
+            )
+        else:
+            upstream = http.client.HTTPConnection(
+                self.upstream_host, self.upstream_port, timeout=60
+            )
+        try:
+            upstream.request(method, path, body=body or None, headers=headers)
+            response = upstream.getresponse()
+            payload = response.read()
+            status, reason, reply_headers = response.status, response.reason, response.getheaders()
+        finally:
+            upstream.close()
+        if faults.corrupt_when is not None and payload and faults.corrupt_when(method, path):
+            middle = len(payload) // 2
+            payload = payload[:middle] + bytes([payload[middle] ^ 0xFF]) + payload[middle + 1 :]
+        handler.send_response(status, reason)
+        for name, value in reply_headers:
+            if name.lower() not in ("transfer-encoding", "content-length", "connection"):
+                handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        cut = faults.cut_body_after
+        if cut is not None and faults.cut_when(method, path) and len(payload) > cut:
+            handler.send_header("Connection", "close")
+            handler.end_headers()
+            if method != "HEAD":
+                handler.wfile.write(payload[:cut])
+            handler.wfile.flush()
+            handler.close_connection = True
+            # A reset rather than a clean close, as a dropped connection looks.
+            handler.connection.setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            return
+        handler.end_headers()
+        if method != "HEAD":
+            handler.wfile.write(payload)
+
+
+@contextmanager
+def fault_proxy(upstream: str) -> Iterator[FaultProxy]:
+    proxy = FaultProxy(upstream)
+    try:
+        yield proxy
+    finally:
+        proxy.stop()
+
+
+class SilentServer:
+    """Accepts connections and never answers: a hung server, or a wrong port that listens."""
+
+    def __init__(self) -> None:
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self._socket.listen(64)
+        self.url = f"http://127.0.0.1:{self._socket.getsockname()[1]}"
+        self.connections = 0
+        self._held: list[socket.socket] = []
+        self._stopped = False
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stopped:
+            try:
+                connection, _ = self._socket.accept()
+            except OSError:
+                return
+            self.connections += 1
+            self._held.append(connection)
+
+    def stop(self) -> None:
+        self._stopped = True
+        self._socket.close()
+        for connection in self._held:
+            connection.close()
