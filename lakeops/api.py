@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
+from lakeops.datasets.results import DatasetResult
+from lakeops.datasets.runner import ProgressListener
 from lakeops.hashing import ProgressCallback
 from lakeops.lake import Lake
 from lakeops.layout import StorageLayer
@@ -84,4 +86,89 @@ def promote_data(
     """Copy an object forward (bronze -> silver -> gold) server-side; return the target URI."""
     return default_lake().promote(
         object_key, source_layer, target_layer, target_key, version_id=version_id
+    )
+
+
+def upload_folder(
+    local_dir: str | os.PathLike[str],
+    layer: StorageLayer | str,
+    prefix: str | None = None,
+    *,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+    skip_conflicts: bool = False,
+    publish: bool = True,
+    progress: ProgressListener | None = None,
+) -> DatasetResult:
+    """Upload a local folder to a layer's prefix as one published dataset (see
+    :meth:`Lake.upload_folder`)."""
+    return default_lake().upload_folder(
+        local_dir,
+        layer,
+        prefix,
+        include=include,
+        exclude=exclude,
+        workers=workers,
+        dry_run=dry_run,
+        skip_conflicts=skip_conflicts,
+        publish=publish,
+        progress=progress,
+    )
+
+
+def download_prefix(
+    layer: StorageLayer | str,
+    prefix: str | None = None,
+    local_dir: str | os.PathLike[str] | None = None,
+    *,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+    overwrite: bool = False,
+    progress: ProgressListener | None = None,
+) -> DatasetResult:
+    """Download a prefix (a published dataset through its manifest) to a local folder (see
+    :meth:`Lake.download_prefix`)."""
+    return default_lake().download_prefix(
+        layer,
+        prefix,
+        local_dir,
+        include=include,
+        exclude=exclude,
+        workers=workers,
+        dry_run=dry_run,
+        overwrite=overwrite,
+        progress=progress,
+    )
+
+
+def promote_prefix(
+    source_layer: StorageLayer | str,
+    prefix: str | None = None,
+    target_layer: StorageLayer | str | None = None,
+    target_prefix: str | None = None,
+    *,
+    include: Sequence[str] | str | None = None,
+    exclude: Sequence[str] | str | None = None,
+    workers: int | None = None,
+    dry_run: bool = False,
+    publish: bool = True,
+    progress: ProgressListener | None = None,
+) -> DatasetResult:
+    """Promote a prefix forward, server-side, as one published dataset (see
+    :meth:`Lake.promote_prefix`)."""
+    return default_lake().promote_prefix(
+        source_layer,
+        prefix,
+        target_layer,
+        target_prefix,
+        include=include,
+        exclude=exclude,
+        workers=workers,
+        dry_run=dry_run,
+        publish=publish,
+        progress=progress,
     )

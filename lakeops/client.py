@@ -68,7 +68,7 @@ class WrittenVersions:
     """
 
     def __init__(self, client: S3Client) -> None:
-        self._versions: dict[tuple[str, str, str], str | None] = {}
+        self._versions: dict[tuple[str, str, str], tuple[str | None, str | None]] = {}
         self._uploads: dict[str, str] = {}
         self._lock = threading.Lock()
         events = client.meta.events
@@ -100,13 +100,16 @@ class WrittenVersions:
         checksum = context.get(META_SHA256)
         if http_response.status_code < 300 and "Error" not in parsed and checksum:
             with self._lock:
-                self._versions[(params["Bucket"], params["Key"], checksum)] = parsed.get(
-                    "VersionId"
+                self._versions[(params["Bucket"], params["Key"], checksum)] = (
+                    parsed.get("VersionId"),
+                    parsed.get("ETag"),
                 )
 
-    def take(self, bucket: str, key: str, sha256: str) -> str | None:
+    def take(self, bucket: str, key: str, sha256: str) -> tuple[str | None, str | None]:
+        """(version id, ETag) of the completed upload of ``sha256`` to ``bucket``/``key``."""
         with self._lock:
-            return normalize_version(self._versions.pop((bucket, key, sha256), None))
+            version, etag = self._versions.pop((bucket, key, sha256), (None, None))
+        return normalize_version(version), etag
 
 
 def make_writes_conditional(client: S3Client, bucket: str) -> None:

@@ -58,6 +58,15 @@ class PromotionDirectionError(ValidationError):
     pass
 
 
+class DatasetInvalidError(ValidationError):
+    """Some objects of a dataset job cannot be transferred at all (bad names, folders in the
+    way, replaced bronze objects); reported for all of them before any write."""
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
 class NotFoundError(LakeOpsError):
     exit_code = 4
 
@@ -70,10 +79,27 @@ class ObjectNotFoundError(NotFoundError):
     pass
 
 
+class NotPublishedError(NotFoundError):
+    """A dataset's manifest does not exist: it was never published."""
+
+
 class ImmutableObjectError(LakeOpsError):
     """A bronze object exists with different content; bronze never overwrites."""
 
     exit_code = 5
+
+
+class DatasetConflictError(ImmutableObjectError):
+    """A dataset job would overwrite objects that must not change (bronze objects with other
+    content, local files, a published dataset); reported for all of them before any write."""
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+class DatasetPublishedError(DatasetConflictError):
+    """The dataset's manifest exists and describes different content."""
 
 
 class AccessDeniedError(LakeOpsError):
@@ -104,3 +130,16 @@ class StorageError(LakeOpsError):
     """Any other failure reported by the object store."""
 
     exit_code = 9
+
+
+class DatasetIncompleteError(LakeOpsError):
+    """Some objects of a dataset job failed; the others were done. Nothing partial was kept,
+    the dataset was not published, and running the job again finishes it. ``result`` holds
+    each failure with its reason; ``exit_code`` is theirs when they agree."""
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+        codes = {failure.exit_code for failure in getattr(result, "failures", ())}
+        if len(codes) == 1:
+            self.exit_code = codes.pop()

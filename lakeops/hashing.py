@@ -38,6 +38,21 @@ def finish(progress: ProgressCallback | None) -> None:
 class Digests:
     sha256: str
     md5: str
+    # The ETag S3 gives a multipart upload of these bytes in parts of part_size: the MD5 of
+    # the parts' MD5s, a dash and the part count. None when not asked for, or single-part.
+    multipart_etag: str | None = None
+
+    def matches_etag(self, etag: str | None) -> bool | None:
+        """Whether an S3 ETag says the stored bytes are these; None when it cannot say (an
+        ETag that is no MD5, as under SSE-KMS, or a multipart one of other part sizes)."""
+        if not etag:
+            return None
+        value = etag.strip('"')
+        if "-" in value:
+            return True if value == self.multipart_etag else None
+        if len(value) == 32 and all(c in "0123456789abcdef" for c in value.lower()):
+            return value.lower() == self.md5
+        return None
 
 
 def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = None) -> str:
@@ -49,21 +64,40 @@ def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = N
     return digest.hexdigest()
 
 
-def digest_file(path: Path, progress: ProgressCallback | None = None) -> Digests:
-    """SHA-256 and MD5 of a file, read once."""
-    announce(progress, path.stat().st_size)
+def digest_file(
+    path: Path, progress: ProgressCallback | None = None, *, part_size: int | None = None
+) -> Digests:
+    """SHA-256 and MD5 of a file, read once; with ``part_size`` (a multiple of 1 MiB), also
+    the multipart ETag of an upload in parts of that size."""
+    size = path.stat().st_size
+    announce(progress, size)
     sha256 = hashlib.sha256()
     md5 = hashlib.md5(usedforsecurity=False)
+    parts: list[bytes] = []
+    part = hashlib.md5(usedforsecurity=False)
+    in_part = 0
     try:
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
                 sha256.update(chunk)
                 md5.update(chunk)
+                if part_size:
+                    part.update(chunk)
+                    in_part += len(chunk)
+                    if in_part >= part_size:
+                        parts.append(part.digest())
+                        part, in_part = hashlib.md5(usedforsecurity=False), 0
                 if progress is not None:
                     progress(len(chunk))
     finally:
         finish(progress)
-    return Digests(sha256.hexdigest(), md5.hexdigest())
+    if in_part:
+        parts.append(part.digest())
+    multipart = None
+    if part_size and size >= part_size:
+        combined = hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
+        multipart = f"{combined}-{len(parts)}"
+    return Digests(sha256.hexdigest(), md5.hexdigest(), multipart)
 
 
 def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:

@@ -8,13 +8,18 @@ objects) or ``lakeops.datasets`` (many objects at once), all sharing one
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from lakeops.config import LakeConfig
-from lakeops.errors import ValidationError
+from lakeops.datasets import jobs
+from lakeops.datasets.manifest import Manifest, read_manifest
+from lakeops.datasets.plan import dataset_prefix
+from lakeops.datasets.results import DatasetResult
+from lakeops.datasets.runner import ProgressListener
+from lakeops.errors import NotPublishedError, ValidationError
 from lakeops.hashing import ProgressCallback
 from lakeops.layout import StorageLayer
 from lakeops.locations import resolve
@@ -29,6 +34,9 @@ if TYPE_CHECKING:
     import boto3
     from botocore.credentials import ReadOnlyCredentials
     from mypy_boto3_s3 import S3Client
+
+# Where promotion jobs send OpenLineage events when no `lineage=` is given.
+LINEAGE_VARIABLE = "LAKEOPS_LINEAGE"
 
 
 class Lake:
@@ -330,3 +338,159 @@ class Lake:
             version_id=version_id,
             progress=progress,
         )
+
+    # -- datasets ------------------------------------------------------------------------------
+
+    def upload_folder(
+        self,
+        local_dir: str | os.PathLike[str],
+        layer: StorageLayer | str,
+        prefix: str | None = None,
+        *,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        workers: int | None = None,
+        dry_run: bool = False,
+        skip_conflicts: bool = False,
+        publish: bool = True,
+        progress: ProgressListener | None = None,
+    ) -> DatasetResult:
+        """Upload a local folder to a layer's prefix as one dataset, and publish it.
+
+        Plans first: every file is new, identical (skipped), or in conflict (on bronze,
+        different content under an existing key); conflicts stop the job before any write
+        (:class:`DatasetConflictError`) unless ``skip_conflicts``. Then ``workers`` files at
+        once, each under :meth:`put_file`'s rules; a failure does not stop the others, and
+        raises :class:`DatasetIncompleteError` at the end. When all are written and verified,
+        writes the manifest and ``_SUCCESS`` (unless ``publish=False``). Running it again
+        finishes an interrupted job. ``dry_run`` returns the plan and writes nothing.
+        """
+        where, found = self._where(layer, prefix)
+        return jobs.upload_folder(
+            self._ctx,
+            local_dir,
+            where,
+            found,
+            include=include,
+            exclude=exclude,
+            metadata=metadata,
+            workers=workers,
+            dry_run=dry_run,
+            skip_conflicts=skip_conflicts,
+            publish_dataset=publish,
+            progress=progress,
+        )
+
+    def download_prefix(
+        self,
+        layer: StorageLayer | str,
+        prefix: str | None = None,
+        local_dir: str | os.PathLike[str] | None = None,
+        *,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        workers: int | None = None,
+        dry_run: bool = False,
+        overwrite: bool = False,
+        use_manifest: bool | None = None,
+        progress: ProgressListener | None = None,
+    ) -> DatasetResult:
+        """Download a prefix to a local folder, every file verified and written atomically.
+
+        A published dataset is read through its manifest, at the versions published (all of
+        it, or nothing); ``use_manifest=False`` takes the live objects instead. Local files
+        with the same content are skipped; different ones are conflicts unless ``overwrite``.
+        """
+        if local_dir is None:
+            raise ValidationError(
+                "download_prefix needs a local folder.", hint="Pass local_dir='some/folder'."
+            )
+        where, found = self._where(layer, prefix)
+        return jobs.download_prefix(
+            self._ctx,
+            where,
+            found,
+            local_dir,
+            include=include,
+            exclude=exclude,
+            workers=workers,
+            dry_run=dry_run,
+            overwrite=overwrite,
+            use_manifest=use_manifest,
+            progress=progress,
+        )
+
+    def promote_prefix(
+        self,
+        source_layer: StorageLayer | str,
+        prefix: str | None = None,
+        target_layer: StorageLayer | str | None = None,
+        target_prefix: str | None = None,
+        *,
+        include: Sequence[str] | str | None = None,
+        exclude: Sequence[str] | str | None = None,
+        workers: int | None = None,
+        dry_run: bool = False,
+        publish: bool = True,
+        use_manifest: bool | None = None,
+        lineage: str | None = None,
+        progress: ProgressListener | None = None,
+    ) -> DatasetResult:
+        """Promote a prefix forward to another layer's prefix, server-side, and publish it.
+
+        Each object is copied under :meth:`promote_object`'s rules (lineage, pinned source
+        version). From a published source the manifest gives every object's metadata, so no
+        HEAD is sent per object. ``lineage`` (or ``LAKEOPS_LINEAGE``) names where OpenLineage
+        events go: ``file:/path/events.jsonl`` or an ``http(s)://`` endpoint such as Marquez.
+        """
+        source, found = self._where(source_layer, prefix)
+        if target_layer is None and target_prefix is None:
+            raise ValidationError(
+                "promotion needs a target: a layer and prefix, or a target URI of the lake.",
+                hint="For example target_layer='silver', target_prefix='cleaned/orders/'.",
+            )
+        destination, new_prefix = resolve(self.config.buckets, target_layer, target_prefix)
+        target = lineage if lineage is not None else os.environ.get(LINEAGE_VARIABLE) or None
+        observer = None
+        if target is not None and not dry_run:
+            from lakeops.datasets.lineage import LineageEmitter
+
+            observer = LineageEmitter(target, self.config)
+        return jobs.promote_prefix(
+            self._ctx,
+            source,
+            found,
+            destination,
+            new_prefix or "",
+            include=include,
+            exclude=exclude,
+            workers=workers,
+            dry_run=dry_run,
+            publish_dataset=publish,
+            use_manifest=use_manifest,
+            progress=progress,
+            observer=observer,
+        )
+
+    def read_manifest(
+        self, layer: StorageLayer | str, prefix: str | None = None, *, version_id: str | None = None
+    ) -> Manifest | None:
+        """The manifest of the dataset published at a prefix; None if it was never published."""
+        where, found = self._where(layer, prefix)
+        checked = dataset_prefix(where, found, writing=False)
+        return read_manifest(self._ctx, where, checked, version_id=version_id)
+
+    def dataset_files(self, layer: StorageLayer | str, prefix: str | None = None) -> list[str]:
+        """The ``s3://`` URIs of a published dataset's objects, from its manifest: hand them to
+        any reader to read all of the dataset, whatever was written since."""
+        where, found = self._where(layer, prefix)
+        manifest = self.read_manifest(where, found)
+        if manifest is None:
+            raise NotPublishedError(
+                f"{self.uri(where, dataset_prefix(where, found, writing=False))} has no manifest: "
+                "it was never published (or is still being written).",
+                hint="Publish it with upload --recursive or promote --recursive, or read the live "
+                "objects with a glob.",
+            )
+        return list(manifest.uris(self.config.bucket(where)))

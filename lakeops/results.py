@@ -20,6 +20,9 @@ class UploadResult:
     version_id: str | None
     # False when a bronze object with identical content was already there.
     created: bool
+    # The stored object's ETag and content type, when known.
+    etag: str | None = None
+    content_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,6 +45,7 @@ class PromotionResult:
     multipart: bool
     # The target's new version, when the server says (Ceph RGW's CopyObject does not).
     version_id: str | None = None
+    etag: str | None = None
 
 
 @dataclass(frozen=True)

@@ -106,11 +106,13 @@ class Context:
                 self._managers[kind] = create_transfer_manager(self.client, config)
             return self._managers[kind]
 
-    def close(self) -> None:
+    def close(self, *, cancel: bool = False) -> None:
+        """Stop the transfer managers' threads; with ``cancel``, give up transfers under way
+        (multipart uploads are aborted). They are built again on next use."""
         with self._lock:
             managers, self._managers = list(self._managers.values()), {}
         for manager in managers:
-            manager.shutdown()
+            manager.shutdown(cancel=cancel, cancel_msg="interrupted")
 
     # -- reading an object's head --------------------------------------------------------------
 

@@ -64,6 +64,16 @@ class SourceObject:
         )
 
 
+def carried_metadata(metadata: dict[str, str]) -> dict[str, str]:
+    """What a promotion copies of the source's metadata: the caller's, and the recorded
+    SHA-256; not the source's own lineage, which the promotion replaces."""
+    return {
+        name: value
+        for name, value in metadata.items()
+        if name == META_SHA256 or not name.startswith(RESERVED_METADATA_PREFIX)
+    }
+
+
 def check_direction(source: StorageLayer, destination: StorageLayer) -> None:
     if not can_promote(source, destination):
         raise PromotionDirectionError(
@@ -102,11 +112,7 @@ def promote_object(
         if LAYOUT[source].append_only and version_id is None:
             ensure_original(ctx, source_target, known.version_id)
     source_uri = ctx.uri(source, key)
-    carried = {
-        name: value
-        for name, value in known.metadata.items()
-        if name == META_SHA256 or not name.startswith(RESERVED_METADATA_PREFIX)
-    }
+    carried = carried_metadata(known.metadata)
     check_promotable(source_uri, carried)
     extra_args: dict[str, Any] = {
         "MetadataDirective": "REPLACE",
@@ -129,7 +135,7 @@ def promote_object(
                 extra_args=extra_args,
                 subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
             ).result()
-            written = None
+            written, etag = None, None
         else:
             announce(progress, known.size)
             response = ctx.client.copy_object(
@@ -139,6 +145,7 @@ def promote_object(
                 **extra_args,
             )
             written = normalize_version(response.get("VersionId"))
+            etag = response.get("CopyObjectResult", {}).get("ETag")
             if progress is not None:
                 progress(known.size)
     except CallbackError:
@@ -155,4 +162,5 @@ def promote_object(
         size=known.size,
         multipart=multipart,
         version_id=written,
+        etag=etag,
     )

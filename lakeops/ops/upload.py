@@ -100,14 +100,15 @@ def put_file(
                 ctx, target=target, head=existing, path=path, size=size, digests=digests
             )
 
+    content_type = content_type or guess_content_type(path)
     extra_args: dict[str, Any] = {
         "Metadata": {**user_metadata, META_SHA256: digests.sha256},
-        "ContentType": content_type or guess_content_type(path),
+        "ContentType": content_type,
     }
     bucket = ctx.bucket(layer)
     try:
         if size < ctx.transfer.multipart_threshold:
-            version = _put_single(
+            version, etag = _put_single(
                 ctx,
                 path=path,
                 bucket=bucket,
@@ -117,7 +118,7 @@ def put_file(
                 progress=progress,
             )
         else:
-            version = _put_multipart(
+            version, etag = _put_multipart(
                 ctx,
                 path=path,
                 bucket=bucket,
@@ -152,7 +153,9 @@ def put_file(
             f"stored object (version {version or 'null'}) may not match its recorded sha256.",
             hint="Upload files once they are complete (on bronze, under a new key).",
         )
-    return UploadResult(uri, layer, key, size, digests.sha256, version, True)
+    return UploadResult(
+        uri, layer, key, size, digests.sha256, version, True, etag=etag, content_type=content_type
+    )
 
 
 def _write_is_the_check(ctx: Context, layer: StorageLayer, size: int) -> bool:
@@ -173,13 +176,13 @@ def _put_single(
     extra_args: dict[str, Any],
     size: int,
     progress: ProgressCallback | None,
-) -> str | None:
+) -> tuple[str | None, str | None]:
     announce(progress, size)
     with path.open("rb") as body:
         response = ctx.client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
     if progress is not None:
         progress(size)
-    return normalize_version(response.get("VersionId"))
+    return normalize_version(response.get("VersionId")), response.get("ETag")
 
 
 def _put_multipart(
@@ -192,14 +195,14 @@ def _put_multipart(
     size: int,
     progress: ProgressCallback | None,
     digests: Digests,
-) -> str | None:
+) -> tuple[str | None, str | None]:
     try:
         ctx.manager("files").upload(
             str(path), bucket, key, extra_args=extra_args, subscribers=subscribers(size, progress)
         ).result()
     finally:
-        version = ctx.written.take(bucket, key, digests.sha256)
-    return version
+        written = ctx.written.take(bucket, key, digests.sha256)
+    return written
 
 
 def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
@@ -242,7 +245,17 @@ def _same_content_or_refuse(
             "or a version in its path.",
         )
     version = normalize_version(head.get("VersionId"))
-    return UploadResult(uri, target.layer, target.key, size, digests.sha256, version, False)
+    return UploadResult(
+        uri,
+        target.layer,
+        target.key,
+        size,
+        digests.sha256,
+        version,
+        False,
+        etag=head.get("ETag"),
+        content_type=head.get("ContentType"),
+    )
 
 
 def stored_sha256(ctx: Context, target: Target, head: dict[str, Any], size: int) -> str | None:

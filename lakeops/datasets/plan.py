@@ -1,0 +1,525 @@
+"""Planning a dataset job before anything is written.
+
+A plan lists every object of the job with what will happen to it: new, changed (replaced
+where the layer allows it), identical (skipped), conflict, or invalid. It is made from one
+listing of each side (a page of up to 1,000 keys per request) and, only where sizes are equal
+and a listing cannot tell, from content hashes: local files are hashed, and an S3 ETag that is
+an MD5 (single-part objects, or multipart ones of lakeops' part size) is compared with them.
+A HEAD is sent only where neither can tell. A published dataset's manifest, when there is one,
+gives each object's SHA-256 and version outright.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
+
+from lakeops.datasets.filters import PathFilter
+from lakeops.datasets.manifest import RESERVED_NAMES, Manifest, ManifestEntry, read_manifest
+from lakeops.datasets.results import Action, Item
+from lakeops.errors import InvalidKeyError, LocalFileError, ValidationError
+from lakeops.hashing import Digests, digest_file
+from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.metadata import META_SHA256
+from lakeops.ops.context import S3_FAILURES
+from lakeops.ops.upload import stored_sha256
+from lakeops.redaction import quoted
+from lakeops.s3errors import normalize_version, translate
+from lakeops.validation import local_path, validate_prefix, validate_write_key
+
+if TYPE_CHECKING:
+    from lakeops.ops.context import Context
+
+log = logging.getLogger(__name__)
+
+PARTIAL_SUFFIX = ".lakeops-partial"
+# Called with how many objects planning has looked at so far.
+PlanProgress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Listed:
+    size: int
+    etag: str
+    version_id: str | None = None
+
+
+@dataclass
+class Plan:
+    operation: str  # upload | download | promote
+    source: str  # a local folder or an s3:// URI, for people
+    target: str
+    items: list[Item]
+    # The lake side: the target of uploads and promotions, the source of downloads.
+    layer: StorageLayer
+    prefix: str
+    source_layer: StorageLayer | None = None
+    source_prefix: str | None = None
+    source_manifest: Manifest | None = None
+    # The target's manifest, when the dataset was published before.
+    published: Manifest | None = None
+    stale_partials: list[Path] = field(default_factory=list)
+    reserved_skipped: list[str] = field(default_factory=list)
+
+    def count(self, action: Action) -> int:
+        return sum(1 for item in self.items if item.action is action)
+
+    def of(self, *actions: Action) -> list[Item]:
+        return [item for item in self.items if item.action in actions]
+
+
+# -- names -------------------------------------------------------------------------------------
+
+
+def dataset_prefix(layer: StorageLayer, prefix: object, *, writing: bool) -> str:
+    """A dataset's root prefix, ending in '/'. One that is written must lie under one of the
+    layer's declared prefixes, like every key lakeops writes."""
+    checked = validate_prefix(prefix)
+    if checked and not checked.endswith("/"):
+        checked += "/"
+    if writing:
+        if not checked:
+            raise InvalidKeyError(
+                f"a dataset in {layer} needs a prefix under one of "
+                f"{', '.join(LAYOUT[layer].prefixes)}.",
+                hint=f"For example {quoted(LAYOUT[layer].prefixes[0] + 'orders/2024-01-15/')}.",
+            )
+        validate_write_key(layer, checked + "x", what="dataset prefix")
+    return checked
+
+
+def local_relative(relative: str) -> str:
+    """A key below a dataset's prefix as a safe relative local path, or InvalidKeyError."""
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise InvalidKeyError(
+            f"key part {quoted(relative)} cannot be a local path (empty, '.' or '..' segments).",
+            hint="Download it on its own with `lakeops download` and a target name.",
+        )
+    return relative
+
+
+# -- listings ----------------------------------------------------------------------------------
+
+
+def list_current(
+    ctx: Context, layer: StorageLayer, prefix: str, progress: PlanProgress | None = None
+) -> dict[str, Listed]:
+    """Current objects under ``prefix`` (ListObjectsV2), folder markers left out."""
+    target = ctx.target("list", layer, prefix or None)
+    found: dict[str, Listed] = {}
+    pages = ctx.client.get_paginator("list_objects_v2").paginate(
+        Bucket=ctx.bucket(layer), Prefix=prefix
+    )
+    try:
+        for page in pages:
+            for entry in page.get("Contents", []):
+                key = entry["Key"]
+                if key.endswith("/") and not entry["Size"]:
+                    continue
+                found[key] = Listed(int(entry["Size"]), str(entry["ETag"]))
+            if progress is not None:
+                progress(len(found))
+    except S3_FAILURES as exc:
+        raise translate(exc, target) from exc
+    return found
+
+
+def list_versions(
+    ctx: Context, layer: StorageLayer, prefix: str, progress: PlanProgress | None = None
+) -> tuple[dict[str, Listed], dict[str, str | None]]:
+    """Current objects under ``prefix`` with their versions (ListObjectVersions), and the
+    keys whose current version is not their first, with that first version's id.
+
+    For bronze sources: the versions pin what is read, and a replaced object is noticed.
+    """
+    target = ctx.target("list versions", layer, prefix or None)
+    current: dict[str, Listed] = {}
+    oldest: dict[str, str | None] = {}
+    deleted: set[str] = set()
+    pages = ctx.client.get_paginator("list_object_versions").paginate(
+        Bucket=ctx.bucket(layer), Prefix=prefix
+    )
+    try:
+        for page in pages:
+            for marker in page.get("DeleteMarkers", []):
+                if marker.get("IsLatest"):
+                    deleted.add(marker["Key"])
+            for version in page.get("Versions", []):
+                key = version["Key"]
+                if key.endswith("/") and not version["Size"]:
+                    continue
+                version_id = normalize_version(version.get("VersionId"))
+                # S3 lists a key's versions newest first, so the last one seen is the first.
+                oldest[key] = version_id
+                if version.get("IsLatest"):
+                    current[key] = Listed(int(version["Size"]), str(version["ETag"]), version_id)
+            if progress is not None:
+                progress(len(current))
+    except S3_FAILURES as exc:
+        raise translate(exc, target) from exc
+    for key in deleted:
+        current.pop(key, None)
+    replaced = {
+        key: first
+        for key, first in oldest.items()
+        if key in current and current[key].version_id != first
+    }
+    return current, replaced
+
+
+# -- hashing -----------------------------------------------------------------------------------
+
+
+def digest_many(
+    paths: Iterable[Path], workers: int, part_size: int
+) -> Iterator[tuple[Path, Digests | OSError]]:
+    """Digests of many local files, several at once (hashlib releases the GIL on large
+    buffers); an unreadable file gives its OSError instead."""
+
+    def one(path: Path) -> tuple[Path, Digests | OSError]:
+        try:
+            return path, digest_file(path, part_size=part_size)
+        except OSError as exc:
+            return path, exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, 8))) as pool:
+        yield from pool.map(one, paths)
+
+
+def _compare(
+    ctx: Context,
+    *,
+    layer: StorageLayer,
+    key: str,
+    digests: Digests,
+    listed: Listed,
+    published: ManifestEntry | None,
+) -> bool:
+    """Whether the stored object at ``key`` holds the bytes ``digests`` describe."""
+    if published is not None and published.sha256 and published.etag == listed.etag.strip('"'):
+        return published.sha256 == digests.sha256
+    by_etag = digests.matches_etag(listed.etag)
+    if by_etag is not None:
+        return by_etag
+    # The ETag is no MD5 (SSE-KMS, another part size): the recorded SHA-256 decides.
+    target = ctx.target("compare with", layer, key, listed.version_id)
+    head = ctx.head(target)
+    return stored_sha256(ctx, target, head, listed.size) == digests.sha256
+
+
+# -- upload ------------------------------------------------------------------------------------
+
+
+def walk_folder(root: Path) -> Iterator[tuple[Path, str]]:
+    """Regular files below ``root`` with their relative posix paths, in sorted order.
+    Symbolic links to files are followed; links to folders are not (no cycles)."""
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs.sort()
+        base = Path(folder)
+        for name in sorted(files):
+            path = base / name
+            if name.endswith(PARTIAL_SUFFIX) or not path.is_file():
+                continue
+            yield path, PurePosixPath(path.relative_to(root).as_posix()).as_posix()
+
+
+def plan_upload(
+    ctx: Context,
+    *,
+    local_dir: object,
+    layer: StorageLayer,
+    prefix: object,
+    path_filter: PathFilter,
+    workers: int,
+    progress: PlanProgress | None = None,
+) -> Plan:
+    root = _folder(local_dir, "folder to upload")
+    prefix = dataset_prefix(layer, prefix, writing=True)
+    remote = list_current(ctx, layer, prefix, progress)
+    published = read_manifest(ctx, layer, prefix)
+    published_by_key = published.by_key() if published else {}
+    append_only = LAYOUT[layer].append_only
+    plan = Plan("upload", str(root), ctx.uri(layer, prefix), [], layer, prefix, published=published)
+    to_compare: dict[Path, tuple[Item, Listed]] = {}
+    for path, relative in walk_folder(root):
+        if not path_filter(relative):
+            continue
+        if relative in RESERVED_NAMES:
+            plan.reserved_skipped.append(relative)
+            continue
+        key = prefix + relative
+        size = path.stat().st_size
+        item = Item(relative, Action.NEW, size, str(path), key)
+        try:
+            validate_write_key(layer, key)
+        except InvalidKeyError as exc:
+            item.action, item.note = Action.INVALID, exc.message
+        else:
+            listed = remote.get(key)
+            if listed is not None and listed.size != size:
+                item.action = Action.CONFLICT if append_only else Action.CHANGED
+                item.note = f"stored size {listed.size}, local size {size}"
+            elif listed is not None:
+                to_compare[path] = (item, listed)
+        plan.items.append(item)
+    for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
+        item, listed = to_compare[path]
+        if isinstance(digests, OSError):
+            item.action, item.note = Action.INVALID, f"cannot be read: {digests.strerror}"
+            continue
+        same = _compare(
+            ctx,
+            layer=layer,
+            key=item.target,
+            digests=digests,
+            listed=listed,
+            published=published_by_key.get(item.relative),
+        )
+        item.sha256 = digests.sha256
+        if same:
+            item.action = Action.IDENTICAL
+        else:
+            item.action = Action.CONFLICT if append_only else Action.CHANGED
+            item.note = "stored content differs (same size)"
+    return plan
+
+
+# -- download ----------------------------------------------------------------------------------
+
+
+def plan_download(
+    ctx: Context,
+    *,
+    layer: StorageLayer,
+    prefix: object,
+    local_dir: object,
+    path_filter: PathFilter,
+    workers: int,
+    overwrite: bool,
+    use_manifest: bool | None,
+    progress: PlanProgress | None = None,
+) -> Plan:
+    prefix = dataset_prefix(layer, prefix, writing=False)
+    root = _folder(local_dir, "download folder", create=True)
+    manifest = read_manifest(ctx, layer, prefix) if use_manifest is not False else None
+    if use_manifest is True and manifest is None:
+        raise ValidationError(
+            f"{ctx.uri(layer, prefix)} has no manifest: it was never published.",
+            hint="Download the live objects instead (leave out --manifest).",
+        )
+    plan = Plan(
+        "download", ctx.uri(layer, prefix), str(root), [], layer, prefix, source_manifest=manifest
+    )
+    sources, replaced = _download_sources(ctx, layer, prefix, manifest, progress)
+    to_compare: dict[Path, tuple[Item, Listed]] = {}
+    for relative, entry, sha256 in sources:
+        if not path_filter(relative):
+            continue
+        item = Item(
+            relative,
+            Action.NEW,
+            entry.size,
+            prefix + relative,
+            "",
+            entry.etag,
+            entry.version_id,
+            sha256,
+        )
+        plan.items.append(item)
+        path = _local_target(item, root, replaced, overwrite=overwrite)
+        if path is not None:
+            to_compare[path] = (item, entry)
+    for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
+        item, entry = to_compare[path]
+        if isinstance(digests, OSError):
+            item.action, item.note = Action.INVALID, f"local file unreadable: {digests.strerror}"
+            continue
+        if item.sha256 is not None:
+            same = item.sha256 == digests.sha256
+        else:
+            same = _compare(
+                ctx, layer=layer, key=item.source, digests=digests, listed=entry, published=None
+            )
+        if same:
+            item.action = Action.IDENTICAL
+        else:
+            item.action = Action.CHANGED if overwrite else Action.CONFLICT
+            item.note = "local content differs (same size)"
+    plan.stale_partials = sorted(root.rglob(f"*{PARTIAL_SUFFIX}")) if root.exists() else []
+    return plan
+
+
+def _download_sources(
+    ctx: Context,
+    layer: StorageLayer,
+    prefix: str,
+    manifest: Manifest | None,
+    progress: PlanProgress | None,
+) -> tuple[Iterable[tuple[str, Listed, str | None]], dict[str, str | None]]:
+    """(relative key, listing, known sha256) of what to download, and bronze's replaced keys:
+    the manifest's objects at their published versions, or else the live listing."""
+    if manifest is not None:
+        published = (
+            (e.key, Listed(e.size, e.etag, e.version_id), e.sha256) for e in manifest.entries
+        )
+        return published, {}
+    replaced: dict[str, str | None] = {}
+    if LAYOUT[layer].append_only:
+        listed, replaced = list_versions(ctx, layer, prefix, progress)
+    else:
+        listed = list_current(ctx, layer, prefix, progress)
+    return ((key[len(prefix) :], entry, None) for key, entry in listed.items()), replaced
+
+
+def _local_target(
+    item: Item, root: Path, replaced: dict[str, str | None], *, overwrite: bool
+) -> Path | None:
+    """Set the item's local target and its action from what is there; return the path when
+    a local file of the same size needs its content compared."""
+    try:
+        path = root / local_relative(item.relative)
+    except InvalidKeyError as exc:
+        item.action, item.note = Action.INVALID, exc.message
+        return None
+    item.target = str(path)
+    if item.source in replaced:
+        item.action = Action.INVALID
+        item.note = (
+            f"bronze object replaced since first written (original version "
+            f"{replaced[item.source] or 'null'}); download it on its own with --version-id"
+        )
+    elif path.is_dir() or any(parent.is_file() for parent in _parents_below(path, root)):
+        item.action, item.note = Action.INVALID, "a local folder or file is in the way"
+    elif path.exists():
+        local_size = path.stat().st_size
+        if local_size == item.size:
+            return path
+        item.action = Action.CHANGED if overwrite else Action.CONFLICT
+        item.note = f"local size {local_size}, stored size {item.size}"
+    return None
+
+
+def _parents_below(path: Path, root: Path) -> Iterator[Path]:
+    for parent in path.parents:
+        if parent == root:
+            return
+        yield parent
+
+
+# -- promotion ---------------------------------------------------------------------------------
+
+
+def plan_promote(
+    ctx: Context,
+    *,
+    source_layer: StorageLayer,
+    prefix: object,
+    target_layer: StorageLayer,
+    target_prefix: object,
+    path_filter: PathFilter,
+    use_manifest: bool | None,
+    progress: PlanProgress | None = None,
+) -> Plan:
+    prefix = dataset_prefix(source_layer, prefix, writing=False)
+    target_prefix = dataset_prefix(target_layer, target_prefix, writing=True)
+    manifest = read_manifest(ctx, source_layer, prefix) if use_manifest is not False else None
+    if use_manifest is True and manifest is None:
+        raise ValidationError(
+            f"{ctx.uri(source_layer, prefix)} has no manifest: it was never published.",
+            hint="Promote the live objects instead (leave out --manifest).",
+        )
+    replaced: dict[str, str | None] = {}
+    if manifest is not None:
+        sources = {e.key: Listed(e.size, e.etag, e.version_id) for e in manifest.entries}
+        hashes = {e.key: e.sha256 for e in manifest.entries}
+    else:
+        if LAYOUT[source_layer].append_only:
+            listed, replaced = list_versions(ctx, source_layer, prefix, progress)
+        else:
+            listed = list_current(ctx, source_layer, prefix, progress)
+        sources = {key[len(prefix) :]: entry for key, entry in listed.items()}
+        hashes = {}
+    existing = list_current(ctx, target_layer, target_prefix, progress)
+    published = read_manifest(ctx, target_layer, target_prefix)
+    plan = Plan(
+        "promote",
+        ctx.uri(source_layer, prefix),
+        ctx.uri(target_layer, target_prefix),
+        [],
+        target_layer,
+        target_prefix,
+        source_layer=source_layer,
+        source_prefix=prefix,
+        source_manifest=manifest,
+        published=published,
+    )
+    for relative, entry in sources.items():
+        if not path_filter(relative) or relative in RESERVED_NAMES:
+            continue
+        key = target_prefix + relative
+        item = Item(
+            relative,
+            Action.NEW,
+            entry.size,
+            prefix + relative,
+            key,
+            entry.etag,
+            entry.version_id,
+            hashes.get(relative),
+        )
+        plan.items.append(item)
+        try:
+            validate_write_key(target_layer, key, what="target key")
+        except InvalidKeyError as exc:
+            item.action, item.note = Action.INVALID, exc.message
+            continue
+        if item.source in replaced:
+            item.action = Action.INVALID
+            item.note = (
+                f"bronze object replaced since first written (original version "
+                f"{replaced[item.source] or 'null'}); promote it on its own with --version-id"
+            )
+            continue
+        there = existing.get(key)
+        if there is None:
+            continue
+        if there.size == entry.size and _same_copy(
+            ctx, layer=target_layer, key=key, there=there, source=entry, item=item
+        ):
+            item.action = Action.IDENTICAL
+        else:
+            # Silver and gold may be replaced; promotion never writes bronze.
+            item.action, item.note = Action.CHANGED, "target holds other content"
+    return plan
+
+
+def _same_copy(
+    ctx: Context, *, layer: StorageLayer, key: str, there: Listed, source: Listed, item: Item
+) -> bool:
+    """Whether the target already holds a copy of the source. A single-part copy keeps the
+    source's ETag (its MD5); a multipart one gets another, so there the recorded SHA-256s
+    decide, when the source's is known."""
+    if there.etag.strip('"') == source.etag.strip('"'):
+        return True
+    if "-" not in there.etag + source.etag or item.sha256 is None:
+        return False
+    head = ctx.head(ctx.target("compare with", layer, key))
+    return bool(head.get("Metadata", {}).get(META_SHA256) == item.sha256)
+
+
+def _folder(value: object, what: str, *, create: bool = False) -> Path:
+    path = local_path(value, what=what)
+    if create and not path.exists():
+        return path
+    if not path.is_dir():
+        raise LocalFileError(
+            f"{what} {quoted(str(path))} is not a folder.",
+            hint="Pass a folder; for one file, leave out --recursive.",
+        )
+    return path

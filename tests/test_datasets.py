@@ -1,0 +1,584 @@
+"""Datasets: whole folders and prefixes through the lake, planned, resumable and published."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from lakeops import (
+    Action,
+    DatasetConflictError,
+    DatasetIncompleteError,
+    DatasetInvalidError,
+    DatasetPublishedError,
+    InvalidKeyError,
+    JobInterrupted,
+    JobProgress,
+    Lake,
+    NotPublishedError,
+    StorageLayer,
+)
+from lakeops.datasets.manifest import MANIFEST_NAME, SUCCESS_NAME
+from lakeops.metadata import META_SOURCE_URI, META_SOURCE_VERSION_ID
+from lakeops.ops.conditional import conditional_writes_enforced
+from tests.conftest import config_for
+from tests.support.buckets import all_versions
+from tests.support.faults import FaultProxy
+from tests.support.s3server import S3Endpoint
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
+RAW_PREFIX = "api/events/2024-01-15/"
+CLEAN_PREFIX = "cleaned/events/2024-01-15/"
+
+
+def make_folder(root: Path, count: int = 12, size: int = 2048) -> dict[str, bytes]:
+    """A dataset folder: ``count`` JSON pages, some in a subfolder, and their bytes."""
+    files: dict[str, bytes] = {}
+    for n in range(count):
+        relative = f"page-{n:03d}.json" if n % 3 else f"late/page-{n:03d}.json"
+        data = os.urandom(size)
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_bytes(data)
+        files[relative] = data
+    return files
+
+
+def keys(admin: S3Client, bucket: str, prefix: str) -> list[str]:
+    listing = admin.list_objects_v2(Bucket=bucket, Prefix=prefix)
+    return sorted(entry["Key"] for entry in listing.get("Contents", []))
+
+
+def manifest_of(admin: S3Client, bucket: str, prefix: str) -> dict[str, Any]:
+    body = admin.get_object(Bucket=bucket, Key=prefix + MANIFEST_NAME)["Body"].read()
+    document: dict[str, Any] = json.loads(body)
+    return document
+
+
+def operations(lake: Lake) -> list[str]:
+    """The S3 operations the lake sends from now on. The per-bucket probe of conditional
+    writes (lakeops.ops.conditional) is run first, so that its requests are not counted."""
+    for layer in StorageLayer:
+        conditional_writes_enforced(lake._ctx, layer)
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def note(model: Any, **_: Any) -> None:
+        with lock:
+            seen.append(model.name)
+
+    lake.client.meta.events.register("before-call.s3", note)
+    return seen
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> tuple[Path, dict[str, bytes]]:
+    root = tmp_path / "events"
+    root.mkdir()
+    return root, make_folder(root)
+
+
+# -- upload ------------------------------------------------------------------------------------
+
+
+def test_a_folder_uploads_as_one_published_dataset(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    bronze = buckets[BRONZE]
+
+    result = lake.upload_folder(root, BRONZE, RAW_PREFIX)
+
+    assert result.ok and result.published
+    assert (result.new, result.transferred, result.identical) == (12, 12, 0)
+    assert result.bytes_transferred == sum(len(data) for data in files.values())
+    stored = keys(admin, bronze, RAW_PREFIX)
+    expected = sorted(RAW_PREFIX + name for name in files)
+    assert stored == sorted([*expected, RAW_PREFIX + MANIFEST_NAME, RAW_PREFIX + SUCCESS_NAME])
+    manifest = manifest_of(admin, bronze, RAW_PREFIX)
+    assert manifest["format"] == "lakeops.manifest/1"
+    assert manifest["dataset"] == f"s3://{bronze}/{RAW_PREFIX}"
+    assert manifest["source"] == f"file://{root}"
+    assert manifest["objects"] == 12
+    by_key = {entry["key"]: entry for entry in manifest["files"]}
+    assert set(by_key) == set(files)
+    for name, data in files.items():
+        head = admin.head_object(Bucket=bronze, Key=RAW_PREFIX + name)
+        entry = by_key[name]
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["size"] == len(data)
+        assert entry["etag"] == head["ETag"].strip('"')
+        assert entry["version_id"] == head["VersionId"]
+        assert entry["content_type"] == "application/json"
+    assert result.manifest_uri == f"s3://{bronze}/{RAW_PREFIX}{MANIFEST_NAME}"
+
+
+def test_include_and_exclude_choose_the_files(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, _ = folder
+    (root / "notes.txt").write_text("not data\n")
+
+    result = lake.upload_folder(
+        root, BRONZE, RAW_PREFIX, include="*.json", exclude=["late/*", "page-00[12].json"]
+    )
+
+    names = {k[len(RAW_PREFIX) :] for k in keys(admin, buckets[BRONZE], RAW_PREFIX)}
+    data = names - {MANIFEST_NAME, SUCCESS_NAME}
+    assert data == {f"page-{n:03d}.json" for n in range(12) if n % 3 and n not in (1, 2)}
+    assert result.transferred == len(data)
+
+
+def test_a_dry_run_shows_the_plan_and_writes_nothing(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX, include="late/*", publish=False)
+    before = all_versions(admin, buckets[BRONZE])
+    (root / "late" / "page-000.json").write_bytes(b"changed")
+
+    plan = lake.upload_folder(root, BRONZE, RAW_PREFIX, dry_run=True)
+
+    assert all_versions(admin, buckets[BRONZE]) == before
+    assert plan.dry_run and plan.transferred == 0
+    actions = {item.relative: item.action for item in plan.items}
+    assert actions["late/page-000.json"] is Action.CONFLICT
+    assert actions["late/page-003.json"] is Action.IDENTICAL
+    assert actions["page-001.json"] is Action.NEW
+    assert (plan.new, plan.identical, plan.conflicts) == (8, 3, 1)
+    assert plan.bytes_total == sum(len(d) for d in files.values()) - 2048 + len(b"changed")
+
+
+def test_bronze_conflicts_are_all_reported_before_anything_is_written(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, _ = folder
+    bronze = buckets[BRONZE]
+    # Two keys hold other content already: one of another size, one of the same size.
+    admin.put_object(Bucket=bronze, Key=RAW_PREFIX + "page-001.json", Body=b"old")
+    admin.put_object(Bucket=bronze, Key=RAW_PREFIX + "page-002.json", Body=os.urandom(2048))
+    before = all_versions(admin, bronze)
+
+    with pytest.raises(DatasetConflictError) as refused:
+        lake.upload_folder(root, BRONZE, RAW_PREFIX)
+
+    message = str(refused.value)
+    assert "2 of 12 objects already exist with other content" in message
+    assert "page-001.json (stored size 3, local size 2048)" in message
+    assert "page-002.json (stored content differs (same size))" in message
+    assert "--skip-conflicts" in message
+    assert all_versions(admin, bronze) == before
+
+    # Asked to, it uploads the rest and leaves the conflicts alone, but publishes nothing:
+    # the dataset in bronze is not the folder.
+    result = lake.upload_folder(root, BRONZE, RAW_PREFIX, skip_conflicts=True)
+    assert (result.transferred, result.conflicts, result.skipped) == (10, 2, 2)
+    assert not result.published and result.manifest_uri is None
+    assert (
+        admin.get_object(Bucket=bronze, Key=RAW_PREFIX + "page-001.json")["Body"].read() == b"old"
+    )
+    assert RAW_PREFIX + MANIFEST_NAME not in keys(admin, bronze, RAW_PREFIX)
+
+
+def test_silver_replaces_changed_objects_and_keeps_their_history(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, _ = folder
+    silver = buckets[SILVER]
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX, publish=False)
+    (root / "page-001.json").write_bytes(b"new content")
+
+    result = lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+
+    assert (result.changed, result.identical, result.transferred) == (1, 11, 1)
+    versions = all_versions(admin, silver, CLEAN_PREFIX + "page-001.json")
+    assert len(versions) == 2
+
+
+def test_a_dataset_outside_the_layers_prefixes_is_refused_before_any_request(
+    lake: Lake, folder: tuple[Path, dict[str, bytes]]
+) -> None:
+    root, _ = folder
+    sent = operations(lake)
+    with pytest.raises(InvalidKeyError, match="outside silver's prefixes"):
+        lake.upload_folder(root, SILVER, "events/2024-01-15/")
+    with pytest.raises(InvalidKeyError, match="needs a prefix under one of"):
+        lake.upload_folder(root, SILVER, "")
+    assert sent == []
+
+
+def test_files_that_cannot_become_keys_stop_the_job_before_any_write(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    (tmp_path / "good.csv").write_text("a\n")
+    (tmp_path / "bad\nname.csv").write_text("b\n")
+
+    with pytest.raises(DatasetInvalidError, match="1 of 2 objects cannot be transferred"):
+        lake.upload_folder(tmp_path, BRONZE, "files/drop/")
+
+    assert keys(admin, buckets[BRONZE], "files/") == []
+
+
+def test_a_local_success_marker_is_left_to_lakeops(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    # Spark writes _SUCCESS into its output folders; lakeops writes its own on publish.
+    (tmp_path / "part-0.csv").write_text("a\n")
+    (tmp_path / "_SUCCESS").write_text("spark\n")
+
+    result = lake.upload_folder(tmp_path, BRONZE, "files/spark/")
+
+    success = admin.get_object(Bucket=buckets[BRONZE], Key="files/spark/_SUCCESS")
+    assert success["Body"].read() == b""
+    assert result.transferred == 1
+
+
+# -- resuming, failing, interrupting -----------------------------------------------------------
+
+
+def test_an_interrupted_upload_finishes_when_run_again_and_equals_a_clean_run(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "many"
+    root.mkdir()
+    files = make_folder(root, count=90, size=512)
+
+    def stop_after_five(progress: JobProgress) -> None:
+        if progress.phase == "transferring" and progress.files_done >= 5:
+            raise KeyboardInterrupt
+
+    with pytest.raises(JobInterrupted) as stopped:
+        lake.upload_folder(root, BRONZE, RAW_PREFIX, workers=2, progress=stop_after_five)
+    done = len(keys(admin, buckets[BRONZE], RAW_PREFIX))
+    assert 5 <= done < 90
+    assert stopped.value.result.interrupted  # type: ignore[attr-defined]
+    assert RAW_PREFIX + MANIFEST_NAME not in keys(admin, buckets[BRONZE], RAW_PREFIX)
+
+    again = lake.upload_folder(root, BRONZE, RAW_PREFIX)
+
+    assert (again.identical, again.transferred) == (done, 90 - done)
+    assert again.published
+    manifest = manifest_of(admin, buckets[BRONZE], RAW_PREFIX)
+    assert {e["key"]: e["sha256"] for e in manifest["files"]} == {
+        name: hashlib.sha256(data).hexdigest() for name, data in files.items()
+    }
+    # Every entry carries what a later promotion needs, resumed ones included.
+    assert all(e["content_type"] == "application/json" for e in manifest["files"])
+    assert all(len(all_versions(admin, buckets[BRONZE], RAW_PREFIX + n)) == 1 for n in files)
+
+
+def test_one_failed_object_does_not_hide_the_others(
+    s3: S3Endpoint,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    lake: Lake,
+    tmp_path: Path,
+) -> None:
+    lake.upload_folder(make_folder_at(tmp_path / "src"), SILVER, CLEAN_PREFIX)
+    proxy = FaultProxy(s3.url)
+    try:
+        proxy.faults.cut_body_after = 10
+        proxy.faults.cut_when = lambda method, path: (
+            method == "GET" and ("page-004" in path or "page-007" in path)
+        )
+        broken = Lake(config_for(s3, buckets, endpoint_url=proxy.url))
+        out = tmp_path / "out"
+
+        with pytest.raises(DatasetIncompleteError) as failed:
+            broken.download_prefix(SILVER, CLEAN_PREFIX, out)
+    finally:
+        proxy.stop()
+
+    result = failed.value.result
+    assert [f.relative for f in result.failures] == ["page-004.json", "page-007.json"]  # type: ignore[attr-defined]
+    assert all("kept breaking off" in f.message for f in result.failures)  # type: ignore[attr-defined]
+    assert failed.value.exit_code == 7
+    local = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert len(local) == 10
+    assert not [name for name in local if "partial" in name]
+    again = lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+    assert (again.identical, again.transferred) == (10, 2)
+
+
+def make_folder_at(root: Path) -> Path:
+    root.mkdir(parents=True)
+    make_folder(root)
+    return root
+
+
+# -- the manifest ------------------------------------------------------------------------------
+
+
+def test_only_the_first_publish_of_a_dataset_wins(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    (first / "part-0.csv").write_text("a\n")
+    (second / "part-0.csv").write_text("b\n")
+    lake.upload_folder(first, SILVER, CLEAN_PREFIX)
+
+    with pytest.raises(DatasetPublishedError, match="was published"):
+        lake.upload_folder(second, SILVER, CLEAN_PREFIX)
+
+    assert (
+        admin.get_object(Bucket=buckets[SILVER], Key=CLEAN_PREFIX + "part-0.csv")["Body"].read()
+        == b"a\n"
+    )
+    again = lake.upload_folder(first, SILVER, CLEAN_PREFIX)
+    assert again.ok and not again.published and again.identical == 1
+
+
+def test_concurrent_publishes_of_different_data_leave_exactly_one_manifest(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path, s3: S3Endpoint
+) -> None:
+    if not s3.is_moto:
+        pytest.skip("TODO(capabilities): needs If-None-Match enforced on versioned buckets")
+    from lakeops.datasets.manifest import ManifestEntry, new_manifest, publish
+
+    ctx = lake._ctx
+    manifests = [
+        new_manifest(
+            ctx, SILVER, CLEAN_PREFIX, operation="upload", source=f"run {n}",
+            source_manifest_version_id=None,
+            entries=[ManifestEntry(f"part-{n}.csv", 1, "0" * 64, "e", None)],
+        )
+        for n in range(6)
+    ]  # fmt: skip
+    outcomes: list[object] = []
+
+    def attempt(manifest: Any) -> None:
+        try:
+            outcomes.append(publish(ctx, manifest)[1])
+        except DatasetPublishedError as refused:
+            outcomes.append(refused)
+
+    threads = [threading.Thread(target=attempt, args=(m,)) for m in manifests]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert outcomes.count(True) == 1
+    assert sum(isinstance(o, DatasetPublishedError) for o in outcomes) == 5
+    assert len(all_versions(admin, buckets[SILVER], CLEAN_PREFIX + MANIFEST_NAME)) == 1
+
+
+def test_dataset_files_come_from_the_manifest_or_not_at_all(
+    lake: Lake, buckets: dict[StorageLayer, str], folder: tuple[Path, dict[str, bytes]]
+) -> None:
+    root, files = folder
+    with pytest.raises(NotPublishedError, match="never published"):
+        lake.dataset_files(BRONZE, RAW_PREFIX)
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+
+    uris = lake.dataset_files(BRONZE, RAW_PREFIX)
+
+    assert sorted(uris) == sorted(f"s3://{buckets[BRONZE]}/{RAW_PREFIX}{n}" for n in files)
+
+
+# -- promotion ---------------------------------------------------------------------------------
+
+
+def test_a_published_dataset_promotes_with_one_copy_per_object_and_lineage(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    raw_manifest = manifest_of(admin, buckets[BRONZE], RAW_PREFIX)
+    sent = operations(lake)
+
+    result = lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
+
+    assert result.ok and result.published and result.transferred == 12
+    copies = [op for op in sent if op == "CopyObject"]
+    assert len(copies) == 12
+    assert "HeadObject" not in sent, "the source manifest gives what a HEAD would"
+    silver = buckets[SILVER]
+    source_versions = {e["key"]: e["version_id"] for e in raw_manifest["files"]}
+    for name in files:
+        head = admin.head_object(Bucket=silver, Key=CLEAN_PREFIX + name)
+        assert head["Metadata"][META_SOURCE_URI] == f"s3://{buckets[BRONZE]}/{RAW_PREFIX}{name}"
+        assert head["Metadata"][META_SOURCE_VERSION_ID] == source_versions[name]
+        assert head["ContentType"] == "application/json"
+    manifest = manifest_of(admin, silver, CLEAN_PREFIX)
+    assert manifest["operation"] == "promote"
+    assert manifest["source"] == f"s3://{buckets[BRONZE]}/{RAW_PREFIX}"
+    assert manifest["source_manifest_version_id"] is not None
+    entry = {e["key"]: e for e in manifest["files"]}["page-001.json"]
+    assert entry["source"]["key"] == RAW_PREFIX + "page-001.json"
+    assert entry["sha256"] == hashlib.sha256(files["page-001.json"]).hexdigest()
+
+
+def test_an_unpublished_prefix_promotes_with_a_head_per_object(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    for n in range(3):
+        admin.put_object(
+            Bucket=buckets[SILVER],
+            Key=f"{CLEAN_PREFIX}p{n}.csv",
+            Body=b"x\n",
+            ContentType="text/csv",
+        )
+    sent = operations(lake)
+
+    result = lake.promote_prefix(SILVER, CLEAN_PREFIX, GOLD, "reports/events/")
+
+    assert result.transferred == 3
+    assert sent.count("HeadObject") == 3 and sent.count("CopyObject") == 3
+    head = admin.head_object(Bucket=buckets[GOLD], Key="reports/events/p1.csv")
+    assert head["ContentType"] == "text/csv"
+
+
+def test_promotion_into_a_prefix_outside_the_target_layer_is_refused(
+    lake: Lake, folder: tuple[Path, dict[str, bytes]]
+) -> None:
+    root, _ = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    with pytest.raises(InvalidKeyError, match="outside silver's prefixes"):
+        lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, RAW_PREFIX)
+
+
+def test_a_resumed_promotion_skips_what_was_copied(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, _ = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX, include="late/*", publish=False)
+
+    result = lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
+
+    assert (result.identical, result.transferred) == (4, 8)
+    manifest = manifest_of(admin, buckets[SILVER], CLEAN_PREFIX)
+    assert len(manifest["files"]) == 12
+    assert all(e["source"]["key"].startswith(RAW_PREFIX) for e in manifest["files"])
+
+
+# -- download ----------------------------------------------------------------------------------
+
+
+def test_a_published_dataset_downloads_as_published_whatever_was_written_since(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+    tmp_path: Path,
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    admin.put_object(Bucket=buckets[SILVER], Key=CLEAN_PREFIX + "page-001.json", Body=b"later")
+    admin.put_object(Bucket=buckets[SILVER], Key=CLEAN_PREFIX + "unpublished.json", Body=b"{}")
+    out = tmp_path / "out"
+    sent = operations(lake)
+
+    result = lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+
+    assert result.transferred == 12
+    assert {
+        p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()
+    } == files
+    assert "HeadObject" not in sent and sent.count("GetObject") == 13  # the manifest, and each
+    live = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "live", use_manifest=False)
+    assert live.transferred == 15  # the live objects, the manifest and _SUCCESS among them
+
+
+def test_local_files_in_the_way_are_conflicts_unless_overwritten(
+    lake: Lake, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    out = tmp_path / "out"
+    (out / "late").mkdir(parents=True)
+    (out / "page-001.json").write_bytes(b"mine")
+    (out / "late" / "page-000.json").write_bytes(files["late/page-000.json"])
+
+    with pytest.raises(DatasetConflictError, match="1 of 12 objects already exist"):
+        lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+    assert (out / "page-001.json").read_bytes() == b"mine"
+    assert sorted(p.name for p in out.iterdir()) == ["late", "page-001.json"]
+
+    result = lake.download_prefix(SILVER, CLEAN_PREFIX, out, overwrite=True)
+    assert (result.changed, result.identical, result.new) == (1, 1, 10)
+    assert (out / "page-001.json").read_bytes() == files["page-001.json"]
+
+
+def test_a_rerun_download_removes_stale_partial_files(
+    lake: Lake, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    root, _ = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    out = tmp_path / "out"
+    out.mkdir()
+    # What a download killed with SIGKILL leaves: its temporary file.
+    (out / ".page-001.json.0123456789ab.lakeops-partial").write_bytes(b"half")
+
+    lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+
+    assert not list(out.rglob("*.lakeops-partial"))
+
+
+def test_a_replaced_bronze_object_stops_a_live_download(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+    tmp_path: Path,
+) -> None:
+    root, _ = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX, publish=False)
+    admin.put_object(Bucket=buckets[BRONZE], Key=RAW_PREFIX + "page-002.json", Body=b"forged")
+
+    with pytest.raises(DatasetInvalidError, match=r"page-002.json \(bronze object replaced"):
+        lake.download_prefix(BRONZE, RAW_PREFIX, tmp_path / "out")
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+def test_progress_reports_the_whole_job(lake: Lake, folder: tuple[Path, dict[str, bytes]]) -> None:
+    root, files = folder
+    seen: list[JobProgress] = []
+    record: Callable[[JobProgress], None] = seen.append
+
+    lake.upload_folder(root, BRONZE, RAW_PREFIX, progress=record)
+
+    phases = [p.phase for p in seen]
+    assert phases[0] == "planning" and phases[-1] == "done"
+    assert "transferring" in phases and "publishing" in phases
+    transferring = [p for p in seen if p.phase == "transferring"]
+    assert transferring[-1].files_done == transferring[-1].files_total == 12
+    assert max(p.bytes_done for p in transferring) == sum(len(d) for d in files.values())
