@@ -119,7 +119,15 @@ def test_each_role_gets_its_policy_a_user_and_the_attachment(dev: StackRun) -> N
     for role in ROLES:
         policy = dev.one("minio:index/iamPolicy:IamPolicy", f"lake-access-{role}-policy")
         assert policy.inputs["name"] == f"lake-{role}"
-        assert json.loads(policy.inputs["policy"]) == role_policy(role, BUCKETS)
+        document = json.loads(policy.inputs["policy"])
+        assert document == role_policy(role, BUCKETS)
+        # MinIO checks s3:DeleteObjectVersion with DenyOnly: only this Deny keeps versions.
+        assert {
+            "Sid": "DenyRemovingVersions",
+            "Effect": "Deny",
+            "Action": ["s3:DeleteObjectVersion"],
+            "Resource": [f"arn:aws:s3:::{bucket}/*" for bucket in ("raw", "staging", "curated")],
+        } in document["Statement"]
         user = dev.one("minio:index/iamUser:IamUser", f"lake-access-{role}-user")
         assert user.inputs["name"] == f"lake-{role}"
         attachment = dev.one(
