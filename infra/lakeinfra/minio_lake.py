@@ -41,7 +41,6 @@ class MinioLakeLayer(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:minio:LakeLayer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.bucket = minio.S3Bucket(
             f"{name}-bucket",
             bucket=bucket_name,
@@ -49,15 +48,28 @@ class MinioLakeLayer(pulumi.ComponentResource):
             # The dev lake is disposable: `make destroy` removes buckets with their data.
             force_destroy=True,
             object_locking=object_locking,
-            # Locking is chosen at creation, and the provider ignores later changes to it:
-            # replace the (disposable, dev) bucket instead of reporting a lock it lacks.
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["objectLocking"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Locking is chosen at creation, and the provider ignores later changes to it
+                # (object_locking is not ForceNew in resource_minio_s3_bucket.go): replace the
+                # (disposable, dev) bucket instead of reporting a lock it lacks.
+                replace_on_changes=["objectLocking"],
+                # The name is fixed and minioCreateBucket refuses an existing one ("bucket
+                # already exists!"), so the old bucket must go before the new one is made.
+                # Its versioning and ILM policy take the bucket as a ForceNew input, so the
+                # engine deletes them first and recreates them after (step_generator.go,
+                # calculateDependentReplacements).
+                delete_before_replace=True,
+            ),
         )
         self.versioning = minio.S3BucketVersioning(
             f"{name}-versioning",
             bucket=self.bucket.bucket,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
+            # Deleting this resource suspends versioning (minioDeleteBucketVersioning), which
+            # MinIO refuses on a bucket with object lock (PutBucketVersioningHandler:
+            # InvalidBucketState). It goes with its bucket anyway (force_destroy above).
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         after_versioning = pulumi.ResourceOptions(parent=self, depends_on=[self.versioning])
         self.markers = [

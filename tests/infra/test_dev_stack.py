@@ -86,6 +86,35 @@ def test_buckets_are_private_versioned_and_named_by_the_layout(dev: StackRun) ->
         assert versioning.inputs["versioningConfiguration"] == {"status": "Enabled"}
 
 
+@pytest.mark.parametrize("overrides", [{}, {"lake:bronzeObjectLock": True}])
+def test_a_bucket_replacement_deletes_the_old_bucket_first(overrides: dict[str, object]) -> None:
+    """Bucket names are fixed, and provider 1.20.1 refuses to create a bucket that exists
+    ("bucket already exists!"), so Pulumi's default create-then-delete replacement cannot
+    work: the old bucket must go first. Its versioning, ILM policy and markers name it as an
+    input (ForceNew in the provider), so the engine deletes them before it and recreates them
+    after the new bucket."""
+    run = run_stack("dev", overrides)
+    for layer in StorageLayer:
+        bucket = run.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
+        assert bucket.replace_on_changes == ("objectLocking",)
+        assert bucket.delete_before_replace
+        for kind, name in [
+            ("minio:index/s3BucketVersioning:S3BucketVersioning", f"lake-{layer}-versioning"),
+            ("minio:index/ilmPolicy:IlmPolicy", f"lake-{layer}-lifecycle"),
+        ]:
+            assert bucket.urn in run.one(kind, name).dependencies
+
+
+def test_destroying_versioning_leaves_it_on(dev: StackRun) -> None:
+    """Deleting the versioning resource suspends versioning, which MinIO refuses on a bucket
+    with object lock; the bucket's own deletion (force_destroy) removes it anyway."""
+    for layer in StorageLayer:
+        versioning = dev.one(
+            "minio:index/s3BucketVersioning:S3BucketVersioning", f"lake-{layer}-versioning"
+        )
+        assert versioning.retain_on_delete
+
+
 def test_a_marker_establishes_every_declared_prefix(dev: StackRun) -> None:
     markers = {
         (r.inputs["bucketName"], r.inputs["objectName"]): r

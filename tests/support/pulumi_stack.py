@@ -1,8 +1,9 @@
 """Running the Pulumi program under Pulumi's own mocks, with a stack's committed config.
 
 The harness records every registration (type, name, parent, provider, dependencies,
-protect) as the engine would receive it, and reads the stack's outputs only after the
-program's RPCs have all finished: assertions never run inside an unrelated ``apply``.
+protect, replace and delete options) as the engine would receive it, and reads the stack's
+outputs only after the program's RPCs have all finished: assertions never run inside an
+unrelated ``apply``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,8 @@ class Registration:
     dependencies: tuple[str, ...]
     protect: bool
     replace_on_changes: tuple[str, ...]
+    delete_before_replace: bool
+    retain_on_delete: bool
     inputs: dict[str, Any]
     state: dict[str, Any]
 
@@ -111,6 +114,8 @@ class RecordingMonitor(MockMonitor):
                 dependencies=tuple(request.dependencies),
                 protect=bool(request.protect),
                 replace_on_changes=tuple(request.replaceOnChanges),
+                delete_before_replace=bool(request.deleteBeforeReplace),
+                retain_on_delete=bool(request.retainOnDelete),
                 inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
                 state=self.resources[response.urn].state,
             )
