@@ -51,6 +51,8 @@ class MedallionLake(pulumi.ComponentResource):
                     bucket_name=names[layer],
                     noncurrent_version_days=args.noncurrent_version_days,
                     object_locking=object_lock is not None and LAYOUT[layer].append_only,
+                    admin=args.minio.admin,
+                    region=args.minio.region,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 for layer in StorageLayer
