@@ -24,11 +24,13 @@ shouldDenyRequest), not the "pulumi-python" one dynamic resources use; nor does 
 class outside ``__main__`` unpickle in the provider process (pulumi/pulumi#7453).
 
 So during an update (never a preview), once a bucket's versioning is on, the program looks for
-each marker and PUTs the missing ones with an empty body: one request at a time, no buffer.
+each marker and PUTs the missing ones with an empty body: one request at a time, no buffer
+(see _ONE_REQUEST_AT_A_TIME).
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -90,5 +92,13 @@ def put_missing_markers(client: S3Client, bucket: str, keys: Sequence[str]) -> l
     return written
 
 
+# The bound on what marker writing costs, whatever `pulumi up --parallel` is: one request in
+# flight for the whole program run (a HEAD, or a PUT of zero bytes from memory: no part buffer,
+# where each provider upload allocated 528 MiB). Apply callbacks run on the program's event
+# loop, one at a time, today; this lock keeps the bound if they ever run on threads.
+_ONE_REQUEST_AT_A_TIME = threading.Lock()
+
+
 def write_markers(login: S3Login, bucket: str, keys: Sequence[str]) -> list[str]:
-    return put_missing_markers(s3_client(login), bucket, keys)
+    with _ONE_REQUEST_AT_A_TIME:
+        return put_missing_markers(s3_client(login), bucket, keys)

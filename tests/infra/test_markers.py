@@ -6,10 +6,16 @@ MinIO too: the server that refuses a multipart upload to a key ending in '/'.
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+import botocore.exceptions
+import pytest
+
+from lakeinfra import markers
 from lakeinfra.markers import S3Login, put_missing_markers, write_markers
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
 from tests.support.buckets import all_versions
@@ -83,3 +89,51 @@ def test_the_program_writes_with_the_login_it_is_given(
     assert write_markers(login, bucket, keys) == keys
     listed = admin.list_objects_v2(Bucket=bucket)["Contents"]
     assert sorted((o["Key"], o["Size"]) for o in listed) == sorted((k, 0) for k in keys)
+
+
+class SlowServer:
+    """A stand-in S3 client that takes a while per request and counts requests in flight."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.in_flight = 0
+        self.most_in_flight = 0
+        self.puts: list[tuple[str, str]] = []
+
+    def _request(self) -> None:
+        with self.lock:
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        time.sleep(0.01)
+        with self.lock:
+            self.in_flight -= 1
+
+    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
+        self._request()
+        raise botocore.exceptions.ClientError({"Error": {"Code": "404"}}, "HeadObject")
+
+    def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> dict[str, Any]:
+        self._request()
+        self.puts.append((Bucket, Key))
+        return {}
+
+
+def test_the_program_sends_one_marker_request_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However the three layers' writes are scheduled, one request is in flight at a time."""
+    server = SlowServer()
+    monkeypatch.setattr(markers, "s3_client", lambda login: server)
+    login = S3Login("http://localhost:9000", REGION, "minio", "minio123")
+    layers = {
+        layer: [marker_key(prefix) for prefix in spec.prefixes] for layer, spec in LAYOUT.items()
+    }
+    threads = [
+        threading.Thread(target=write_markers, args=(login, layer.value, keys))
+        for layer, keys in layers.items()
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert len(server.puts) == sum(len(keys) for keys in layers.values())
+    assert server.most_in_flight == 1
