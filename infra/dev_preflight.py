@@ -1,10 +1,11 @@
-"""Before `pulumi up` of the dev stack: do Pulumi's state and MinIO's data still agree?
+"""Before `pulumi up` of the dev stack: do its state and MinIO's buckets agree?
 
 The dev lake keeps its Pulumi state in ./.pulumi-state and its data in a Docker volume, and
-either can be lost alone (`docker compose down -v`, a fresh clone, `git clean`). Pulumi does
-not recover from that by itself: MinIO provider 1.20.1 fails to refresh objects of a bucket
-that is gone, and fails to create a bucket that already exists. This check says which of the
-two happened and how to start over, instead of letting `pulumi up` fail obscurely.
+either can be lost alone (`docker compose down -v`, a fresh clone, `git clean`); a first run
+can also fail or be interrupted half-way. Pulumi does not recover from these by itself:
+provider 1.20.1 fails to create a bucket that already exists ("bucket already exists!",
+minioCreateBucket). This check compares the buckets the state holds with those MinIO has,
+and says what is wrong and how to fix it before `pulumi up` runs.
 
     python infra/dev_preflight.py --project-dir . [--stack dev]
 
@@ -19,6 +20,8 @@ import json
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -29,40 +32,107 @@ from lakeinfra.args import minio_endpoint, prefixed
 from lakeops import LakeConfig, LakeOpsError, StorageLayer
 from lakeops.client import make_s3_client
 from lakeops.layout import LAYOUT
-from lakeops.s3errors import NOT_FOUND_CODES, error_code
 
+BUCKET_TYPE = "minio:index/s3Bucket:S3Bucket"
 RESET_HINT = (
     "Start over with `make reset` (it deletes the dev lake's data and state), then `make up`."
 )
 
 
-def stack_resource_count(stack_ls_json: str, stack: str) -> int:
-    """Resources in ``stack``, from `pulumi stack ls --json` (0 if it has none or is absent)."""
-    for summary in json.loads(stack_ls_json or "[]"):
-        if summary.get("name") == stack:
-            return int(summary.get("resourceCount") or 0)
-    return 0
+class PreflightError(Exception):
+    """`pulumi up` must not run; the message says why and what to do."""
 
 
-def diagnose(resource_count: int, bucket: str, bucket_exists: bool) -> str | None:
-    """What is wrong, if state and data disagree; None when they agree."""
-    if resource_count and not bucket_exists:
+@dataclass(frozen=True)
+class State:
+    """What the stack's state says of its buckets."""
+
+    # Buckets the state holds, hence believes exist in MinIO.
+    buckets: frozenset[str]
+    # Buckets an interrupted `pulumi up` was creating: they may or may not exist.
+    pending_creates: frozenset[str]
+
+
+NO_STATE = State(frozenset(), frozenset())
+
+
+def stack_exists(stack_ls_json: str, stack: str) -> bool:
+    """Whether `pulumi stack ls --json` lists ``stack`` (an array of {"name", ...})."""
+    return any(summary.get("name") == stack for summary in json.loads(stack_ls_json or "[]"))
+
+
+def _bucket_name(resource: Mapping[str, Any]) -> str | None:
+    outputs = resource.get("outputs") or {}
+    inputs = resource.get("inputs") or {}
+    name = outputs.get("bucket") or inputs.get("bucket") or resource.get("id")
+    return name if isinstance(name, str) and name else None
+
+
+def state_of(stack_export_json: str) -> State:
+    """The buckets in `pulumi stack export` output: {"version": 3, "deployment": ...}, where
+    the deployment is null for a stack that has never been updated (apitype.DeploymentV3)."""
+    deployment = json.loads(stack_export_json).get("deployment") or {}
+    buckets = {
+        name
+        for resource in deployment.get("resources") or []
+        if resource.get("type") == BUCKET_TYPE
+        # Deleted by a delete-before-replace that has not recreated it yet: gone from MinIO.
+        and not resource.get("pendingReplacement")
+        and (name := _bucket_name(resource))
+    }
+    creating = {
+        name
+        for operation in deployment.get("pending_operations") or []
+        if operation.get("type") == "creating"
+        and (operation.get("resource") or {}).get("type") == BUCKET_TYPE
+        and (name := _bucket_name(operation["resource"]))
+    }
+    return State(frozenset(buckets), frozenset(creating - buckets))
+
+
+def diagnose(state: State, expected: frozenset[str], in_minio: frozenset[str]) -> str | None:
+    """What is wrong, if the state and MinIO's buckets disagree; None when `pulumi up` may run.
+
+    ``expected`` are the buckets the stack config names, which `pulumi up` will create if the
+    state lacks them."""
+    missing = sorted(state.buckets - in_minio)
+    if missing:
         return (
-            f"the dev stack's state holds {resource_count} resources, but MinIO has no bucket "
-            f"{bucket!r}: its data volume was reset or removed. {RESET_HINT}"
+            f"the dev stack's state holds bucket(s) {_names(missing)}, but MinIO has no such "
+            f"bucket: its data volume was reset or removed. {RESET_HINT}"
         )
-    if not resource_count and bucket_exists:
+    untracked = (expected - state.buckets) & in_minio
+    interrupted = sorted(untracked & state.pending_creates)
+    if interrupted:
         return (
-            f"MinIO already has bucket {bucket!r}, but the dev stack's state is empty: the "
-            "state was deleted, or another checkout provisioned this MinIO. " + RESET_HINT
+            f"MinIO has bucket(s) {_names(interrupted)}, which an interrupted `pulumi up` was "
+            "creating; the state does not hold them yet, so `pulumi up` would fail with "
+            '"bucket already exists!". Adopt them: run `make pulumi ARGS="refresh --stack '
+            'dev"`, choose to import each pending create (its ID is the bucket name), then '
+            "`make up` again. No data is lost."
+        )
+    if untracked:
+        known = (
+            "the dev stack's state has no buckets"
+            if not state.buckets
+            else f"the dev stack's state does not hold them (it holds {_names(state.buckets)})"
+        )
+        return (
+            f"MinIO already has bucket(s) {_names(untracked)}, but {known}: the state was "
+            "deleted, or another checkout provisioned this MinIO, and `pulumi up` would fail "
+            f'with "bucket already exists!". {RESET_HINT}'
         )
     return None
+
+
+def _names(names: frozenset[str] | list[str]) -> str:
+    return ", ".join(repr(name) for name in sorted(names))
 
 
 def _pulumi(project: Path, *args: str) -> str:
     pulumi = shutil.which("pulumi")
     if pulumi is None:
-        raise RuntimeError("the pulumi CLI is not on PATH")
+        raise PreflightError("the pulumi CLI is not on PATH")
     done = subprocess.run(
         [pulumi, "--cwd", str(project), *args, "--non-interactive"],
         capture_output=True,
@@ -71,60 +141,64 @@ def _pulumi(project: Path, *args: str) -> str:
         timeout=120,
     )
     if done.returncode != 0:
-        raise RuntimeError(f"pulumi {' '.join(args)} failed: {done.stderr.strip()}")
+        raise PreflightError(f"`pulumi {' '.join(args)}` failed: {done.stderr.strip()}")
     return done.stdout
 
 
-def _config(project: Path, stack: str) -> dict[str, Any]:
+def _config_file(project: Path, stack: str) -> dict[str, Any]:
     document = yaml.safe_load((project / f"Pulumi.{stack}.yaml").read_text())
     config = document.get("config", {}) if isinstance(document, dict) else {}
     return config if isinstance(config, dict) else {}
 
 
-def _bucket_exists(endpoint: str, bucket: str) -> bool:
+def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
+    prefix = config.get("lake:bucketPrefix") or None
+    return frozenset(prefixed(prefix, LAYOUT[layer].default_bucket) for layer in StorageLayer)
+
+
+def endpoint_of(config: Mapping[str, Any]) -> str:
+    """The server the MinIO provider reaches (minio:minioServer, minio:minioSsl)."""
+    ssl = str(config.get("minio:minioSsl", False)).lower() == "true"
+    return minio_endpoint(str(config["minio:minioServer"]), ssl)
+
+
+def minio_buckets(endpoint: str) -> frozenset[str] | None:
+    """The buckets MinIO has, or None if it cannot be asked."""
     client = make_s3_client(LakeConfig.resolve(endpoint_url=endpoint))
     try:
-        client.head_bucket(Bucket=bucket)
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in NOT_FOUND_CODES:
-            return False
-        raise
-    return True
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--project-dir", type=Path, required=True)
-    parser.add_argument("--stack", default="dev")
-    args = parser.parse_args(argv)
-    config = _config(args.project_dir, args.stack)
-    count = stack_resource_count(_pulumi(args.project_dir, "stack", "ls", "--json"), args.stack)
-    if count:
-        outputs = json.loads(
-            _pulumi(args.project_dir, "stack", "output", "--stack", args.stack, "--json")
-        )
-        bucket = outputs["buckets"]["bronze"]
-    else:
-        bucket = prefixed(
-            config.get("lake:bucketPrefix") or None, LAYOUT[StorageLayer.BRONZE].default_bucket
-        )
-    endpoint = minio_endpoint(
-        str(config["minio:minioServer"]),
-        str(config.get("minio:minioSsl", False)).lower() == "true",
-        config.get("lake:endpoint") or None,
-    )
-    try:
-        exists = _bucket_exists(str(endpoint), bucket)
+        listing = client.list_buckets()
     except (
         LakeOpsError,
         botocore.exceptions.BotoCoreError,
         botocore.exceptions.ClientError,
     ) as exc:
         print(f"dev preflight: cannot check MinIO ({exc}); going on.", file=sys.stderr)
-        return 0
-    problem = diagnose(count, bucket, exists)
+        return None
+    return frozenset(bucket["Name"] for bucket in listing.get("Buckets", []))
+
+
+def check(project: Path, stack: str) -> None:
+    config = _config_file(project, stack)
+    in_minio = minio_buckets(endpoint_of(config))
+    if in_minio is None:
+        return
+    state = NO_STATE
+    if stack_exists(_pulumi(project, "stack", "ls", "--json"), stack):
+        state = state_of(_pulumi(project, "stack", "export", "--stack", stack))
+    problem = diagnose(state, expected_buckets(config), in_minio)
     if problem:
-        print(f"dev preflight: {problem}", file=sys.stderr)
+        raise PreflightError(problem)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--project-dir", type=Path, required=True)
+    parser.add_argument("--stack", default="dev")
+    args = parser.parse_args(argv)
+    try:
+        check(args.project_dir, args.stack)
+    except PreflightError as exc:
+        print(f"dev preflight: {exc}", file=sys.stderr)
         return 1
     return 0
 
