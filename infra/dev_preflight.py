@@ -1,16 +1,20 @@
-"""Before `pulumi up` of the dev stack: do its state and MinIO's buckets agree?
+"""Before `pulumi up` of the dev stack: may Pulumi log in to MinIO; do its state and MinIO agree?
 
 The dev lake keeps its Pulumi state in ./.pulumi-state and its data in a Docker volume, and
 either can be lost alone (`docker compose down -v`, a fresh clone, `git clean`); a first run
-can also fail or be interrupted half-way. Pulumi does not recover from these by itself:
-provider 1.20.1 fails to create a bucket that already exists ("bucket already exists!",
-minioCreateBucket). This check compares the buckets the state holds with those MinIO has,
-and says what is wrong and how to fix it before `pulumi up` runs.
+can also fail or be interrupted half-way. Pulumi does not recover from these by itself, and
+one case does damage: with `refresh: always`, MinIO provider 1.20.1 drops from the state
+every bucket it cannot see (resource_minio_s3_bucket.go, minioReadBucket: any BucketExists
+error, a refused login or an unreachable server included, counts as "gone"), after which
+`pulumi up` fails on "bucket already exists!" (minioCreateBucket). So this check logs in as
+the provider will, with the stack's own minio:minioUser and minio:minioPassword, compares
+the buckets the state holds with those MinIO has, and says what is wrong and how to fix it
+before `pulumi up` runs.
 
     python infra/dev_preflight.py --project-dir . [--stack dev]
 
-Run it with the environment `pulumi` needs (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE) and
-MinIO credentials in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY. Exit status 1 on a mismatch.
+Run it with the environment `pulumi` needs (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE).
+Exit status 0 when `pulumi up` may go on, 1 (with the reason on stderr) when it must not.
 """
 
 from __future__ import annotations
@@ -29,18 +33,31 @@ import botocore.exceptions
 import yaml
 
 from lakeinfra.args import minio_endpoint, prefixed
-from lakeops import LakeConfig, LakeOpsError, StorageLayer
+from lakeops import LakeConfig, StorageLayer
 from lakeops.client import make_s3_client
 from lakeops.layout import LAYOUT
+from lakeops.s3errors import error_code
 
 BUCKET_TYPE = "minio:index/s3Bucket:S3Bucket"
 RESET_HINT = (
     "Start over with `make reset` (it deletes the dev lake's data and state), then `make up`."
 )
+# What MinIO answers a login it refuses (cmd/signature-v4-utils.go, checkKeyValid; and
+# cmd/signature-v4.go, doesSignatureMatch).
+UNKNOWN_USER = "InvalidAccessKeyId"
+BAD_SIGNATURE = "SignatureDoesNotMatch"
 
 
 class PreflightError(Exception):
     """`pulumi up` must not run; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Login:
+    endpoint: str
+    region: str
+    user: str
+    password: str
 
 
 @dataclass(frozen=True)
@@ -151,37 +168,89 @@ def _config_file(project: Path, stack: str) -> dict[str, Any]:
     return config if isinstance(config, dict) else {}
 
 
+def _config_value(project: Path, stack: str, key: str) -> str:
+    """A config value as the program sees it, decrypted if it is a secret (`config get`
+    prints the value and a newline)."""
+    try:
+        output = _pulumi(project, "config", "get", key, "--stack", stack)
+    except PreflightError as exc:
+        raise PreflightError(
+            f"cannot read {key} from the {stack} stack's config ({exc}). A secret needs the "
+            "PULUMI_CONFIG_PASSPHRASE it was set with (PULUMI_CONFIG_PASSPHRASE in .env)."
+        ) from None
+    return output.removesuffix("\n")
+
+
 def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
     prefix = config.get("lake:bucketPrefix") or None
     return frozenset(prefixed(prefix, LAYOUT[layer].default_bucket) for layer in StorageLayer)
 
 
-def endpoint_of(config: Mapping[str, Any]) -> str:
-    """The server the MinIO provider reaches (minio:minioServer, minio:minioSsl)."""
+def login_of(project: Path, stack: str, config: Mapping[str, Any]) -> Login:
+    """The login the MinIO provider will use: server and region from the stack file, user and
+    password from `pulumi config get` (the password may be a secret)."""
     ssl = str(config.get("minio:minioSsl", False)).lower() == "true"
-    return minio_endpoint(str(config["minio:minioServer"]), ssl)
+    return Login(
+        endpoint=minio_endpoint(str(config["minio:minioServer"]), ssl),
+        region=str(config.get("minio:minioRegion") or "us-east-1"),
+        user=_config_value(project, stack, "minio:minioUser"),
+        password=_config_value(project, stack, "minio:minioPassword"),
+    )
 
 
-def minio_buckets(endpoint: str) -> frozenset[str] | None:
-    """The buckets MinIO has, or None if it cannot be asked."""
-    client = make_s3_client(LakeConfig.resolve(endpoint_url=endpoint))
+def minio_buckets(login: Login, stack: str) -> frozenset[str]:
+    """The buckets MinIO has, listed with the stack's login; a refused login or an unreachable
+    server stops the preflight with what to do."""
+    client = make_s3_client(
+        LakeConfig.resolve(
+            endpoint_url=login.endpoint,
+            region=login.region,
+            access_key_id=login.user,
+            secret_access_key=login.password,
+            env={},
+        )
+    )
+    stop = (
+        "Stopped before `pulumi up`: its refresh would take every bucket it cannot see for "
+        "gone and drop it from the state."
+    )
     try:
         listing = client.list_buckets()
-    except (
-        LakeOpsError,
-        botocore.exceptions.BotoCoreError,
-        botocore.exceptions.ClientError,
-    ) as exc:
-        print(f"dev preflight: cannot check MinIO ({exc}); going on.", file=sys.stderr)
-        return None
+    except botocore.exceptions.ClientError as exc:
+        code = error_code(exc)
+        if code in (UNKNOWN_USER, BAD_SIGNATURE):
+            wrong, key, env = (
+                ("user", "minio:minioUser", "MINIO_ROOT_USER")
+                if code == UNKNOWN_USER
+                else ("password", "minio:minioPassword", "MINIO_ROOT_PASSWORD")
+            )
+            secret = " --secret" if key == "minio:minioPassword" else ""
+            raise PreflightError(
+                f"MinIO at {login.endpoint} refused the {stack} stack's login ({code}: the "
+                f"{wrong} is wrong). Pulumi logs in as minio:minioUser {login.user!r} with "
+                f"minio:minioPassword from the {stack} stack's config; MinIO's login is "
+                f"MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env (defaults in .env.example). "
+                f'Make them match: make pulumi ARGS="config set --stack {stack}{secret} {key} '
+                f'<{env} from .env>". {stop}'
+            ) from None
+        raise PreflightError(
+            f"MinIO at {login.endpoint} refused to list buckets for minio:minioUser "
+            f"{login.user!r} ({code}). The {stack} stack needs MinIO's root login "
+            f"(MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env). {stop}"
+        ) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise PreflightError(
+            f"cannot reach MinIO at {login.endpoint} (minio:minioServer in Pulumi.{stack}.yaml): "
+            f"{exc}. Start it with `docker compose up -d --wait minio` (`make up` does), and "
+            f"check that minio:minioServer is where it listens. {stop}"
+        ) from None
     return frozenset(bucket["Name"] for bucket in listing.get("Buckets", []))
 
 
 def check(project: Path, stack: str) -> None:
     config = _config_file(project, stack)
-    in_minio = minio_buckets(endpoint_of(config))
-    if in_minio is None:
-        return
+    login = login_of(project, stack, config)
+    in_minio = minio_buckets(login, stack)
     state = NO_STATE
     if stack_exists(_pulumi(project, "stack", "ls", "--json"), stack):
         state = state_of(_pulumi(project, "stack", "export", "--stack", stack))

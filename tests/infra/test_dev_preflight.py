@@ -4,7 +4,8 @@ A stand-in `pulumi` on PATH answers `stack ls --json`, `stack export` and `confi
 CLI does (shapes from pkg/cmd/pulumi/stack/stack_ls.go, stackSummaryJSON; stack_export.go and
 the diy backend's ExportDeployment, which exports a never-updated stack's deployment as null;
 apitype.DeploymentV3 and ResourceV3), from a state built out of the dev stack's own mocks
-run. A moto server stands in for MinIO.
+run. A moto server stands in for MinIO; with its IAM checks on, it refuses a wrong login as
+MinIO does (InvalidAccessKeyId, SignatureDoesNotMatch).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import stat
 import sys
 import textwrap
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,8 +26,9 @@ import pytest
 from dev_preflight import NO_STATE, State, diagnose, main, state_of
 
 from tests.conftest import s3_client
+from tests.support.iam import IamUser, create_iam_user
 from tests.support.pulumi_stack import REPO, Registration, run_stack
-from tests.support.s3server import S3Endpoint, start_moto
+from tests.support.s3server import S3Endpoint, free_port, set_auth_enforcement, start_moto
 
 BUCKET = "minio:index/s3Bucket:S3Bucket"
 LAKE = frozenset({"raw", "staging", "curated"})
@@ -216,7 +219,8 @@ class Project:
 
 @pytest.fixture(scope="module")
 def minio() -> Iterator[S3Endpoint]:
-    """The MinIO stand-in: a moto server of this module's own."""
+    """The MinIO stand-in: a moto server of this module's own, IAM checks off unless a test
+    turns them on."""
     endpoint = start_moto()
     yield endpoint
     endpoint.stop()
@@ -240,8 +244,9 @@ def project(tmp_path: Path, minio: S3Endpoint, monkeypatch: pytest.MonkeyPatch) 
     stand_in.write_text(FAKE_PULUMI.format(python=sys.executable, world=str(world_file)))
     stand_in.chmod(stand_in.stat().st_mode | stat.S_IXUSR)
     monkeypatch.setenv("PATH", f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", minio.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", minio.secret_key)
+    # The preflight must log in with the stack's login, not whatever the shell has.
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "not-the-stack-login")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-the-stack-login")
     built = Project(folder, world_file, {"log": str(tmp_path / "pulumi-calls.log")})
     built.set_state(export(None))
     return built
@@ -346,6 +351,119 @@ def test_bucket_names_come_from_the_config(
     make_buckets(minio, lake_in_minio, {"pf-curated"})
     assert project.run() == 1
     assert "'pf-curated'" in capsys.readouterr().err
+
+
+# -- logging in as the stack does ----------------------------------------------------------------
+
+
+@pytest.fixture
+def iam_login(minio: S3Endpoint) -> Iterator[IamUser]:
+    """A user the stand-in knows (as MinIO knows its root user); its IAM checks on meanwhile."""
+    user = create_iam_user(
+        minio,
+        f"root-{uuid.uuid4().hex[:6]}",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+        },
+    )
+    set_auth_enforcement(minio, enforced=True)
+    yield user
+    set_auth_enforcement(minio, enforced=False)
+
+
+def use_login(project: Project, user: str, password: str) -> None:
+    config = project.folder / "Pulumi.dev.yaml"
+    text = config.read_text()
+    assert "  minio:minioUser: minio\n" in text and "  minio:minioPassword: minio123\n" in text
+    config.write_text(
+        text.replace("  minio:minioUser: minio\n", f"  minio:minioUser: {user}\n").replace(
+            "  minio:minioPassword: minio123\n", f"  minio:minioPassword: {password}\n"
+        )
+    )
+
+
+def use_secret_password(project: Project, password: str) -> None:
+    """minio:minioPassword as `config set --secret` leaves it: ciphertext in the stack file,
+    the value from `pulumi config get`."""
+    config = project.folder / "Pulumi.dev.yaml"
+    text = config.read_text()
+    lines = [
+        "  minio:minioPassword:\n    secure: v1:c2FsdA==:djE6Y2lwaGVydGV4dA==\n"
+        if line.startswith("  minio:minioPassword:")
+        else line
+        for line in text.splitlines(keepends=True)
+    ]
+    config.write_text("".join(lines))
+    project.world["secrets"] = {"minio:minioPassword": password}
+    project.save()
+
+
+def test_the_stack_login_is_used_secret_or_not(project: Project, iam_login: IamUser) -> None:
+    use_login(project, iam_login.access_key_id, iam_login.secret_access_key)
+    assert project.run() == 0
+    use_secret_password(project, iam_login.secret_access_key)
+    assert project.run() == 0
+    assert [
+        "--cwd",
+        str(project.folder),
+        "config",
+        "get",
+        "minio:minioPassword",
+        "--stack",
+        "dev",
+        "--non-interactive",
+    ] in project.calls()
+
+
+def test_a_wrong_password_stops_before_the_refresh_drops_the_buckets(
+    project: Project, iam_login: IamUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_login(project, iam_login.access_key_id, "minio123")
+    use_secret_password(project, "not-the-password")
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "SignatureDoesNotMatch" in err and "password is wrong" in err
+    assert "minio:minioPassword" in err and "MINIO_ROOT_PASSWORD in .env" in err
+    assert "config set --stack dev --secret minio:minioPassword" in err
+    assert "drop it from the state" in err
+    assert not [c for c in project.calls() if "export" in c], "stopped before reading state"
+
+
+def test_a_wrong_user_stops_with_the_fix(
+    project: Project, iam_login: IamUser, capsys: pytest.CaptureFixture[str]
+) -> None:
+    use_login(project, "nobody", iam_login.secret_access_key)
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "InvalidAccessKeyId" in err and "user is wrong" in err
+    assert "config set --stack dev minio:minioUser <MINIO_ROOT_USER from .env>" in err
+
+
+def test_an_unreachable_minio_stops_instead_of_going_on(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = project.folder / "Pulumi.dev.yaml"
+    text = config.read_text()
+    start = text.index("minio:minioServer: ") + len("minio:minioServer: ")
+    end = text.index("\n", start)
+    config.write_text(text[:start] + f"127.0.0.1:{free_port()}" + text[end:])
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "cannot reach MinIO" in err and "docker compose up -d --wait minio" in err
+
+
+def test_an_unreadable_secret_says_which_passphrase(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.world["config_errors"] = {
+        "minio:minioPassword": "could not decrypt configuration value: incorrect passphrase"
+    }
+    project.save()
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "minio:minioPassword" in err and "incorrect passphrase" in err
+    assert "PULUMI_CONFIG_PASSPHRASE" in err
 
 
 def test_make_up_and_minio_init_run_the_preflight_before_pulumi_up() -> None:
