@@ -153,7 +153,11 @@ class AwsLakeLayer(pulumi.ComponentResource):
             aws.s3.BucketObjectv2(
                 f"{name}-marker-{prefix.rstrip('/')}",
                 bucket=self.bucket.id,
-                # No content: a zero-byte object, the folder marker readers skip.
+                # No content: a zero-byte object, the folder marker readers skip. With none of
+                # source, content and content_base64 set, terraform-provider-aws uploads an
+                # empty body (internal/service/s3/object.go, resourceObjectUpload:
+                # bytes.NewReader([]byte{})), and its key cleaning (sdkv1CompatibleCleanKey)
+                # keeps the trailing '/'.
                 key=marker_key(prefix),
                 opts=after_setup,
             )
