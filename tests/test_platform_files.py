@@ -128,6 +128,15 @@ def test_the_provisioner_image_pins_the_cli_and_plugin_the_sdk_expects() -> None
     assert image.endswith(f":{version('pulumi')}")
 
 
+def test_the_provisioner_image_is_built_never_pulled() -> None:
+    """With both `image` and `build` and no pull_policy, Compose tries to pull the image first
+    (compose-file reference, "Using build and image"); lake-provisioner is only ever built here,
+    so that pull can only fail: slowly, offline, or against a registry's rate limit."""
+    init = compose()["services"]["minio-init"]
+    assert init["image"] and init["build"]
+    assert init.get("pull_policy") == "build"
+
+
 def test_make_help_lists_every_target_with_one_line() -> None:
     listed = {line.split()[0] for line in make("help").stdout.splitlines() if line.strip()}
     makefile = (REPO / "Makefile").read_text()

@@ -7,6 +7,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pulumi
+
 from lakeinfra.policies import ROLES
 from lakeops.contract import Backend, LifecycleIntent
 from lakeops.layout import LAYOUT, StorageLayer
@@ -63,9 +65,20 @@ class ObjectLockArgs:
 
 
 @dataclass(frozen=True)
+class MinioAdmin:
+    """How the program itself reaches MinIO, to write what the provider cannot (the prefix
+    markers, see lakeinfra.markers): the provider's server URL and its login."""
+
+    url: str
+    user: str
+    password: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class MinioLakeArgs:
     # The S3 API URL that clients (lakeops) use; exported as the `endpoint` output.
     endpoint: str
+    admin: MinioAdmin
     region: str = "us-east-1"
 
 

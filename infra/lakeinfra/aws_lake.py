@@ -69,7 +69,7 @@ class AwsLakeLayer(pulumi.ComponentResource):
         noncurrent_version_days: int,
         settings: AwsLakeArgs,
         object_lock: ObjectLockArgs | None,
-        access_log_bucket: pulumi.Output[str] | None,
+        access_log_bucket: AwsAccessLogBucket | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:aws:LakeLayer", name, None, opts)
@@ -135,9 +135,15 @@ class AwsLakeLayer(pulumi.ComponentResource):
             aws.s3.BucketLogging(
                 f"{name}-access-logging",
                 bucket=self.bucket.id,
-                target_bucket=access_log_bucket,
+                target_bucket=access_log_bucket.bucket_name,
                 target_prefix=f"{bucket_name}/",
-                opts=child,
+                # S3 delivers logs from the moment logging is on, and with ownership enforced
+                # only the log bucket's policy lets the logging service write: deliveries
+                # before both exist are lost. (terraform-provider-aws bucket_logging.go,
+                # resourceBucketLoggingCreate, retries PutBucketLogging on NoSuchBucket only.)
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=access_log_bucket.accepts_logs_after
+                ),
             )
         # Markers go in once encryption and ownership are set, so they are stored like data.
         after_setup = pulumi.ResourceOptions(
@@ -147,7 +153,11 @@ class AwsLakeLayer(pulumi.ComponentResource):
             aws.s3.BucketObjectv2(
                 f"{name}-marker-{prefix.rstrip('/')}",
                 bucket=self.bucket.id,
-                # No content: a zero-byte object, the folder marker readers skip.
+                # No content: a zero-byte object, the folder marker readers skip. With none of
+                # source, content and content_base64 set, terraform-provider-aws uploads an
+                # empty body (internal/service/s3/object.go, resourceObjectUpload:
+                # bytes.NewReader([]byte{})), and its key cleaning (sdkv1CompatibleCleanKey)
+                # keeps the trailing '/'.
                 key=marker_key(prefix),
                 opts=after_setup,
             )
@@ -211,7 +221,7 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
             rules=[_encryption_rule(None)],
             opts=child,
         )
-        aws.s3.BucketPolicy(
+        policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
             policy=account.account_id.apply(
@@ -221,6 +231,9 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening[1]]),
         )
+        # What must exist before a bucket may log here: ownership controls (policies are
+        # then the only grant) and the policy that lets the logging service write.
+        self.accepts_logs_after: list[pulumi.Resource] = [hardening[0], policy]
         aws.s3.BucketLifecycleConfiguration(
             f"{name}-lifecycle",
             bucket=self.bucket.id,

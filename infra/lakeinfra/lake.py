@@ -51,6 +51,8 @@ class MedallionLake(pulumi.ComponentResource):
                     bucket_name=names[layer],
                     noncurrent_version_days=args.noncurrent_version_days,
                     object_locking=object_lock is not None and LAYOUT[layer].append_only,
+                    admin=args.minio.admin,
+                    region=args.minio.region,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 for layer in StorageLayer
@@ -92,7 +94,7 @@ class MedallionLake(pulumi.ComponentResource):
                     noncurrent_version_days=args.noncurrent_version_days,
                     settings=args.aws,
                     object_lock=object_lock if LAYOUT[layer].append_only else None,
-                    access_log_bucket=log_bucket.bucket_name if log_bucket else None,
+                    access_log_bucket=log_bucket,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
                 for layer in StorageLayer

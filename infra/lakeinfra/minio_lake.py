@@ -8,23 +8,23 @@ What differs from AWS, on purpose:
 - No abort-incomplete-multipart rule: MinIO's ILM has none; MinIO itself removes stale
   uploads (api stale_uploads_expiry, 24 h by default).
 - No storage-class transition for bronze: that needs a remote tier configured in MinIO.
+- Prefix markers are not provider resources: the MinIO provider cannot create a "<prefix>/"
+  object, so the program writes them itself during an update (see lakeinfra.markers).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from typing import Any
 
 import pulumi
 import pulumi_minio as minio
 
+from lakeinfra import markers
+from lakeinfra.args import MinioAdmin
 from lakeinfra.policies import ROLES, role_policy
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
-
-# The prefix markers are zero-byte objects. Provider 1.20.1 takes an empty `content` for unset
-# and refuses the object, so the bytes come from an empty `source` file instead; /dev/null is
-# the same path on the host and in the minio-init container, so the state never churns.
-EMPTY_SOURCE = "/dev/null"
 
 
 class MinioLakeLayer(pulumi.ComponentResource):
@@ -38,10 +38,11 @@ class MinioLakeLayer(pulumi.ComponentResource):
         bucket_name: str,
         noncurrent_version_days: int,
         object_locking: bool,
+        admin: MinioAdmin,
+        region: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:minio:LakeLayer", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
         self.bucket = minio.S3Bucket(
             f"{name}-bucket",
             bucket=bucket_name,
@@ -49,27 +50,50 @@ class MinioLakeLayer(pulumi.ComponentResource):
             # The dev lake is disposable: `make destroy` removes buckets with their data.
             force_destroy=True,
             object_locking=object_locking,
-            # Locking is chosen at creation, and the provider ignores later changes to it:
-            # replace the (disposable, dev) bucket instead of reporting a lock it lacks.
-            opts=pulumi.ResourceOptions(parent=self, replace_on_changes=["objectLocking"]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # Locking is chosen at creation, and the provider ignores later changes to it
+                # (object_locking is not ForceNew in resource_minio_s3_bucket.go): replace the
+                # (disposable, dev) bucket instead of reporting a lock it lacks.
+                replace_on_changes=["objectLocking"],
+                # The name is fixed and minioCreateBucket refuses an existing one ("bucket
+                # already exists!"), so the old bucket must go before the new one is made.
+                # Its versioning and ILM policy take the bucket as a ForceNew input, so the
+                # engine deletes them first and recreates them after (step_generator.go,
+                # calculateDependentReplacements).
+                delete_before_replace=True,
+            ),
         )
         self.versioning = minio.S3BucketVersioning(
             f"{name}-versioning",
             bucket=self.bucket.bucket,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
+            # Deleting this resource suspends versioning (minioDeleteBucketVersioning), which
+            # MinIO refuses on a bucket with object lock (PutBucketVersioningHandler:
+            # InvalidBucketState). It goes with its bucket anyway (force_destroy above).
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         after_versioning = pulumi.ResourceOptions(parent=self, depends_on=[self.versioning])
-        self.markers = [
-            minio.S3Object(
-                f"{name}-marker-{prefix.rstrip('/')}",
-                bucket_name=self.bucket.bucket,
-                object_name=marker_key(prefix),
-                source=EMPTY_SOURCE,
-                opts=after_versioning,
+        keys = [marker_key(prefix) for prefix in LAYOUT[layer].prefixes]
+
+        def ensure_markers(values: list[Any]) -> list[str]:
+            bucket, _versioning_id, password = values
+            # A preview changes nothing; the values it sees may even be the old bucket's.
+            if pulumi.runtime.is_dry_run():
+                return keys
+            login = markers.S3Login(admin.url, region, admin.user, password)
+            for key in markers.write_markers(login, bucket, keys):
+                pulumi.log.info(f"created prefix marker s3://{bucket}/{key}", resource=self)
+            return keys
+
+        # After the bucket's versioning is on (its id resolves once it exists), so that the
+        # markers are versions like any object. The outputs below wait for this, and so does
+        # the update: a failed write fails `pulumi up`.
+        self.markers: pulumi.Output[list[str]] = pulumi.Output.unsecret(
+            pulumi.Output.all(self.bucket.bucket, self.versioning.id, admin.password).apply(
+                ensure_markers
             )
-            for prefix in LAYOUT[layer].prefixes
-        ]
+        )
         self.lifecycle = minio.IlmPolicy(
             f"{name}-lifecycle",
             bucket=self.bucket.bucket,
@@ -83,7 +107,9 @@ class MinioLakeLayer(pulumi.ComponentResource):
         )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.bucket_arn: pulumi.Output[str] = self.bucket.arn
-        self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})
+        self.register_outputs(
+            {"bucket": self.bucket_name, "arn": self.bucket_arn, "markers": self.markers}
+        )
 
 
 class MinioLakeAccess(pulumi.ComponentResource):

@@ -37,7 +37,8 @@ WRITE_ACTIONS = (
 # Replacing data is allowed on silver and gold; a delete there only adds a delete marker,
 # since versioning keeps history. Removing a version for good is never granted to a role.
 DELETE_CURRENT_ACTIONS = ("s3:DeleteObject",)
-DESTRUCTIVE_ACTIONS = ("s3:DeleteObject", "s3:DeleteObjectVersion")
+VERSION_DELETE_ACTION = "s3:DeleteObjectVersion"
+DESTRUCTIVE_ACTIONS = ("s3:DeleteObject", VERSION_DELETE_ACTION)
 
 
 @dataclass(frozen=True)
@@ -136,6 +137,18 @@ def role_policy(
             "Effect": "Deny",
             "Action": list(DESTRUCTIVE_ACTIONS),
             "Resource": [f"{bucket_arn(buckets[BRONZE])}/*"],
+        }
+    )
+    # On every bucket, whatever the role may write. On MinIO this deny is what stops a version
+    # delete at all: cmd/auth-handler.go (authorizeRequest) lets a DeleteObject with a versionId
+    # through on s3:DeleteObject alone, and checks s3:DeleteObjectVersion with DenyOnly, so
+    # only an explicit Deny refuses it. On AWS it also outranks any allow added elsewhere.
+    statements.append(
+        {
+            "Sid": "DenyRemovingVersions",
+            "Effect": "Deny",
+            "Action": [VERSION_DELETE_ACTION],
+            "Resource": [f"{bucket_arn(buckets[layer])}/*" for layer in StorageLayer],
         }
     )
     return {"Version": "2012-10-17", "Statement": statements}

@@ -38,6 +38,7 @@ from lakeinfra.args import (
     AwsLakeArgs,
     LakeArgsError,
     MedallionLakeArgs,
+    MinioAdmin,
     MinioLakeArgs,
     ObjectLockArgs,
     minio_endpoint,
@@ -98,6 +99,11 @@ def load_lake_args() -> tuple[MedallionLakeArgs, MinioConnection | None]:
         )
         minio_args = MinioLakeArgs(
             endpoint=minio_endpoint(server, ssl, lake.get("endpoint") or None),
+            admin=MinioAdmin(
+                url=minio_endpoint(server, ssl),
+                user=connection.user,
+                password=connection.password,
+            ),
             region=connection.region,
         )
     else:

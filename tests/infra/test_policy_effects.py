@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import botocore.config
 import botocore.exceptions
 import pytest
@@ -33,7 +34,7 @@ from lakeops.layout import LAYOUT
 from tests.conftest import config_for, s3_client
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.iam import IamUser, create_iam_user
-from tests.support.s3server import S3Endpoint, set_auth_enforcement
+from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -162,6 +163,100 @@ def test_deleting(roles: RoleLakes, role: str, layer: StorageLayer) -> None:
     # and never in bronze.
     assert not can_delete_version
     assert can_delete == (layer in WRITES[role] and layer is not BRONZE)
+
+
+def version_deletes_denied(document: dict[str, Any]) -> set[str]:
+    """Resources on which a statement explicitly denies s3:DeleteObjectVersion, unconditionally."""
+    denied: set[str] = set()
+    for statement in document["Statement"]:
+        actions = statement["Action"]
+        actions = [actions] if isinstance(actions, str) else actions
+        if (
+            statement["Effect"] == "Deny"
+            and "Condition" not in statement
+            and ({"s3:DeleteObjectVersion", "s3:*"} & set(actions))
+        ):
+            resources = statement["Resource"]
+            denied |= {resources} if isinstance(resources, str) else set(resources)
+    return denied
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_every_role_explicitly_denies_removing_versions_in_every_bucket(role: str) -> None:
+    """On MinIO only an explicit Deny stops a version delete: cmd/auth-handler.go
+    (authorizeRequest) lets a DeleteObject with a versionId through on s3:DeleteObject alone,
+    checking s3:DeleteObjectVersion with DenyOnly."""
+    buckets = unique_bucket_names()
+    denied = version_deletes_denied(role_policy(role, buckets))
+    assert {f"arn:aws:s3:::{bucket}/*" for bucket in buckets.values()} <= denied
+
+
+# What MinIO's DenyOnly check amounts to, granted outright: whoever may delete may also
+# remove versions unless a Deny says otherwise. moto needs the allow spelled out to behave so.
+def version_delete_grant(buckets: dict[StorageLayer, str]) -> dict[str, Any]:
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+                "Resource": [f"arn:aws:s3:::{bucket}/*" for bucket in buckets.values()],
+            }
+        ],
+    }
+
+
+@pytest.mark.parametrize("role", list(ROLES))
+def test_no_role_removes_a_version_even_where_another_policy_allows_it(
+    roles: RoleLakes, role: str
+) -> None:
+    endpoint = roles.endpoint
+    admin = s3_client(endpoint)
+    set_auth_enforcement(endpoint, enforced=False)
+    try:
+        user = create_iam_user(
+            endpoint, f"lake-{role}-{uuid.uuid4().hex[:6]}", role_policy(role, roles.buckets)
+        )
+        iam = boto3.client(
+            "iam",
+            endpoint_url=endpoint.url,
+            region_name=REGION,
+            aws_access_key_id=endpoint.access_key,
+            aws_secret_access_key=endpoint.secret_key,
+        )
+        extra = iam.create_policy(
+            PolicyName=f"{user.name}-grant",
+            PolicyDocument=json.dumps(version_delete_grant(roles.buckets)),
+        )
+        iam.attach_user_policy(UserName=user.name, PolicyArn=extra["Policy"]["Arn"])
+        key = f"kept-{uuid.uuid4().hex[:6]}.csv"
+        versions = {
+            layer: admin.put_object(
+                Bucket=bucket, Key=f"{LAYOUT[layer].prefixes[0]}{key}", Body=b"x"
+            )["VersionId"]
+            for layer, bucket in roles.buckets.items()
+        }
+    finally:
+        set_auth_enforcement(endpoint, enforced=True)
+    client = s3_client(endpoint, user.access_key_id, user.secret_access_key)
+
+    def remove_version(layer: StorageLayer) -> Callable[[], Any]:
+        return lambda: client.delete_object(
+            Bucket=roles.buckets[layer],
+            Key=f"{LAYOUT[layer].prefixes[0]}{key}",
+            VersionId=versions[layer],
+        )
+
+    removed = {layer for layer in StorageLayer if allowed(remove_version(layer))}
+
+    assert removed == set()
+    set_auth_enforcement(endpoint, enforced=False)
+    try:
+        for layer, bucket in roles.buckets.items():
+            kept = admin.list_object_versions(Bucket=bucket, Prefix=LAYOUT[layer].prefixes[0])
+            assert versions[layer] in {v["VersionId"] for v in kept.get("Versions", [])}
+    finally:
+        set_auth_enforcement(endpoint, enforced=True)
 
 
 @pytest.mark.parametrize("role", ["ingest", "transform"])

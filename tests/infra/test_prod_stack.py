@@ -179,6 +179,15 @@ def test_ordering_that_aws_needs(prod: StackRun) -> None:
         )
 
 
+def test_access_logging_starts_after_the_log_bucket_accepts_logs(prod: StackRun) -> None:
+    """With object ownership enforced on the log bucket, only its bucket policy lets the
+    logging service write there: logging configured before both exist loses its first logs."""
+    for layer in StorageLayer:
+        (logging,) = [r for r in prod.registrations if r.name == f"lake-{layer}-access-logging"]
+        after = {prod.by_urn(urn).name for urn in logging.dependencies}
+        assert {"lake-access-logs-policy", "lake-access-logs-ownership"} <= after
+
+
 def test_the_access_log_bucket(prod: StackRun) -> None:
     policy = resource(prod, "bucketPolicy", "lake-access-logs-policy")
     assert json.loads(policy["policy"]) == access_log_bucket_policy(

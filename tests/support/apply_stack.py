@@ -5,14 +5,16 @@ verify` can be checked against exactly what the stack declares. It is a translat
 inputs, not a provider: IAM and bucket policies are left out (the policy-effect tests apply
 those), as is access logging. The MinIO ILM translation follows terraform-provider-minio
 1.20.1's resource_minio_ilm_policy.go (status Enabled, prefix filter, noncurrent days).
+The dev stack's prefix markers, which its program writes itself, are written with the
+program's own code (lakeinfra.markers.put_missing_markers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lakeinfra.markers import put_missing_markers
 from tests.support.pulumi_stack import Registration, StackRun
 
 if TYPE_CHECKING:
@@ -60,9 +62,8 @@ def _minio_ilm_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 
 def _object_body(inputs: dict[str, Any]) -> bytes:
-    """An object's bytes as the providers read them: content, or the source file, or none."""
-    if "source" in inputs:
-        return Path(inputs["source"]).read_bytes()
+    """An object's bytes as resourceObjectUpload reads them: content, or else none."""
+    assert "source" not in inputs and "contentBase64" not in inputs, "not translated"
     return str(inputs.get("content", "")).encode()
 
 
@@ -78,9 +79,6 @@ def _appliers(client: Any) -> dict[str, Callable[[dict[str, Any]], object]]:
         "aws:s3/bucketVersioning:BucketVersioning": lambda i: client.put_bucket_versioning(
             Bucket=i["bucket"],
             VersioningConfiguration={"Status": i["versioningConfiguration"]["status"]},
-        ),
-        "minio:index/s3Object:S3Object": lambda i: client.put_object(
-            Bucket=i["bucketName"], Key=i["objectName"], Body=_object_body(i)
         ),
         "aws:s3/bucketObjectv2:BucketObjectv2": lambda i: client.put_object(
             Bucket=i["bucket"], Key=i["key"], Body=_object_body(i)
@@ -120,11 +118,13 @@ def apply_s3_resources(run: StackRun, client: S3Client) -> list[Registration]:
     """Create the lake's buckets and their settings in dependency order; return what applied."""
     appliers = _appliers(client)
     # Buckets first, then settings, then objects: the order the engine's dependencies give.
-    order = {"Bucket": 0, "S3Bucket": 0, "S3Object": 2, "BucketObjectv2": 2}
+    order = {"Bucket": 0, "S3Bucket": 0, "BucketObjectv2": 2}
     applied = [r for r in run.registrations if r.type in appliers]
     applied.sort(key=lambda r: order.get(r.type.rsplit(":", 1)[-1], 1))
     for registration in applied:
         appliers[registration.type](_integers(registration.inputs))
+    for marker in run.marker_puts:
+        put_missing_markers(client, marker.bucket, [marker.key])
     return applied
 
 
