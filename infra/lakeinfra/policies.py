@@ -19,8 +19,9 @@ PolicyDocument = dict[str, Any]
 BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
 
 # Listing and reading. Version and tagging reads let a role download or promote a given
-# version (promotion's CopyObject reads the source's tags).
-LIST_ACTIONS = ("s3:ListBucket", "s3:GetBucketLocation")
+# version (promotion's CopyObject reads the source's tags). Listing versions lets lakeops pin
+# what a dataset job reads and notice a bronze object written over since it was first stored.
+LIST_ACTIONS = ("s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation")
 READ_ACTIONS = (
     "s3:GetObject",
     "s3:GetObjectVersion",

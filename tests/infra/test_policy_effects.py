@@ -373,3 +373,28 @@ def test_a_write_only_principal_gets_an_honest_upload_result(
 
     assert result.created and result.version_id
     assert stored(roles, SILVER, "cleaned/drop.csv")
+
+
+def test_the_dataset_workflow_runs_under_the_least_privilege_roles(
+    roles: RoleLakes, tmp_path: Path
+) -> None:
+    """ingest uploads a folder to bronze, transform promotes it to silver, publish to gold,
+    analyst downloads it: each with only its role's policy, manifests and listings included."""
+    source = tmp_path / "orders"
+    source.mkdir()
+    for n in range(3):
+        (source / f"part-{n}.csv").write_bytes(f"id\n{n}\n".encode())
+    run = uuid.uuid4().hex[:6]
+    raw, clean, report = (f"files/orders-{run}/", f"cleaned/orders-{run}/", f"reports/o-{run}/")
+
+    uploaded = roles.lakes["ingest"].upload_folder(source, BRONZE, raw)
+    cleaned = roles.lakes["transform"].promote_prefix(BRONZE, raw, SILVER, clean)
+    published = roles.lakes["publish"].promote_prefix(SILVER, clean, GOLD, report)
+    read = roles.lakes["analyst"].download_prefix(GOLD, report, tmp_path / "out")
+
+    assert uploaded.published and cleaned.published and published.published
+    assert read.transferred == 3
+    assert (tmp_path / "out" / "part-2.csv").read_bytes() == b"id\n2\n"
+    # And no role reaches past its layers, whatever the job.
+    assert not allowed(lambda: roles.lakes["analyst"].promote_prefix(SILVER, clean, GOLD, report))
+    assert not allowed(lambda: roles.lakes["ingest"].download_prefix(SILVER, clean, tmp_path / "x"))
