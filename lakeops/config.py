@@ -29,6 +29,7 @@ from lakeops.contract import Backend, LifecycleIntent, StackOutputs
 from lakeops.errors import ConfigurationError
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.redaction import quoted, register_secret
+from lakeops.roles import ENV_ROLE, RoleGrant, grant_for, session_name
 from lakeops.stack_outputs import find_project_dir, read_outputs_file, read_stack_outputs
 
 DEV_ENDPOINT = "http://localhost:9000"
@@ -121,7 +122,13 @@ class LakeConfig:
     # from AWS_REQUEST_CHECKSUM_CALCULATION or the profile's request_checksum_calculation.
     request_checksum_calculation: ChecksumCalculation | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    # The pipeline role acted as, if any; on AWS, the IAM role assumed and the session's name.
+    role: str | None = None
+    role_arn: str | None = None
+    role_session_name: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict)
+    # What could not be resolved, when resolved leniently (for `lakeops config` to show).
+    problems: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         register_secret(self.secret_access_key)
@@ -143,6 +150,8 @@ class LakeConfig:
             ("region", self.region),
             *((f"bucket.{layer}", self.buckets[layer]) for layer in StorageLayer),
             ("profile", self.profile or "(not set)"),
+            ("role", self.role or "(none: the credentials' own rights)"),
+            *((("role_arn", self.role_arn),) if self.role_arn else ()),
             ("access_key_id", _show_key_id(self.access_key_id)),
             ("secret_access_key", _mask(self.secret_access_key)),
             ("session_token", _mask(self.session_token)),
@@ -176,10 +185,18 @@ class LakeConfig:
         outputs_file: str | os.PathLike[str] | None = None,
         request_checksum_calculation: str | None = None,
         timeouts: Timeouts | None = None,
+        role: str | None = None,
+        purpose: str | None = None,
+        lenient: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> LakeConfig:
-        """Resolve a configuration; see the module docstring for the order of precedence."""
-        return _Resolver(os.environ if env is None else env).resolve(
+        """Resolve a configuration; see the module docstring for the order of precedence.
+
+        ``role`` (or LAKEOPS_ROLE) acts as one of the stack's pipeline roles; ``purpose`` names
+        what for in an assumed role's session name. ``lenient`` records what cannot be
+        resolved (a missing profile, a role without keys) in ``problems`` instead of raising.
+        """
+        return _Resolver(os.environ if env is None else env, lenient=lenient).resolve(
             backend=backend,
             endpoint_url=endpoint_url,
             region=region,
@@ -192,6 +209,8 @@ class LakeConfig:
             outputs_file=outputs_file,
             request_checksum_calculation=request_checksum_calculation,
             timeouts=timeouts,
+            role=role,
+            purpose=purpose,
         )
 
 
@@ -203,9 +222,17 @@ def _show_key_id(value: str | None) -> str:
 
 
 class _Resolver:
-    def __init__(self, env: Mapping[str, str]) -> None:
+    def __init__(self, env: Mapping[str, str], *, lenient: bool) -> None:
         self.env = env
+        self.lenient = lenient
         self.sources: dict[str, str] = {}
+        self.problems: list[str] = []
+
+    def _tolerate(self, error: ConfigurationError) -> None:
+        """In lenient mode, note a problem and go on; else raise it."""
+        if not self.lenient:
+            raise error
+        self.problems.append(str(error))
 
     def _env(self, *names: str) -> tuple[str, str] | None:
         for name in names:
@@ -237,6 +264,8 @@ class _Resolver:
         outputs_file: str | os.PathLike[str] | None,
         request_checksum_calculation: str | None,
         timeouts: Timeouts | None,
+        role: str | None,
+        purpose: str | None,
     ) -> LakeConfig:
         outputs = self._stack_outputs(stack, outputs_file)
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
@@ -277,12 +306,17 @@ class _Resolver:
         profile_str = str(chosen_profile) if chosen_profile else None
         explicit_profile = profile is not None
 
+        try:
+            profile_region = _profile_region(profile_str)
+        except ConfigurationError as missing:
+            self._tolerate(missing)
+            profile_region = None
         resolved_region = self._pick(
             "region",
             (region, SOURCE_ARGUMENT),
             self._env("AWS_REGION", "AWS_DEFAULT_REGION"),
             (outputs.region if outputs else None, from_outputs),
-            _profile_region(profile_str),
+            profile_region,
             (DEV_REGION, SOURCE_DEV_DEFAULT),
         )
 
@@ -290,6 +324,15 @@ class _Resolver:
             layer: self._bucket(layer, buckets, outputs, from_outputs) for layer in StorageLayer
         }
         self._check_distinct(resolved_buckets)
+        grant = self._role(role, outputs, resolved_backend)
+        if grant is not None and grant.access_key_id is not None:
+            # A MinIO role is its own user: its keys replace any others.
+            self.sources["access_key_id"] = self.sources["secret_access_key"] = grant.source
+            access_key_id, secret_access_key, session_token = (
+                grant.access_key_id,
+                grant.secret_access_key,
+                None,
+            )
         key_id, secret, token = self._credentials(
             access_key_id=access_key_id,
             secret_access_key=secret_access_key,
@@ -311,8 +354,26 @@ class _Resolver:
             default_encryption=outputs.default_encryption if outputs else None,
             request_checksum_calculation=self._checksum_calculation(request_checksum_calculation),
             timeouts=self._timeouts(timeouts),
+            role=grant.role if grant else None,
+            role_arn=grant.role_arn if grant else None,
+            role_session_name=session_name(grant.role, purpose)
+            if grant and grant.role_arn
+            else None,
             sources=dict(self.sources),
+            problems=tuple(self.problems),
         )
+
+    def _role(
+        self, argument: str | None, outputs: StackOutputs | None, backend: Backend
+    ) -> RoleGrant | None:
+        chosen = self._pick("role", (argument, SOURCE_ARGUMENT), self._env(ENV_ROLE))
+        if chosen is None:
+            return None
+        try:
+            return grant_for(str(chosen), outputs, backend)
+        except ConfigurationError as unusable:
+            self._tolerate(unusable)
+            return None
 
     def _timeouts(self, argument: Timeouts | None) -> Timeouts:
         if argument is not None:
@@ -432,8 +493,9 @@ class _Resolver:
                 hint="Pass both, or neither to use the environment.",
             )
         if access_key_id is not None:
+            chosen = self.sources.get("access_key_id", SOURCE_ARGUMENT)
             return self._record_credentials(
-                (SOURCE_ARGUMENT,) * 3, access_key_id, secret_access_key, session_token
+                (chosen, chosen, SOURCE_ARGUMENT), access_key_id, secret_access_key, session_token
             )
         if explicit_profile:
             # An argument outranks the environment, keys included.

@@ -8,7 +8,7 @@ declared here, once, and the program imports them. The README documents each one
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -47,6 +47,7 @@ ROLE_CREDENTIALS = "roleCredentials"  # MinIO: {"ingest": {accessKeyId, secretAc
 LIFECYCLE = "lifecycle"  # LifecycleIntent as a dict
 DEFAULT_ENCRYPTION = "defaultEncryption"  # "AES256" | "aws:kms" on AWS; null on MinIO
 BRONZE_OBJECT_LOCK = "bronzeObjectLock"  # bool
+MASKED_SECRET = "[secret]"  # noqa: S105 - a placeholder, not a secret
 
 # Keys inside LIFECYCLE.
 NONCURRENT_VERSION_DAYS = "noncurrentVersionDays"
@@ -84,6 +85,16 @@ class StackOutputs:
     buckets: Mapping[StorageLayer, str]
     lifecycle: LifecycleIntent | None
     default_encryption: str | None
+    # The pipeline roles: MinIO users' keys (dev), IAM role ARNs (prod, where created).
+    # "[secret]" is how `pulumi stack output --json` shows secrets it was not asked to show.
+    role_credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    role_credentials_masked: bool = False
+    role_arns: Mapping[str, str] = field(default_factory=dict)
+    role_policies: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def roles(self) -> list[str]:
+        return sorted({*self.role_policies, *self.role_credentials, *self.role_arns})
 
     @classmethod
     def parse(cls, data: Mapping[str, Any], *, source: str) -> StackOutputs:
@@ -128,6 +139,7 @@ class StackOutputs:
                 f"stack output {DEFAULT_ENCRYPTION!r} from {source} is not a string.",
                 hint="Expected 'AES256', 'aws:kms' or null.",
             )
+        raw_credentials = data.get(ROLE_CREDENTIALS)
         return cls(
             source=source,
             backend=backend,
@@ -136,7 +148,27 @@ class StackOutputs:
             buckets=buckets,
             lifecycle=_parse_lifecycle(data.get(LIFECYCLE), source),
             default_encryption=encryption,
+            role_credentials=_parse_credentials(raw_credentials),
+            role_credentials_masked=raw_credentials == MASKED_SECRET,
+            role_arns=_string_map(data.get(ROLE_ARNS)),
+            role_policies=_string_map(data.get(ROLE_POLICIES)),
         )
+
+
+def _string_map(raw: object) -> dict[str, str]:
+    if not isinstance(raw, Mapping):
+        return {}
+    return {str(k): str(v) for k, v in raw.items() if isinstance(v, str) and v}
+
+
+def _parse_credentials(raw: object) -> dict[str, tuple[str, str]]:
+    if not isinstance(raw, Mapping):
+        return {}
+    found = {}
+    for role, keys in raw.items():
+        if isinstance(keys, Mapping) and keys.get("accessKeyId") and keys.get("secretAccessKey"):
+            found[str(role)] = (str(keys["accessKeyId"]), str(keys["secretAccessKey"]))
+    return found
 
 
 def _parse_lifecycle(raw: object, source: str) -> LifecycleIntent | None:

@@ -16,12 +16,13 @@ from typing import ParamSpec, TypeVar
 
 CHUNK_BYTES = 1024 * 1024
 
-# Called with each increment of bytes done. A callback that also has a `start(total)` method
-# is told the total first (see announce), which progress bars use.
+# Called with each increment of bytes done. A callback that also has `start(total)` and
+# `finish()` methods is told when a phase (hashing, sending, a server-side copy) begins, with
+# its size (None when no byte count can be known), and when it ends: progress bars use them.
 ProgressCallback = Callable[[int], None]
 
 
-def announce(progress: ProgressCallback | None, total: int) -> None:
+def announce(progress: ProgressCallback | None, total: int | None) -> None:
     start = getattr(progress, "start", None)
     if callable(start):
         start(total)
@@ -122,7 +123,7 @@ class _Guarded:
     def __init__(self, progress: ProgressCallback) -> None:
         self._progress = progress
 
-    def _call(self, method: Callable[..., object], *args: int) -> None:
+    def _call(self, method: Callable[..., object], *args: int | None) -> None:
         try:
             method(*args)
         except Exception as exc:
@@ -131,7 +132,7 @@ class _Guarded:
     def __call__(self, amount: int) -> None:
         self._call(self._progress, amount)
 
-    def start(self, total: int) -> None:
+    def start(self, total: int | None) -> None:
         start = getattr(self._progress, "start", None)
         if callable(start):
             self._call(start, total)

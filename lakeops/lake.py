@@ -19,11 +19,13 @@ from lakeops.datasets.manifest import Manifest, read_manifest
 from lakeops.datasets.plan import dataset_prefix
 from lakeops.datasets.results import DatasetResult
 from lakeops.datasets.runner import ProgressListener
+from lakeops.datasets.verify import DatasetReport, verify_dataset
 from lakeops.errors import NotPublishedError, ValidationError
 from lakeops.hashing import ProgressCallback
 from lakeops.layout import StorageLayer
 from lakeops.locations import resolve
 from lakeops.ops import download, inspect, listing, promote, upload
+from lakeops.ops.conditional import conditional_writes_enforced
 from lakeops.ops.context import Context
 from lakeops.ops.history import ObjectVersion, iter_versions, key_history
 from lakeops.results import DownloadResult, ObjectInfo, PromotionResult, UploadResult
@@ -81,6 +83,11 @@ class Lake:
     @property
     def session(self) -> boto3.session.Session:
         return self._ctx.session
+
+    @property
+    def context(self) -> Context:
+        """What the operation modules work with (lakeops.ops): for extending lakeops."""
+        return self._ctx
 
     def __repr__(self) -> str:
         return f"Lake({self.config!r})"
@@ -494,3 +501,21 @@ class Lake:
                 "objects with a glob.",
             )
         return list(manifest.uris(self.config.bucket(where)))
+
+    def verify_dataset(
+        self,
+        layer: StorageLayer | str,
+        prefix: str | None = None,
+        *,
+        deep: bool = False,
+        progress: ProgressCallback | None = None,
+    ) -> DatasetReport:
+        """Compare a published dataset's live objects with its manifest, by content: by
+        version and recorded SHA-256, or (``deep``) by hashing every published version."""
+        where, found = self._where(layer, prefix)
+        return verify_dataset(self._ctx, where, found, deep=deep, progress=progress)
+
+    def enforces_conditional_writes(self, layer: StorageLayer | str) -> bool | None:
+        """Whether the server refuses overwrites under ``If-None-Match: *`` in this layer's
+        bucket (None: it could not be told). Asked once per bucket and process."""
+        return conditional_writes_enforced(self._ctx, StorageLayer.parse(layer))

@@ -8,7 +8,7 @@ from typing import Any
 from boto3.s3.transfer import TransferConfig
 from s3transfer.subscribers import BaseSubscriber
 
-from lakeops.hashing import ProgressCallback, announce
+from lakeops.hashing import ProgressCallback, announce, finish
 
 MiB = 1024 * 1024
 GiB = 1024 * MiB
@@ -65,6 +65,9 @@ class _Progress(BaseSubscriber):
 
     def on_progress(self, future: Any, bytes_transferred: int, **kwargs: Any) -> None:
         self._callback(bytes_transferred)
+
+    def on_done(self, future: Any, **kwargs: Any) -> None:
+        finish(self._callback)
 
 
 class _KnownObject(BaseSubscriber):

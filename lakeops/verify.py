@@ -3,6 +3,10 @@
 One row per check. A layer whose bucket is missing gets its other checks marked as skipped,
 which counts as drift. Encryption and the public-access block are checked on AWS only:
 MinIO encrypts only with a KMS configured, and has no public-access block API.
+
+Bronze gets two more: whether the server itself refuses overwrites under ``If-None-Match``
+(Ceph RGW 16.2 does not, on versioned buckets), and whether any bronze key holds more than one
+version, which means something wrote over it (a client with the root login, say).
 """
 
 from __future__ import annotations
@@ -15,13 +19,15 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 
 from lakeops.contract import Backend, LifecycleIntent
-from lakeops.layout import LAYOUT, StorageLayer, marker_key
+from lakeops.layout import LAYOUT, StorageLayer, is_marker_key, marker_key
 from lakeops.s3errors import DENIED_CODES, NOT_FOUND_CODES, Target, error_code, translate
 
 if TYPE_CHECKING:
     from lakeops.lake import Lake
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
+# How many written-over bronze keys a row names.
+_NAMED_KEYS = 5
 _MISSING_CONFIG = {
     "NoSuchLifecycleConfiguration",
     "ServerSideEncryptionConfigurationNotFoundError",
@@ -91,6 +97,11 @@ class _Layer:
             planned += [
                 ("encryption", self.encryption),
                 ("public access block", self.public_access_block),
+            ]
+        if LAYOUT[self.layer].append_only:
+            planned += [
+                ("conditional writes", self.conditional_writes),
+                ("written over", self.written_over),
             ]
         for name, check in planned:
             if not exists.ok:
@@ -173,6 +184,49 @@ class _Layer:
         off = [name for name in names if not flags.get(name)]
         return self.row(
             "public access block", not off, f"off: {', '.join(off)}" if off else "all four on"
+        )
+
+    def conditional_writes(self) -> Check:
+        enforced = self.lake.enforces_conditional_writes(self.layer)
+        if enforced is None:
+            return Check(
+                "conditional writes",
+                self.layer.value,
+                self.bucket,
+                SKIP,
+                "could not tell: no write access, or the probe failed (see --debug)",
+            )
+        detail = (
+            "the server refuses to overwrite (If-None-Match)"
+            if enforced
+            else "the server IGNORES If-None-Match: append-only holds only for lakeops, which "
+            "looks before each write (racy); any other client can overwrite"
+        )
+        return self.row("conditional writes", enforced, detail)
+
+    def written_over(self) -> Check:
+        """Keys with more than one version (or a delete marker): bronze is append-only."""
+        over: list[str] = []
+        count, previous, seen = 0, "", 0
+        for version in self.lake.iter_versions(self.layer):
+            if is_marker_key(self.layer, version.key):
+                continue
+            if version.key == previous:
+                seen += 1
+                if seen == 2:
+                    count += 1
+                    if len(over) < _NAMED_KEYS:
+                        over.append(version.key)
+            else:
+                previous, seen = version.key, 1
+        if not count:
+            return self.row("written over", True, "every key has one version")
+        more = f" and {count - len(over)} more" if count > len(over) else ""
+        return self.row(
+            "written over",
+            False,
+            f"{count} key(s) have more than one version: {', '.join(over)}{more} "
+            "(`lakeops versions bronze KEY`)",
         )
 
 

@@ -118,8 +118,9 @@ def test_verify_passes_on_the_lake_the_dev_stack_declares(dev_lake: DeployedLake
     as_json = dev_lake.run("--json", "verify").json()
     assert as_json["ok"] is True
     checks = {(c["check"], c["layer"]) for c in as_json["checks"]}
-    assert len(checks) == 19
+    assert len(checks) == 21
     assert ("prefix postgres/", "bronze") in checks
+    assert {("conditional writes", "bronze"), ("written over", "bronze")} <= checks
     assert ("encryption", "bronze") not in checks, "encryption is an AWS-only check"
 
 
@@ -129,7 +130,7 @@ def test_verify_passes_on_the_lake_the_prod_stack_declares(aws_lake: DeployedLak
     checks = rows(result)
     assert checks[("encryption", "gold")]["detail"] == "AES256"
     assert checks[("public access block", "silver")]["detail"] == "all four on"
-    assert len(checks) == 25
+    assert len(checks) == 27
 
 
 def drift_delete_bucket(lake: DeployedLake) -> None:
@@ -191,7 +192,7 @@ def test_verify_detects_each_kind_of_drift_on_its_own(
     assert others == []
     if failing[0] == "bucket exists":
         skipped = [key for key, c in checks.items() if c["result"] == "skipped"]
-        assert len(skipped) == 6 and all(layer == "bronze" for _, layer in skipped)
+        assert len(skipped) == 8 and all(layer == "bronze" for _, layer in skipped)
     human = dev_lake.run("verify")
     assert human.code == 1
     assert "drift: 1 check(s) failed" in human.out
@@ -293,7 +294,8 @@ def test_progress_bars_show_on_a_terminal_only(dev_lake: DeployedLake, tmp_path:
 
 def test_config_shows_sources_and_masks_secrets(dev_lake: DeployedLake) -> None:
     result = dev_lake.run("--json", "config")
-    settings = result.json()
+    settings = result.json()["settings"]
+    assert result.json()["problems"] == []
 
     assert settings["endpoint"] == {"value": dev_lake.endpoint.url, "source": "argument"}
     assert settings["bucket.bronze"]["value"] == dev_lake.buckets["bronze"]
@@ -381,8 +383,10 @@ def test_the_installed_command_documents_itself() -> None:
 
 
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
-    assert dev_lake.run("ls", "curated").code == 0
-    assert dev_lake.run("ls", StorageLayer.GOLD.value).code == 0
+    for layer in ("curated", StorageLayer.GOLD.value, f"s3://{dev_lake.buckets['gold']}"):
+        listed = dev_lake.run("ls", layer)
+        assert listed.code == 0
+        assert "holds no objects yet" in listed.err
 
 
 def test_ls_json_writes_nothing_to_stdout_when_it_fails(tmp_path: Path) -> None:

@@ -137,7 +137,8 @@ def promote_object(
             ).result()
             written, etag = None, None
         else:
-            announce(progress, known.size)
+            # The server answers when the copy is done: no byte count to show meanwhile.
+            announce(progress, None)
             response = ctx.client.copy_object(
                 CopySource=copy_source,  # type: ignore[arg-type]
                 Bucket=bucket,
@@ -146,8 +147,6 @@ def promote_object(
             )
             written = normalize_version(response.get("VersionId"))
             etag = response.get("CopyObjectResult", {}).get("ETag")
-            if progress is not None:
-                progress(known.size)
     except CallbackError:
         raise
     except Exception as exc:  # botocore's, or whatever broke inside s3transfer

@@ -21,6 +21,7 @@ from lakeops.hashing import (
     ProgressCallback,
     announce,
     digest_file,
+    finish,
     guarded,
     raising_callback_errors,
     sha256_chunks,
@@ -178,10 +179,13 @@ def _put_single(
     progress: ProgressCallback | None,
 ) -> tuple[str | None, str | None]:
     announce(progress, size)
-    with path.open("rb") as body:
-        response = ctx.client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
-    if progress is not None:
-        progress(size)
+    try:
+        with path.open("rb") as body:
+            response = ctx.client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
+        if progress is not None:
+            progress(size)
+    finally:
+        finish(progress)
     return normalize_version(response.get("VersionId")), response.get("ETag")
 
 

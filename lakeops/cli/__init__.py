@@ -1,0 +1,126 @@
+"""The ``lakeops`` command line: the library's operations, for people and for scripts."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, suppress
+from typing import Any, TextIO
+
+from lakeops.cli.commands import Command
+from lakeops.cli.exits import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERRUPTED
+from lakeops.cli.parser import build_parser
+from lakeops.datasets.runner import JobInterrupted
+from lakeops.errors import LakeOpsError
+from lakeops.redaction import ScrubbingFilter, scrub
+
+__all__ = ["EXIT_CODES", "build_parser", "main"]
+
+
+def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO, out: TextIO) -> None:
+    message = scrub(str(error))
+    result = getattr(error, "result", None)
+    if as_json:
+        if result is not None:
+            from lakeops.cli.output import emit, jsonable
+
+            document = jsonable(result)
+            if isinstance(document, dict) and not document.get("dry_run"):
+                document.pop("items", None)
+            emit(document, out)
+        err.write(json.dumps({"error": type(error).__name__, "message": message}) + "\n")
+    else:
+        err.write(f"lakeops: error: {message}\n")
+    if debug:
+        err.write(scrub("".join(traceback.format_exception(error))))
+
+
+@contextmanager
+def _debug_logging(enabled: bool, err: TextIO) -> Iterator[None]:
+    """With --debug, lakeops' own log lines (one per request among them) go to stderr,
+    scrubbed of every known secret; botocore's own debug output stays off, since it
+    dumps headers."""
+    if not enabled:
+        yield
+        return
+    handler = logging.StreamHandler(err)
+    handler.addFilter(ScrubbingFilter())
+    handler.setFormatter(logging.Formatter("lakeops: %(name)s: %(message)s"))
+    logger = logging.getLogger("lakeops")
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
+@contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """SIGTERM (a `kill`, a container stopping) ends a command as Ctrl-C does: transfers are
+    given up cleanly and temporary files removed, instead of the process vanishing."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(  # noqa: PLR0911 - one exit status per kind of outcome
+    argv: Sequence[str] | None = None, *, out: TextIO | None = None, err: TextIO | None = None
+) -> int:
+    out = out or sys.stdout
+    err = err or sys.stderr
+    words = list(sys.argv[1:] if argv is None else argv)
+    # Known before parsing, so that even usage errors come out as JSON when asked.
+    as_json, debug = "--json" in words, "--debug" in words
+    try:
+        with _sigterm_interrupts(), _debug_logging(debug, err):
+            args = build_parser().parse_args(words)
+            return int(getattr(Command(args, out, err), args.command.replace("-", "_"))())
+    except LakeOpsError as error:
+        _report(error, as_json, debug, err, out)
+        return error.exit_code
+    except JobInterrupted as stopped:
+        result: Any = stopped.result
+        done = (
+            f"{result.transferred} of {result.new + result.changed} objects were done"
+            if result
+            else ""
+        )
+        _report(
+            LakeOpsError(f"interrupted; {done}.", hint="Run the same command again to finish."),
+            as_json,
+            False,
+            err,
+            out,
+        )
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        _report(LakeOpsError("interrupted."), as_json, False, err, out)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`lakeops ls ... | head`): stop quietly, as shell tools do.
+        with suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115, PTH123 - silences the final flush
+        return EXIT_BROKEN_PIPE
+    except OSError as error:
+        _report(LakeOpsError(f"{error}."), as_json, debug, err, out)
+        return LakeOpsError.exit_code
+    except SystemExit as done:  # --help and --version
+        return int(done.code or 0)

@@ -1,0 +1,476 @@
+"""What each command does: the library's operations, shown for people or as JSON."""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TextIO
+
+from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
+from lakeops.cli.output import emit, jsonable, size, table
+from lakeops.cli.progress import JobBar, PhaseBar
+from lakeops.cli.requestlog import RequestLog
+from lakeops.cli.words import Place, Words
+from lakeops.config import LakeConfig
+from lakeops.datasets.results import DatasetResult
+from lakeops.errors import InvalidMetadataError, LocalFileError, NotFoundError
+from lakeops.hashing import ProgressCallback
+from lakeops.lake import Lake
+from lakeops.layout import LAYOUT
+from lakeops.locations import is_uri, resolve
+from lakeops.ops.listing import nearest_prefixes
+from lakeops.redaction import quoted
+from lakeops.sample import SampleFile, upload_sample
+from lakeops.verify import FAIL, SKIP, verify_lake
+
+log = logging.getLogger("lakeops.cli")
+
+
+def resolve_config(args: argparse.Namespace) -> LakeConfig:
+    return LakeConfig.resolve(
+        endpoint_url=args.endpoint_url,
+        region=args.region,
+        profile=args.profile,
+        backend=args.backend,
+        stack=args.stack,
+        outputs_file=args.outputs_file,
+        role=args.role,
+        purpose=args.command,
+    )
+
+
+def _metadata(pairs: Sequence[str]) -> dict[str, str]:
+    metadata = {}
+    for pair in pairs:
+        name, separator, value = pair.partition("=")
+        if not separator or not name:
+            raise InvalidMetadataError(
+                f"metadata {quoted(pair)} is not NAME=VALUE.",
+                hint="Write it as --metadata source=api.",
+            )
+        if name in metadata:
+            raise InvalidMetadataError(
+                f"metadata {quoted(name)} is given twice.", hint="Keep one --metadata per name."
+            )
+        metadata[name] = value
+    return metadata
+
+
+class Command:
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.args = args
+        self.out = out
+        self.err = err
+        self.words = Words(
+            getattr(args, "words", None) or getattr(args, "where", None) or [], args.command
+        )
+        self.show_progress = not (args.no_progress or args.json) and err.isatty()
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def lake(self) -> Lake:
+        lake = Lake(resolve_config(self.args))
+        if self.args.debug:
+            RequestLog().attach(lake.client)
+        return lake
+
+    def emit(self, document: Any) -> None:
+        emit(document, self.out)
+
+    def finish(self, result: Any, line: str) -> int:
+        """The command's result: as JSON with --json, else one line for people."""
+        if self.args.json:
+            self.emit(result)
+        else:
+            self.out.write(f"{line}\n")
+        return EXIT_OK
+
+    @contextmanager
+    def bar(self, label: str) -> Iterator[ProgressCallback | None]:
+        if not self.show_progress:
+            yield None
+            return
+        bar = PhaseBar(label, self.err)
+        try:
+            yield bar
+        finally:
+            bar.finish()
+
+    @contextmanager
+    def job_bar(self, operation: str) -> Iterator[JobBar | None]:
+        if not self.show_progress:
+            yield None
+            return
+        bar = JobBar(operation, self.err)
+        try:
+            yield bar
+        finally:
+            bar.close()
+
+    def dataset_result(self, result: DatasetResult, done: str) -> int:
+        if self.args.json:
+            document = jsonable(result)
+            if not result.dry_run:
+                document.pop("items", None)
+            self.emit(document)
+            return EXIT_OK
+        if result.dry_run:
+            rows = [
+                (item.action.value, size(item.size), item.relative, item.note)
+                for item in result.items
+            ]
+            table(rows, ("ACTION", "SIZE", "PATH", "NOTE"), self.out)
+            self.out.write(
+                f"\nplan: {result.new} new, {result.changed} changed, {result.identical} "
+                f"identical, {result.conflicts} conflicting, {result.invalid} invalid; "
+                f"{size(result.bytes_to_transfer)} to transfer of {size(result.bytes_total)}. "
+                "Nothing was written (--dry-run).\n"
+            )
+            return EXIT_OK
+        rate = result.bytes_transferred / result.seconds if result.seconds else 0
+        self.out.write(
+            f"{done} {result.transferred} objects ({size(result.bytes_transferred)}) in "
+            f"{result.seconds:.1f} s ({size(rate)}/s): {result.source} -> {result.target}; "
+            f"{result.skipped} skipped as already there.\n"
+        )
+        if result.manifest_uri:
+            state = "published" if result.published else "already published, identical"
+            self.out.write(f"{state}: {result.manifest_uri}\n")
+        return EXIT_OK
+
+    # -- configuration -------------------------------------------------------------------------
+
+    def config(self) -> int:
+        config = resolve_config(self.args)
+        rows = config.describe()
+        if self.args.json:
+            self.emit(
+                {
+                    "settings": {n: {"value": v, "source": s} for n, v, s in rows},
+                    "problems": list(config.problems),
+                }
+            )
+        else:
+            table(rows, ("SETTING", "VALUE", "SOURCE"), self.out)
+            for problem in config.problems:
+                self.out.write(f"\nproblem: {problem}\n")
+        return 3 if config.problems else EXIT_OK
+
+    def env(self) -> int:
+        from lakeops.readers import environment, render_environment
+
+        values = environment(self.lake(), show_secrets=self.args.show_secrets)
+        self.out.write(render_environment(values, "json" if self.args.json else self.args.format))
+        return EXIT_OK
+
+    # -- looking -------------------------------------------------------------------------------
+
+    def ls(self) -> int:
+        place = self.words.place("LAYER", key_optional=True)
+        self.words.done()
+        lake = self.lake()
+        entries = lake.iter_objects(place.layer, place.key, include_markers=self.args.all)
+        first = next(entries, None)
+        if first is None:
+            return self._nothing_matched(lake, place)
+        if self.args.json:
+            # Streamed, so that millions of keys never sit in memory at once.
+            self.out.write("[")
+            for index, entry in enumerate(itertools.chain([first], entries)):
+                self.out.write(("," if index else "") + "\n  " + json.dumps(jsonable(entry)))
+            self.out.write("\n]\n")
+            return EXIT_OK
+        for entry in itertools.chain([first], entries):
+            when = entry["LastModified"].strftime("%Y-%m-%d %H:%M:%S")
+            self.out.write(f"{when}  {size(entry['Size']):>10}  {entry['Key']}\n")
+        return EXIT_OK
+
+    def _nothing_matched(self, lake: Lake, place: Place) -> int:
+        """Say so: a layer or declared prefix that is still empty is news (exit 0); a prefix
+        that matches nothing is probably mistyped (exit 4, with the nearest ones)."""
+        layer, prefix = resolve(lake.config.buckets, place.layer, place.key)
+        prefix = prefix or ""
+        where = lake.uri(layer, prefix)
+        if self.args.json:
+            self.out.write("[]\n")
+        if prefix == "" or prefix in LAYOUT[layer].prefixes:
+            what = f"{layer} ({where})" if prefix == "" else where
+            self.err.write(f"lakeops: {what} holds no objects yet.\n")
+            return EXIT_OK
+        suggestions = nearest_prefixes(lake.context, layer, prefix)
+        hint = (
+            f"Did you mean {' or '.join(repr(s) for s in suggestions)}?"
+            if suggestions
+            else f"`lakeops ls {layer}` lists the whole layer."
+        )
+        raise NotFoundError(f"nothing matched {where}.", hint=hint)
+
+    def stat(self) -> int:
+        place = self.words.place("LAYER KEY")
+        self.words.done()
+        info = self.lake().stat(place.layer, place.key, version_id=self.args.version_id)
+        if self.args.json:
+            self.emit(info)
+            return EXIT_OK
+        rows = [
+            ("uri", info.uri),
+            ("size", f"{info.size} ({size(info.size)})"),
+            ("version", info.version_id or "null (unversioned)"),
+            ("last modified", info.last_modified or ""),
+            ("etag", info.etag),
+            ("sha256", info.sha256 or "(not recorded: written by another tool)"),
+            ("content type", info.content_type or ""),
+            *((f"metadata {name}", value) for name, value in sorted(info.metadata.items())),
+        ]
+        if info.lineage is not None:
+            rows += [
+                ("promoted from", info.lineage.source_uri),
+                ("  source version", info.lineage.source_version_id or "null"),
+                ("  source etag", info.lineage.source_etag or ""),
+                ("  promoted at", info.lineage.promoted_at or ""),
+            ]
+        else:
+            rows.append(("lineage", "none: uploaded, not promoted"))
+        table(rows, ("FIELD", "VALUE"), self.out)
+        return EXIT_OK
+
+    def versions(self) -> int:
+        place = self.words.place("LAYER KEY")
+        self.words.done()
+        history = self.lake().list_versions(place.layer, place.key)
+        if not history:
+            raise NotFoundError(f"{place} has no versions: it was never written.")
+        if self.args.json:
+            self.emit(history)
+            return EXIT_OK
+        rows = [
+            (
+                v.version_id or "null",
+                v.last_modified.strftime("%Y-%m-%d %H:%M:%S"),
+                "delete marker" if v.is_delete_marker else size(v.size or 0),
+                "current" if v.is_latest else "",
+            )
+            for v in history
+        ]
+        table(rows, ("VERSION", "WRITTEN", "SIZE", ""), self.out)
+        return EXIT_OK
+
+    # -- moving one object ---------------------------------------------------------------------
+
+    def upload(self) -> int:
+        if self.args.recursive:
+            return self._upload_folder()
+        file = self.words.one("FILE")
+        place = self.words.place("LAYER KEY")
+        self.words.done()
+        lake = self.lake()
+        with self.bar("hashing") as hashed, self.bar("uploading") as sent:
+            result = lake.put_file(
+                file,  # type: ignore[arg-type]
+                place.layer,
+                place.key,
+                _metadata(self.args.metadata),
+                content_type=self.args.content_type,
+                progress=sent,
+                hash_progress=hashed,
+            )
+        note = "" if result.created else "  (already there, identical content)"
+        return self.finish(result, f"{result.uri}{note}")
+
+    def download(self) -> int:
+        if self.args.recursive:
+            return self._download_prefix()
+        place = self.words.place("LAYER KEY")
+        dest_word = self.words.one("DEST", optional=True)
+        self.words.done()
+        key = place.key if place.key is not None else place.layer
+        dest = Path(dest_word) if dest_word else Path(Path(key.rstrip("/")).name)
+        if dest.exists() and not dest.is_dir() and not self.args.force:
+            raise LocalFileError(
+                f"local file {quoted(str(dest))} exists; nothing was downloaded.",
+                hint="Pass --force to replace it (it is replaced only once the download is "
+                "verified), or give another destination.",
+            )
+        if dest.is_dir():
+            dest = dest / Path(key.rstrip("/")).name
+        lake = self.lake()
+        with self.bar("downloading") as received, self.bar("verifying") as checked:
+            result = lake.get_file(
+                place.layer,
+                place.key,
+                dest,
+                version_id=self.args.version_id,
+                progress=received,
+                hash_progress=checked,
+            )
+        return self.finish(result, str(result.path))
+
+    def promote(self) -> int:
+        if self.args.recursive:
+            return self._promote_prefix()
+        source = self.words.place("SOURCE_LAYER KEY")
+        target = self.words.target("TARGET_LAYER")
+        self.words.done()
+        if target is None:
+            raise UsageError(
+                "promote needs a target layer (or URI) after the source.",
+                hint="See `lakeops promote --help`.",
+            )
+        lake = self.lake()
+        with self.bar("copying (server-side)") as copied:
+            result = lake.promote_object(
+                *_as_key_and_layer(source),
+                *_as_layer_and_key(target),
+                version_id=self.args.version_id,
+                progress=copied,
+            )
+        return self.finish(result, result.uri)
+
+    # -- moving datasets -----------------------------------------------------------------------
+
+    def _upload_folder(self) -> int:
+        folder = self.words.one("DIR")
+        place = self.words.place("LAYER PREFIX")
+        self.words.done()
+        lake = self.lake()
+        with self.job_bar("upload") as bar:
+            result = lake.upload_folder(
+                folder,  # type: ignore[arg-type]
+                place.layer,
+                place.key,
+                include=self.args.include,
+                exclude=self.args.exclude,
+                metadata=_metadata(self.args.metadata),
+                workers=self.args.workers,
+                dry_run=self.args.dry_run,
+                skip_conflicts=self.args.skip_conflicts,
+                publish=not self.args.no_publish,
+                progress=bar,
+            )
+        return self.dataset_result(result, "uploaded")
+
+    def _download_prefix(self) -> int:
+        place = self.words.place("LAYER PREFIX")
+        folder = self.words.one("DIR")
+        self.words.done()
+        lake = self.lake()
+        with self.job_bar("download") as bar:
+            result = lake.download_prefix(
+                place.layer,
+                place.key,
+                folder,
+                include=self.args.include,
+                exclude=self.args.exclude,
+                workers=self.args.workers,
+                dry_run=self.args.dry_run,
+                overwrite=self.args.force,
+                use_manifest=False if self.args.live else None,
+                progress=bar,
+            )
+        return self.dataset_result(result, "downloaded")
+
+    def _promote_prefix(self) -> int:
+        source = self.words.place("SOURCE_LAYER PREFIX", key_optional=True)
+        target = self.words.target("TARGET_LAYER PREFIX")
+        self.words.done()
+        if target is None:
+            raise UsageError(
+                "promote --recursive needs a target layer and prefix (or a URI).",
+                hint="See `lakeops promote --help`.",
+            )
+        lake = self.lake()
+        with self.job_bar("promote") as bar:
+            result = lake.promote_prefix(
+                source.layer,
+                source.key,
+                *_as_layer_and_key(target),
+                include=self.args.include,
+                exclude=self.args.exclude,
+                workers=self.args.workers,
+                dry_run=self.args.dry_run,
+                publish=not self.args.no_publish,
+                lineage=self.args.lineage,
+                progress=bar,
+            )
+        return self.dataset_result(result, "promoted")
+
+    # -- checking ------------------------------------------------------------------------------
+
+    def verify(self) -> int:
+        if self.words._words:
+            return self._verify_dataset()
+        lake = self.lake()
+        checks = verify_lake(lake)
+        ok = all(check.ok for check in checks)
+        if self.args.json:
+            self.emit({"ok": ok, "endpoint": lake.config.endpoint_label, "checks": checks})
+        else:
+            rows = [(c.check, c.layer, c.bucket, c.result, c.detail) for c in checks]
+            table(rows, ("CHECK", "LAYER", "BUCKET", "RESULT", "DETAIL"), self.out)
+            failed = sum(check.result == FAIL for check in checks)
+            skipped = sum(check.result == SKIP for check in checks)
+            summary = "the lake matches its layout"
+            if not ok:
+                summary = f"drift: {failed} check(s) failed" + (
+                    f", {skipped} skipped" if skipped else ""
+                )
+            self.out.write(f"\n{lake.config.endpoint_label}: {summary}\n")
+        return EXIT_OK if ok else EXIT_DRIFT
+
+    def _verify_dataset(self) -> int:
+        place = self.words.place("LAYER PREFIX", key_optional=True)
+        self.words.done()
+        lake = self.lake()
+        with self.bar("verifying" if self.args.deep else "checking") as progress:
+            report = lake.verify_dataset(
+                place.layer, place.key, deep=self.args.deep, progress=progress
+            )
+        if self.args.json:
+            self.emit(report)
+        else:
+            rows = [(r.key, r.result, r.detail) for r in report.rows if not r.ok]
+            if rows:
+                table(rows, ("KEY", "RESULT", "DETAIL"), self.out)
+                self.out.write("\n")
+            self.out.write(f"{report.dataset}: {report.summary()}\n")
+        return EXIT_OK if report.ok else EXIT_DRIFT
+
+    def sample(self) -> int:
+        lake = self.lake()
+        bars: list[PhaseBar] = []
+
+        def progress_for(sample: SampleFile) -> ProgressCallback | None:
+            if not self.show_progress:
+                return None
+            bars.append(PhaseBar(sample.name, self.err))
+            return bars[-1]
+
+        try:
+            results = upload_sample(lake, progress_for)
+        finally:
+            for bar in bars:
+                bar.finish()
+        if self.args.json:
+            self.emit(results)
+        else:
+            for result in results:
+                state = "uploaded" if result.created else "already there"
+                self.out.write(f"{state:<14} {result.uri}  ({size(result.size)})\n")
+        return EXIT_OK
+
+
+def _as_layer_and_key(place: Place) -> tuple[str | None, str | None]:
+    """(layer, key) for the library, which takes a lone URI in the key's place."""
+    if place.key is None and is_uri(place.layer):
+        return None, place.layer
+    return place.layer, place.key
+
+
+def _as_key_and_layer(place: Place) -> tuple[str, str | None]:
+    layer, key = _as_layer_and_key(place)
+    return key or "", layer

@@ -1,0 +1,48 @@
+"""How results are shown: aligned tables and sizes for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, is_dataclass
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Any, TextIO
+
+
+def jsonable(value: Any) -> Any:
+    """``value`` as plain JSON types: dataclasses as objects, times as ISO 8601."""
+    if hasattr(value, "to_json"):
+        value = value.to_json()
+    elif is_dataclass(value) and not isinstance(value, type):
+        value = asdict(value)
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return (
+        value.value if isinstance(value, Enum) else str(value) if isinstance(value, Path) else value
+    )
+
+
+def emit(document: Any, out: TextIO) -> None:
+    out.write(json.dumps(jsonable(document), indent=2) + "\n")
+
+
+def size(count: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if abs(count) < 1024 or unit == "TiB":
+            return f"{count:.0f} {unit}" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    raise AssertionError("unreachable")
+
+
+def table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(c) for c in column) for column in zip(headers, *cells, strict=True)]
+    for line in (headers, *cells):
+        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+        out.write("\n")

@@ -1,0 +1,237 @@
+"""The command line's grammar: every command, option and argument, each with its help."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from lakeops._version import __version__
+from lakeops.cli.exits import EXIT_CODES, UsageError
+
+LAYERS = "bronze, silver or gold (or their buckets: raw, staging, curated)"
+URI_NOTE = "Any LAYER KEY pair may be given as one s3://bucket/key URI of the lake instead."
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> Any:  # argparse's own errors become one clean line
+        raise UsageError(f"{message}.", hint=f"See `{self.prog} --help`.")
+
+
+def _global_options(defaults: bool) -> Parser:
+    """Options valid before and after the command; after it, they only override."""
+    unset = None if defaults else argparse.SUPPRESS
+    flag = False if defaults else argparse.SUPPRESS
+    parser = Parser(add_help=False)
+    where = parser.add_argument_group("where the lake is (overrides the environment and stack)")
+    where.add_argument("--endpoint-url", default=unset, help="S3 API URL (AWS_ENDPOINT_URL)")
+    where.add_argument("--region", default=unset, help="region (AWS_REGION)")
+    where.add_argument("--profile", default=unset, help="AWS profile (AWS_PROFILE)")
+    where.add_argument(
+        "--backend",
+        choices=["minio", "aws"],
+        default=unset,
+        help="minio (any S3-compatible endpoint) or aws (LAKEOPS_BACKEND)",
+    )
+    where.add_argument(
+        "--stack", default=unset, help="Pulumi stack whose outputs to use (LAKEOPS_STACK)"
+    )
+    where.add_argument(
+        "--outputs-file",
+        default=unset,
+        help="stack outputs exported as JSON by `make outputs` (LAKEOPS_OUTPUTS_FILE)",
+    )
+    where.add_argument(
+        "--role",
+        default=unset,
+        help="act as a pipeline role of the stack: ingest, transform, publish or analyst "
+        "(LAKEOPS_ROLE)",
+    )
+    output = parser.add_argument_group("output")
+    output.add_argument(
+        "--json", action="store_true", default=flag, help="machine-readable output on stdout"
+    )
+    output.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=flag,
+        help="no progress bars (they show only when stderr is a terminal)",
+    )
+    output.add_argument(
+        "--debug",
+        action="store_true",
+        default=flag,
+        help="log every request (method, bucket, key, status, time) and show tracebacks",
+    )
+    return parser
+
+
+def _dataset_options(command: argparse.ArgumentParser) -> None:
+    group = command.add_argument_group("with --recursive")
+    group.add_argument(
+        "--include",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="only files matching the glob ('*.parquet' matches names, 'date=*/*' paths); "
+        "repeat for more",
+    )
+    group.add_argument(
+        "--exclude", action="append", default=[], metavar="GLOB", help="leave these files out"
+    )
+    group.add_argument("--workers", type=int, default=None, help="objects at once (default 32)")
+    group.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="show the plan (new, identical, conflicting, bytes) and write nothing",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES)
+    parser = Parser(
+        prog="lakeops",
+        description="Move data through the lake's layers: bronze (raw), silver (staging), "
+        f"gold (curated). {URI_NOTE}",
+        epilog=f"exit codes:\n{codes}\n\nSettings come from options, then AWS_* and LAKEOPS_* "
+        "variables, then the stack's outputs, then the dev defaults: see `lakeops config`.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[_global_options(defaults=True)],
+    )
+    parser.add_argument("--version", action="version", version=f"lakeops {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = [_global_options(defaults=False)]
+
+    def command(name: str, summary: str, usage: str | None = None) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=summary, description=f"{summary} {URI_NOTE}", parents=common, usage=usage
+        )
+
+    command("config", "Show the settings lakeops will use and where each one came from.")
+
+    env = command("env", "Print the variables aws-cli, s5cmd, rclone and DuckDB read.")
+    env.add_argument(
+        "--format", choices=["sh", "dotenv", "json"], default="sh", help="output format (sh)"
+    )
+    env.add_argument(
+        "--show-secrets", action="store_true", help="print secret keys instead of masking them"
+    )
+
+    ls = command("ls", "List a layer's objects under a prefix.", "lakeops ls LAYER [PREFIX]")
+    ls.add_argument("where", nargs="+", metavar="LAYER [PREFIX]", help=f"the layer: {LAYERS}")
+    ls.add_argument("--all", action="store_true", help="show the layout's prefix markers too")
+
+    stat = command(
+        "stat",
+        "Show an object's size, version, checksum, metadata and lineage.",
+        "lakeops stat LAYER KEY",
+    )
+    stat.add_argument("where", nargs="+", metavar="LAYER KEY", help="the object")
+    stat.add_argument("--version-id", help="show this version (see `lakeops versions`)")
+
+    versions = command(
+        "versions", "List an object's versions, newest first.", "lakeops versions LAYER KEY"
+    )
+    versions.add_argument("where", nargs="+", metavar="LAYER KEY", help="the object")
+
+    upload = command(
+        "upload",
+        "Upload a file to a layer, or a folder as a dataset (--recursive).",
+        "lakeops upload FILE LAYER KEY\n       lakeops upload --recursive DIR LAYER PREFIX",
+    )
+    upload.add_argument(
+        "words", nargs="+", metavar="FILE LAYER KEY", help="what to upload and where"
+    )
+    upload.add_argument(
+        "--recursive",
+        "-r",
+        action="store_true",
+        help="upload a folder as one dataset, and publish it",
+    )
+    upload.add_argument(
+        "--metadata",
+        "-m",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="user metadata; repeat for more",
+    )
+    upload.add_argument("--content-type", help="media type (default: guessed from the name)")
+    _dataset_options(upload)
+    upload.add_argument(
+        "--skip-conflicts",
+        action="store_true",
+        help="upload the rest when some keys hold other content (bronze); publishes nothing",
+    )
+    upload.add_argument(
+        "--no-publish", action="store_true", help="write no manifest or _SUCCESS marker"
+    )
+
+    download = command(
+        "download",
+        "Download an object, or a prefix (--recursive), verified and atomically.",
+        "lakeops download LAYER KEY [DEST]\n       lakeops download --recursive LAYER PREFIX DIR",
+    )
+    download.add_argument(
+        "words",
+        nargs="+",
+        metavar="LAYER KEY [DEST]",
+        help="the object, and the local path (default: the key's file name here)",
+    )
+    download.add_argument("--recursive", "-r", action="store_true", help="download a prefix")
+    download.add_argument("--version-id", help="download this version (see `lakeops versions`)")
+    download.add_argument(
+        "--force",
+        "-f",
+        action="store_true",
+        help="replace local files that exist (with --recursive: that differ)",
+    )
+    _dataset_options(download)
+    download.add_argument(
+        "--live",
+        action="store_true",
+        help="read the live objects even where a manifest publishes the dataset",
+    )
+
+    promote = command(
+        "promote",
+        "Copy an object, or a prefix (--recursive), forward to a later layer, server-side.",
+        "lakeops promote SOURCE_LAYER KEY TARGET_LAYER [TARGET_KEY]\n"
+        "       lakeops promote --recursive SOURCE_LAYER PREFIX TARGET_LAYER TARGET_PREFIX",
+    )
+    promote.add_argument(
+        "words",
+        nargs="+",
+        metavar="SOURCE_LAYER KEY TARGET_LAYER [TARGET_KEY]",
+        help="the source object and where to copy it (the target key defaults to the key)",
+    )
+    promote.add_argument("--recursive", "-r", action="store_true", help="promote a prefix")
+    promote.add_argument("--version-id", help="promote this version of the source")
+    _dataset_options(promote)
+    promote.add_argument(
+        "--no-publish", action="store_true", help="write no manifest or _SUCCESS marker"
+    )
+    promote.add_argument(
+        "--lineage",
+        metavar="TARGET",
+        help="send OpenLineage events to file:PATH or an http(s) endpoint (LAKEOPS_LINEAGE)",
+    )
+
+    verify = command(
+        "verify",
+        "Check the lake against its layout, or a published dataset against its manifest.",
+        "lakeops verify\n       lakeops verify LAYER PREFIX [--deep]",
+    )
+    verify.add_argument(
+        "where",
+        nargs="*",
+        metavar="LAYER PREFIX",
+        help="a published dataset (default: the whole lake's layout)",
+    )
+    verify.add_argument(
+        "--deep",
+        action="store_true",
+        help="read every object's bytes and hash them, instead of trusting stored checksums",
+    )
+
+    command("sample", "Upload the bundled sample dataset to bronze (idempotent).")
+    return parser

@@ -1,0 +1,206 @@
+"""Checking a published dataset against its manifest, by content.
+
+The manifest pins each object's version and SHA-256. An object whose current version is the
+published one is unchanged: versions never change. Any other is compared by the SHA-256 it
+records (one HEAD), never by size or time; ``deep`` reads every published version's bytes and
+hashes them, which also finds damage a stored checksum cannot. Objects under the prefix that
+the manifest does not list are reported too: a glob would read them, the manifest would not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lakeops.datasets.manifest import RESERVED_NAMES, ManifestEntry, read_manifest
+from lakeops.datasets.plan import dataset_prefix
+from lakeops.errors import NotPublishedError
+from lakeops.hashing import CHUNK_BYTES, ProgressCallback, announce, finish
+from lakeops.layout import StorageLayer
+from lakeops.metadata import META_SHA256
+from lakeops.ops.context import S3_FAILURES
+from lakeops.s3errors import normalize_version, translate
+
+if TYPE_CHECKING:
+    from lakeops.ops.context import Context
+
+OK, UNCHANGED_CONTENT = "ok", "ok (rewritten, same content)"
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    result: str
+    detail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result.startswith(OK)
+
+
+@dataclass
+class DatasetReport:
+    dataset: str
+    manifest_version_id: str | None
+    written_at: str
+    deep: bool
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(row.ok for row in self.rows)
+
+    def summary(self) -> str:
+        bad = [row for row in self.rows if not row.ok]
+        how = "read and hashed" if self.deep else "checked by version and stored SHA-256"
+        if not bad:
+            return f"all {len(self.rows)} objects match the manifest of {self.written_at} ({how})"
+        return f"{len(bad)} of {len(self.rows)} objects differ from the manifest ({how})"
+
+
+@dataclass(frozen=True)
+class _Live:
+    version_id: str | None
+    etag: str
+    size: int
+
+
+def verify_dataset(
+    ctx: Context,
+    where: StorageLayer,
+    prefix: str,
+    *,
+    deep: bool = False,
+    progress: ProgressCallback | None = None,
+    workers: int = 16,
+) -> DatasetReport:
+    root = dataset_prefix(where, prefix, writing=False)
+    manifest = read_manifest(ctx, where, root)
+    if manifest is None:
+        raise NotPublishedError(
+            f"{ctx.uri(where, root)} has no manifest: it was never published.",
+            hint="Only published datasets can be verified; `lakeops verify` checks the lake.",
+        )
+    report = DatasetReport(ctx.uri(where, root), manifest.version_id, manifest.written_at, deep)
+    live, kept = _listing(ctx, where, root)
+    entries = manifest.by_key()
+    announce(progress, manifest.total_bytes if deep else None)
+    try:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            report.rows = list(
+                pool.map(
+                    lambda entry: _check(
+                        ctx,
+                        layer=where,
+                        root=root,
+                        entry=entry,
+                        live=live,
+                        kept=kept,
+                        deep=deep,
+                        progress=progress,
+                    ),
+                    manifest.entries,
+                )
+            )
+    finally:
+        finish(progress)
+    for key in sorted(set(live) - set(entries)):
+        if key not in RESERVED_NAMES:
+            report.rows.append(Row(key, "extra", "under the prefix but not in the manifest"))
+    return report
+
+
+def _listing(
+    ctx: Context, layer: StorageLayer, root: str
+) -> tuple[dict[str, _Live], set[tuple[str, str | None]]]:
+    """Current objects by relative key, and every (key, version) still kept."""
+    target = ctx.target("list versions", layer, root)
+    live: dict[str, _Live] = {}
+    kept: set[tuple[str, str | None]] = set()
+    deleted: set[str] = set()
+    pages = ctx.client.get_paginator("list_object_versions").paginate(
+        Bucket=ctx.bucket(layer), Prefix=root
+    )
+    try:
+        for page in pages:
+            for marker in page.get("DeleteMarkers", []):
+                if marker.get("IsLatest"):
+                    deleted.add(marker["Key"][len(root) :])
+            for version in page.get("Versions", []):
+                key = version["Key"][len(root) :]
+                if not key or (key.endswith("/") and not version["Size"]):
+                    continue
+                version_id = normalize_version(version.get("VersionId"))
+                kept.add((key, version_id))
+                if version.get("IsLatest"):
+                    live[key] = _Live(version_id, str(version["ETag"]).strip('"'), version["Size"])
+    except S3_FAILURES as exc:
+        raise translate(exc, target) from exc
+    for key in deleted:
+        live.pop(key, None)
+    return live, kept
+
+
+def _check(
+    ctx: Context,
+    *,
+    layer: StorageLayer,
+    root: str,
+    entry: ManifestEntry,
+    live: dict[str, _Live],
+    kept: set[tuple[str, str | None]],
+    deep: bool,
+    progress: ProgressCallback | None,
+) -> Row:
+    still_kept = (entry.key, entry.version_id) in kept
+    kept_note = (
+        "; the published version is still kept (readers of the manifest are unaffected)"
+        if still_kept and entry.version_id
+        else "; the published version is gone"
+    )
+    current = live.get(entry.key)
+    if current is None:
+        return Row(entry.key, "deleted", "no current object" + kept_note)
+    if deep and still_kept:
+        actual = _hash_version(ctx, layer, root + entry.key, entry.version_id, progress)
+        if actual != entry.sha256:
+            return Row(
+                entry.key,
+                "corrupt",
+                f"published version hashes to {actual[:12]}..., the manifest says "
+                f"{str(entry.sha256)[:12]}...",
+            )
+    same_version = entry.version_id is not None and current.version_id == entry.version_id
+    if same_version or (entry.version_id is None and current.etag == entry.etag):
+        return Row(entry.key, OK)
+    head = ctx.head(ctx.target("verify", layer, root + entry.key, current.version_id))
+    if head.get("Metadata", {}).get(META_SHA256) == entry.sha256 and entry.sha256:
+        return Row(entry.key, UNCHANGED_CONTENT, f"now version {current.version_id}")
+    return Row(
+        entry.key,
+        "modified",
+        f"current version {current.version_id or 'null'} ({current.size} bytes) is not the "
+        f"published {entry.version_id or 'null'} ({entry.size} bytes)" + kept_note,
+    )
+
+
+def _hash_version(
+    ctx: Context,
+    layer: StorageLayer,
+    key: str,
+    version_id: str | None,
+    progress: ProgressCallback | None,
+) -> str:
+    target = ctx.target("read", layer, key, version_id)
+    digest = hashlib.sha256()
+    try:
+        body = ctx.client.get_object(**ctx.object_args(target))["Body"]
+        for chunk in body.iter_chunks(CHUNK_BYTES):
+            digest.update(chunk)
+            if progress is not None:
+                progress(len(chunk))
+    except S3_FAILURES as exc:
+        raise translate(exc, target) from exc
+    return digest.hexdigest()
