@@ -38,6 +38,11 @@ skipped by DuckDB, Polars and PyArrow's own S3 filesystem. s3fs lists them as ze
 so a PyArrow dataset read through s3fs (pandas, Dask) fails with ``FileNotFoundError`` when a
 marker lies *inside* the folder read, such as a whole layer bucket. Reading at or below a
 declared prefix (``s3://staging/cleaned/orders/``) works with every reader.
+
+Writing: the readers write with plain PUTs and multipart uploads. On AWS the bronze bucket
+policy refuses any object creation without ``If-None-Match``, so data lands in bronze
+through lakeops (``Lake.upload``) only; silver and gold take the readers' writes where the
+role allows them.
 """
 
 from __future__ import annotations
@@ -221,9 +226,10 @@ def polars_storage_options(lake: Lake) -> dict[str, str]:
 
     A private CA cannot be given here: object_store has an option for a proxy's CA only.
     Polars trusts the CA file in the process's ``SSL_CERT_FILE`` (read when its first cloud
-    client is built), so on an HTTPS endpoint with ``AWS_CA_BUNDLE`` set and neither
-    ``SSL_CERT_FILE`` nor ``SSL_CERT_DIR`` set this warns. ``SSL_CERT_FILE`` replaces the
-    system trust store for Polars, PyArrow and DuckDB in that process.
+    client is built), so on an HTTPS endpoint with ``AWS_CA_BUNDLE`` set and ``SSL_CERT_FILE``
+    naming another file (or none) this warns. ``SSL_CERT_FILE`` replaces the system trust
+    store for Polars, and for PyArrow's and DuckDB's defaults, in that process: give it a
+    bundle that holds both the system CAs and the private one if the process needs both.
 
     Globs: ``**/*.parquet`` matches at any depth; a bare trailing ``**`` matches nothing in
     Polars (with or without prefix markers), so write ``prefix/**/*.parquet`` or the folder.
@@ -241,19 +247,26 @@ def polars_storage_options(lake: Lake) -> dict[str, str]:
         options["aws_secret_access_key"] = keys.secret_key
         if keys.token:
             options["aws_session_token"] = keys.token
-    if (
-        config.endpoint_url is not None
-        and _uses_tls(lake)
-        and ca_bundle() is not None
-        and not any(os.environ.get(name) for name in SSL_CERT_VARS)
-    ):
-        warnings.warn(
-            f"Polars cannot be given {CA_BUNDLE_VAR} through storage options; set "
-            f"SSL_CERT_FILE={os.environ[CA_BUNDLE_VAR]} in the environment before the first "
-            "Polars cloud read, or Polars will not trust the endpoint's certificate.",
-            stacklevel=2,
-        )
+    ca = ca_bundle()
+    if config.endpoint_url is not None and _uses_tls(lake) and ca is not None:
+        _warn_unless_polars_trusts(ca)
     return options
+
+
+def _warn_unless_polars_trusts(ca: str) -> None:
+    """Warn when Polars will not be reading ``ca``: SSL_CERT_FILE names another file."""
+    cert_file = os.environ.get("SSL_CERT_FILE", "").strip()
+    try:
+        same = bool(cert_file) and Path(cert_file).samefile(ca)
+    except OSError:
+        same = False
+    if not same:
+        warnings.warn(
+            f"Polars cannot be given {CA_BUNDLE_VAR} through storage options and reads "
+            f"SSL_CERT_FILE instead ({cert_file or 'not set'}); unless that bundle holds "
+            f"the endpoint's CA, set SSL_CERT_FILE={ca} before the first Polars cloud read.",
+            stacklevel=3,
+        )
 
 
 # -- DuckDB ------------------------------------------------------------------------------------
@@ -511,7 +524,7 @@ def render_environment(variables: Mapping[str, str], fmt: EnvFormat = "sh") -> s
         )
     lines = []
     if MASK in variables.values():
-        lines.append("# Secrets are masked; show them to use these values.")
+        lines.append("# Secrets are masked: ask for them (--show-secrets) to use these values.")
     if "DUCKDB_S3_ENDPOINT" in variables:
         lines.append("# DuckDB has no variable for the URL style: run SET s3_url_style = 'path';")
     for name, value in variables.items():

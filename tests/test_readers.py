@@ -528,14 +528,20 @@ def test_polars_storage_options() -> None:
 
 
 def test_polars_warns_that_it_cannot_take_the_ca(
-    ca_file: str, clean_env: pytest.MonkeyPatch
+    ca_file: str, clean_env: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     with pytest.warns(UserWarning, match=f"SSL_CERT_FILE={ca_file}"):
+        readers.polars_storage_options(minio_https())
+    system_bundle = tmp_path / "system.pem"
+    system_bundle.write_text("")
+    clean_env.setenv("SSL_CERT_FILE", str(system_bundle))  # a bundle without the lake's CA
+    with pytest.warns(UserWarning, match="reads SSL_CERT_FILE instead"):
         readers.polars_storage_options(minio_https())
     clean_env.setenv("SSL_CERT_FILE", ca_file)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         readers.polars_storage_options(minio_https())
+        readers.polars_storage_options(minio_http())  # no TLS, nothing to trust
 
 
 def pyarrow_settings(filesystem: Any) -> dict[str, Any]:
