@@ -1,8 +1,9 @@
 """Settings for querying the lake in place: pandas, Dask, Polars, DuckDB, PyArrow, shell tools.
 
-Every function takes a :class:`~lakeops.Lake` and reads only its resolved configuration and
-:meth:`Lake.credentials`, so a reader reaches the same endpoint, buckets and region, and signs
-as the same principal, as lakeops itself. The reader libraries are optional extras, each
+Every function takes a :class:`~lakeops.Lake` and reads only its resolved configuration,
+:meth:`Lake.credentials` and the CA file in ``AWS_CA_BUNDLE`` (which lakeops' boto3 client
+trusts too), so a reader reaches the same endpoint, buckets and region, and signs as the same
+principal, as lakeops itself. The reader libraries are optional extras, each
 imported only inside the function that needs it (``import lakeops`` imports none of them):
 ``lakeops[pandas]`` (pandas, s3fs, pyarrow), ``lakeops[polars]``, ``lakeops[duckdb]``
 (DuckDB 1.4 with its httpfs and aws extensions from PyPI) and ``lakeops[arrow]``.
