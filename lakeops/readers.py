@@ -376,6 +376,9 @@ def duckdb_connection(
     (httpfs does not verify them unless ``enable_server_cert_verification`` is set; this is a
     database-wide setting), against ``AWS_CA_BUNDLE`` when it is set (``ca_cert_file``), else
     against the CA files OpenSSL finds (``SSL_CERT_FILE``, or the system's).
+
+    Keep the connection in a variable (or chain ``.execute``, which returns it): DuckDB closes
+    a connection nothing refers to, so ``duckdb_connection(lake).sql(...).df()`` fails.
     """
     duckdb_module = _require("duckdb")
     new = connection is None
