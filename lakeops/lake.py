@@ -519,3 +519,36 @@ class Lake:
         """Whether the server refuses overwrites under ``If-None-Match: *`` in this layer's
         bucket (None: it could not be told). Asked once per bucket and process."""
         return conditional_writes_enforced(self._ctx, StorageLayer.parse(layer))
+
+    # -- readers (lakeops.readers; each needs its extra) ---------------------------------------
+
+    def storage_options(self) -> dict[str, Any]:
+        """fsspec/s3fs options for pandas, Dask and fsspec-based PyArrow (``lakeops[pandas]``)."""
+        from lakeops import readers
+
+        return readers.storage_options(self)
+
+    def polars_storage_options(self) -> dict[str, str]:
+        """Polars' object_store options (``lakeops[polars]``)."""
+        from lakeops import readers
+
+        return readers.polars_storage_options(self)
+
+    def duckdb(self, connection: Any = None) -> Any:
+        """A DuckDB connection with httpfs loaded offline and a secret scoped to the lake's
+        buckets (``lakeops[duckdb]``); keep it in a variable while its relations are used."""
+        from lakeops import readers
+
+        return readers.duckdb_connection(self, connection)
+
+    def pyarrow_filesystem(self) -> Any:
+        """A ``pyarrow.fs.S3FileSystem`` for the lake (``lakeops[arrow]``)."""
+        from lakeops import readers
+
+        return readers.pyarrow_filesystem(self)
+
+    def environment(self, *, show_secrets: bool = False) -> dict[str, str]:
+        """The variables aws-cli, s5cmd, rclone and DuckDB read, secrets masked unless asked."""
+        from lakeops import readers
+
+        return readers.environment(self, show_secrets=show_secrets)

@@ -103,7 +103,8 @@ class Signing(enum.Enum):
 def signing(lake: Lake) -> Signing:
     """How readers sign for ``lake``; see the module docstring for why."""
     config = lake.config
-    if config.access_key_id is None and config.profile is None:
+    # An assumed role's keys exist only in lakeops' session: readers must be handed them.
+    if config.access_key_id is None and config.profile is None and config.role_arn is None:
         return Signing.READER_CHAIN
     return Signing.LAKE_KEYS
 
