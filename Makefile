@@ -138,13 +138,39 @@ prod-up: venv check-pulumi confirm-prod ## Deploy the prod stack (asks to confir
 
 # -- development ---------------------------------------------------------------------------------
 
-.PHONY: test test-minio lint bench clean
+.PHONY: test test-minio test-rgw rgw-packages lint bench clean
 test: venv ## Run the test suite (against a loopback S3 server it starts)
 	$(BIN)/pytest
 
 test-minio: venv ## Run the test suite against the compose MinIO as well
 	LAKEOPS_TEST_S3_ENDPOINT=http://localhost:9000 LAKEOPS_TEST_S3_ACCESS_KEY=$(MINIO_ROOT_USER) \
 		LAKEOPS_TEST_S3_SECRET_KEY=$(MINIO_ROOT_PASSWORD) $(BIN)/pytest
+
+# Ceph RGW 16.2, a real S3 server, on 127.0.0.1 (tests/support/rgw.py). Its state and logs stay
+# in RGW_STATE; its data lives in RAM and goes when it stops.
+RGW_STATE ?= .lakeops/rgw
+RGW = $(BIN)/python -m tests.support.rgw
+RGW_PACKAGES := radosgw ceph-mon ceph-osd ceph-common uuid-runtime openssl
+
+rgw-packages: ## Install Ceph RGW's Debian packages when radosgw is missing (as root)
+	@command -v radosgw >/dev/null && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "Ceph RGW is not installed. As root, run: apt-get update && apt-get install -y --no-install-recommends $(RGW_PACKAGES)" >&2; \
+		exit 1; fi; \
+	echo "Installing Ceph RGW: $(RGW_PACKAGES)"; \
+	apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(RGW_PACKAGES) >/dev/null
+
+test-rgw: venv rgw-packages ## Run the suite against Ceph RGW (started and stopped here), over HTTP and HTTPS
+	@trap '$(RGW) stop --state $(RGW_STATE)' EXIT; trap 'exit 130' INT TERM; \
+	$(RGW) start --state $(RGW_STATE); \
+	status=0; \
+	for scheme in http https; do \
+		settings=$$($(RGW) env --state $(RGW_STATE) --scheme $$scheme); \
+		echo "== the suite against Ceph RGW over $$scheme"; \
+		(eval "$$settings"; exec $(BIN)/pytest --s3-endpoints=external $(PYTEST_ARGS)) || status=1; \
+	done; \
+	exit $$status
 
 lint: venv ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .

@@ -11,7 +11,9 @@ import pytest
 
 from lakeops import Lake, LakeConfig, StorageLayer
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.capabilities import FEATURES, Capabilities, probe
 from tests.support.s3server import (
+    CHECKSUM_CALCULATION_VAR,
     EXTERNAL_ENDPOINT_VAR,
     REGION,
     S3Endpoint,
@@ -27,28 +29,77 @@ EXTERNAL_SKIP_REASON = (
     f"external S3 endpoint mode skipped: set {EXTERNAL_ENDPOINT_VAR} (for example "
     "http://localhost:9000 after `make up`) to run the suite against it too"
 )
+ENDPOINT_CHOICES = ("all", "moto", "external")
+_probed: dict[str, Capabilities] = {}
 
 
-def pytest_report_header() -> str:
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--s3-endpoints",
+        choices=ENDPOINT_CHOICES,
+        default="all",
+        help="run the tests of the s3 fixture against moto, the external endpoint, or both "
+        f"(all, the default; the external one only when {EXTERNAL_ENDPOINT_VAR} is set). Tests "
+        "with servers of their own (iam_moto) and tests without a server run either way.",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
     external = external_endpoint()
     if external is None:
         return f"S3 endpoints: moto on loopback; {EXTERNAL_SKIP_REASON}"
-    return f"S3 endpoints: moto on loopback, and external {external.url}"
+    wanted = config.getoption("s3_endpoints")
+    settings = "".join(f", {name}={value}" for name, value in external.client_env.items())
+    shown = [
+        *(["moto on loopback"] if wanted != "external" else []),
+        *(
+            [f"external {external.url} (kind {external.kind}{settings})"]
+            if wanted != "moto"
+            else []
+        ),
+    ]
+    return f"S3 endpoints: {', and '.join(shown)}"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Without an external endpoint, drop that mode's tests once instead of skipping each."""
-    if external_endpoint() is not None:
-        return
-    dropped = [item for item in items if _endpoint_param(item) == "external"]
+    """Drop the s3 parametrisations not wanted once, instead of skipping each test; mark the
+    lakeops bugs known on the external server's kind as expected failures there."""
+    external = external_endpoint()
+    wanted = config.getoption("s3_endpoints")
+    if wanted == "external" and external is None:
+        raise pytest.UsageError(f"--s3-endpoints=external needs {EXTERNAL_ENDPOINT_VAR}")
+    for item in items:
+        for mark in item.iter_markers("requires"):
+            unknown = set(mark.args) - set(FEATURES)
+            if unknown or not mark.args:
+                raise pytest.UsageError(f"{item.nodeid}: unknown capability {unknown or '(none)'}")
+        if external is not None and _endpoint_param(item) == "external":
+            for mark in item.iter_markers("lakeops_bug"):
+                kind, reason = mark.args
+                if kind == external.kind:
+                    item.add_marker(
+                        pytest.mark.xfail(reason=f"lakeops bug on {kind}: {reason}", strict=True)
+                    )
+
+    def unwanted(item: pytest.Item) -> bool:
+        param = _endpoint_param(item)
+        if param == "external" and external is None:
+            return True
+        return param is not None and wanted not in ("all", param)
+
+    dropped = [item for item in items if unwanted(item)]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
-        items[:] = [item for item in items if _endpoint_param(item) != "external"]
+        items[:] = [item for item in items if not unwanted(item)]
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if external_endpoint() is None:
         terminalreporter.write_line(EXTERNAL_SKIP_REASON)
+    for url, found in _probed.items():
+        terminalreporter.write_line(f"capabilities of {found.kind} at {url}:")
+        for line in found.table():
+            terminalreporter.write_line(line)
 
 
 def _endpoint_param(item: pytest.Item) -> object:
@@ -58,16 +109,55 @@ def _endpoint_param(item: pytest.Item) -> object:
 
 @pytest.fixture(scope="session", params=["moto", "external"])
 def s3(request: pytest.FixtureRequest) -> Iterator[S3Endpoint]:
-    """The S3 server under test: moto on loopback, and an external one when it is named."""
+    """The S3 server under test: moto on loopback, and an external one when it is named.
+
+    Its capabilities are probed first: the session stops if they contradict what a known kind
+    of server is declared to do."""
     if request.param == "moto":
         endpoint = start_moto()
-        yield endpoint
-        endpoint.stop()
+        try:
+            _probe(endpoint)
+            yield endpoint
+        finally:
+            endpoint.stop()
         return
     external = external_endpoint()
     if external is None:
         pytest.skip(EXTERNAL_SKIP_REASON)
+    _probe(external)
     yield external
+
+
+def _probe(endpoint: S3Endpoint) -> None:
+    found = _probed[endpoint.url] = probe(endpoint)
+    wrong = found.disagreements()
+    if wrong:
+        pytest.exit(
+            f"the capability probe of {endpoint.kind} at {endpoint.url} contradicts its "
+            f"declaration in tests/support/capabilities.py: {'; '.join(wrong)}",
+            returncode=3,
+        )
+    checksums = endpoint.client_env.get(CHECKSUM_CALCULATION_VAR)
+    if found.found["checksum_trailers"] is False and checksums != "when_required":
+        pytest.exit(
+            f"{found.missing_reason('checksum_trailers')} over HTTPS: run with "
+            f"{CHECKSUM_CALCULATION_VAR}=when_required, as the README says for such servers",
+            returncode=3,
+        )
+
+
+@pytest.fixture(scope="session")
+def capabilities(s3: S3Endpoint) -> Capabilities:
+    """What the server under test does, as probed at the start of the session."""
+    return _probed[s3.url]
+
+
+@pytest.fixture(autouse=True)
+def _required_capabilities(request: pytest.FixtureRequest) -> None:
+    """``@pytest.mark.requires(feature, ...)``: skip unless the server under test has them."""
+    features = [feature for mark in request.node.iter_markers("requires") for feature in mark.args]
+    if features:
+        request.getfixturevalue("capabilities").require(*features)
 
 
 @pytest.fixture(scope="session")

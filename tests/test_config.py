@@ -334,8 +334,14 @@ def test_the_config_of_a_lake_is_read_only() -> None:
     ],
 )
 def test_request_checksum_calculation_honours_boto3s_setting_and_lakeops_own(
-    settings: dict[str, Any], env: dict[str, str], expected: str | None, source: str | None
+    settings: dict[str, Any],
+    env: dict[str, str],
+    expected: str | None,
+    source: str | None,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # boto3 reads the process environment too; the test's own `env` is what counts here.
+    monkeypatch.delenv("AWS_REQUEST_CHECKSUM_CALCULATION", raising=False)
     config = LakeConfig.resolve(env=env, **settings)
 
     assert config.request_checksum_calculation == expected

@@ -154,9 +154,9 @@ def test_objects_over_the_copy_threshold_use_a_multipart_copy(
     assert result.multipart
     assert "UploadPartCopy" in operations
     assert "GetObject" not in operations and "UploadPart" not in operations
-    part = admin.head_object(Bucket=buckets[GOLD], Key="ml/big.parquet", PartNumber=1)
-    assert part["PartsCount"] == 3
     head = admin.head_object(Bucket=buckets[GOLD], Key="ml/big.parquet")
+    # The multipart ETag's "-<parts>" suffix: PartsCount is missing on some servers (Ceph RGW).
+    assert head["ETag"].strip('"').endswith("-3")
     assert head["ContentType"] == "application/vnd.apache.parquet"
     assert head["Metadata"]["dataset"] == "orders"
     assert head["Metadata"][META_SOURCE_URI] == f"s3://{buckets[SILVER]}/deduplicated/big.parquet"

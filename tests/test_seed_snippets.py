@@ -91,6 +91,7 @@ def run_snippet(code: str, s3: S3Endpoint, buckets: dict[StorageLayer, str]) -> 
             "AWS_ACCESS_KEY_ID": s3.access_key,
             "AWS_SECRET_ACCESS_KEY": s3.secret_key,
             "AWS_REGION": REGION,
+            **s3.client_env,  # the run's CA bundle and checksum setting, for HTTPS servers
             **{f"LAKEOPS_BUCKET_{layer.name}": name for layer, name in buckets.items()},
         }
     )

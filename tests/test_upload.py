@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
+import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,13 +56,35 @@ def test_upload_returns_uri_and_stores_bytes_metadata_and_checksum(
     assert stored["Metadata"]["source"] == "postgres"
     assert stored["Metadata"][META_SHA256] == hashlib.sha256(data).hexdigest()
     assert stored["ContentType"] == "text/csv"
-    assert stored.get("ChecksumCRC32"), "uploads carry an S3 integrity checksum"
+
+
+@pytest.mark.requires("flexible_checksums", "checksum_trailers")
+def test_uploads_carry_an_s3_integrity_checksum_by_default(
+    s3: S3Endpoint, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    # boto3's default, whatever this run's environment chose for its server.
+    lake = Lake(config_for(s3, buckets, request_checksum_calculation="when_supported"))
+    data = b"id,name\n1,Ada\n"
+    crc32 = base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
+
+    lake.upload(write(tmp_path / "users.csv", data), BRONZE, "postgres/users.csv")
+
+    head = admin.head_object(
+        Bucket=buckets[BRONZE], Key="postgres/users.csv", ChecksumMode="ENABLED"
+    )
+    assert head.get("ChecksumCRC32") == crc32
 
 
 def test_uploads_send_no_checksum_when_told_only_when_required(
-    s3: S3Endpoint, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+    s3: S3Endpoint,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # The opt-out for servers that refuse boto3's checksum trailers over HTTPS (Ceph RGW 16.2).
+    # lakeops' own setting must do it, not boto3's variable, which a run may set for its server.
+    monkeypatch.delenv("AWS_REQUEST_CHECKSUM_CALCULATION", raising=False)
     lake = Lake(config_for(s3, buckets, request_checksum_calculation="when_required"))
     source = write(tmp_path / "users.csv", b"id\n1\n")
 
@@ -87,8 +111,9 @@ def test_large_upload_is_multipart_with_bounded_parts_and_reports_progress(
         source, SILVER, "cleaned/big.bin", progress=seen.append, hash_progress=hashed.append
     )
 
-    head = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/big.bin", PartNumber=1)
-    assert head["PartsCount"] == 3
+    # The multipart ETag's "-<parts>" suffix: PartsCount is missing on some servers (Ceph RGW).
+    head = admin.head_object(Bucket=buckets[SILVER], Key="cleaned/big.bin")
+    assert head["ETag"].strip('"').endswith("-3")
     assert sum(seen) == len(data)
     assert sum(hashed) == len(data)
     assert result.size == len(data)

@@ -29,8 +29,11 @@ OPT_IN = "LAKEOPS_TEST_PULUMI"
 def _skip_reason() -> str | None:
     if shutil.which("pulumi") is None:
         return "the Pulumi CLI is not installed (https://www.pulumi.com/docs/install/)"
-    if external_endpoint() is None:
+    endpoint = external_endpoint()
+    if endpoint is None:
         return "no MinIO named: set LAKEOPS_TEST_S3_ENDPOINT (make up starts one)"
+    if endpoint.kind not in ("external", "minio"):  # the MinIO provider needs MinIO's admin API
+        return f"the dev stack's MinIO provider needs a MinIO, not {endpoint.kind}"
     if os.environ.get(OPT_IN) != "1":
         return f"opt-in: set {OPT_IN}=1 to run pulumi up/destroy against that MinIO"
     return None

@@ -1,4 +1,4 @@
-"""S3 endpoints for the tests: a moto server on loopback, or an external one (such as MinIO)."""
+"""S3 endpoints for the tests: a moto server on loopback, or an external one (MinIO, Ceph RGW)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,18 @@ from dataclasses import dataclass, field
 EXTERNAL_ENDPOINT_VAR = "LAKEOPS_TEST_S3_ENDPOINT"
 EXTERNAL_ACCESS_KEY_VAR = "LAKEOPS_TEST_S3_ACCESS_KEY"
 EXTERNAL_SECRET_KEY_VAR = "LAKEOPS_TEST_S3_SECRET_KEY"
+# What the external server is: a kind tests/support/capabilities.py knows ("moto", "rgw"), whose
+# capabilities are then checked against the probe; unset or unknown, the probe alone decides.
+EXTERNAL_KIND_VAR = "LAKEOPS_TEST_S3_KIND"
+# boto3's own variables, as a user of a private-CA or checksum-shy server sets them; tests that
+# start a client in a subprocess pass them on.
+CA_BUNDLE_VAR = "AWS_CA_BUNDLE"
+CHECKSUM_CALCULATION_VAR = "AWS_REQUEST_CHECKSUM_CALCULATION"
+CLIENT_ENV_VARS = (
+    CA_BUNDLE_VAR,
+    CHECKSUM_CALCULATION_VAR,
+    "AWS_RESPONSE_CHECKSUM_VALIDATION",
+)
 REGION = "us-east-1"
 MOTO_CREDENTIALS = ("testing-key", "testing-secret")
 
@@ -24,8 +36,10 @@ class S3Endpoint:
     url: str
     access_key: str
     secret_key: str
-    kind: str  # "moto" or "external"
+    kind: str  # "moto", "rgw", or what LAKEOPS_TEST_S3_KIND says ("external" when unset)
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    # The client settings of this run (CA bundle, checksum mode) for clients in subprocesses.
+    client_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def is_moto(self) -> bool:
@@ -83,7 +97,8 @@ def external_endpoint() -> S3Endpoint | None:
         url.rstrip("/"),
         os.environ.get(EXTERNAL_ACCESS_KEY_VAR, "minio"),
         os.environ.get(EXTERNAL_SECRET_KEY_VAR, "minio123"),
-        kind="external",
+        kind=os.environ.get(EXTERNAL_KIND_VAR, "").strip().lower() or "external",
+        client_env={name: os.environ[name] for name in CLIENT_ENV_VARS if os.environ.get(name)},
     )
 
 
