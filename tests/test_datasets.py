@@ -68,7 +68,7 @@ def operations(lake: Lake) -> list[str]:
     """The S3 operations the lake sends from now on. The per-bucket probe of conditional
     writes (lakeops.ops.conditional) is run first, so that its requests are not counted."""
     for layer in StorageLayer:
-        conditional_writes_enforced(lake._ctx, layer)
+        conditional_writes_enforced(lake.context, layer)
     seen: list[str] = []
     lock = threading.Lock()
 
@@ -357,14 +357,13 @@ def test_only_the_first_publish_of_a_dataset_wins(
     assert again.ok and not again.published and again.identical == 1
 
 
+@pytest.mark.requires("put_if_none_match_versioned")
 def test_concurrent_publishes_of_different_data_leave_exactly_one_manifest(
-    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path, s3: S3Endpoint
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
 ) -> None:
-    if not s3.is_moto:
-        pytest.skip("TODO(capabilities): needs If-None-Match enforced on versioned buckets")
     from lakeops.datasets.manifest import ManifestEntry, new_manifest, publish
 
-    ctx = lake._ctx
+    ctx = lake.context
     manifests = [
         new_manifest(
             ctx, SILVER, CLEAN_PREFIX, operation="upload", source=f"run {n}",

@@ -26,6 +26,8 @@ from lakeops.cli import main
 from lakeops.ops.conditional import conditional_writes_enforced, forget_probes
 from lakeops.transfers import MiB
 from tests.conftest import config_for
+from tests.support.buckets import all_versions
+from tests.support.capabilities import Capabilities
 from tests.support.faults import FaultProxy, SilentServer, always
 from tests.support.s3server import S3Endpoint
 
@@ -175,7 +177,7 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
     first.write_bytes(b"id\n1\n")
     second.write_bytes(b"id\n2\n")
 
-    assert conditional_writes_enforced(lake._ctx, BRONZE) is False
+    assert conditional_writes_enforced(lake.context, BRONZE) is False
     lake.upload(first, BRONZE, "files/a.csv")
     with pytest.raises(ImmutableObjectError):
         lake.upload(second, BRONZE, "files/a.csv")
@@ -186,11 +188,16 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
     forget_probes()
 
 
-def test_conditional_writes_are_found_enforced_where_they_are(lake: Lake, s3: S3Endpoint) -> None:
-    if not s3.is_moto:
-        pytest.skip("TODO(capabilities): expected answer per server kind")
+def test_conditional_writes_are_found_enforced_where_they_are(
+    lake: Lake, capabilities: Capabilities, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
     forget_probes()
-    assert conditional_writes_enforced(lake._ctx, BRONZE) is True
+    expected = capabilities.has("put_if_none_match_versioned")
+
+    assert conditional_writes_enforced(lake.context, BRONZE) is expected
+    # Whatever the answer, the probe leaves one version of the marker it used, and no other.
+    probed = [v["Key"] for v in all_versions(admin, buckets[BRONZE])]
+    assert probed == ["postgres/"]
     forget_probes()
 
 
