@@ -11,6 +11,7 @@ import botocore.config
 from lakeops._version import __version__
 from lakeops.config import LakeConfig
 from lakeops.metadata import META_SHA256
+from lakeops.roles import assumed_session
 from lakeops.s3errors import normalize_version
 
 if TYPE_CHECKING:
@@ -22,13 +23,18 @@ DEFAULT_POOL_CONNECTIONS = 64
 
 
 def make_session(config: LakeConfig) -> boto3.session.Session:
-    return boto3.session.Session(
+    """The session of the configured credentials; with a role on AWS, of that role, assumed
+    from them."""
+    session = boto3.session.Session(
         profile_name=config.profile,
         aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key,
         aws_session_token=config.session_token,
         region_name=config.region,
     )
+    if config.role_arn is None:
+        return session
+    return assumed_session(session, config.role_arn, config.role_session_name or "lakeops")
 
 
 def make_s3_client(

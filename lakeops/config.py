@@ -30,7 +30,14 @@ from lakeops.errors import ConfigurationError
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.redaction import quoted, register_secret
 from lakeops.roles import ENV_ROLE, RoleGrant, grant_for, session_name
-from lakeops.stack_outputs import find_project_dir, read_outputs_file, read_stack_outputs
+from lakeops.stack_outputs import (
+    DISCOVERED_STACK,
+    discovered_outputs,
+    find_project_dir,
+    read_outputs_file,
+    read_stack_outputs,
+    stale_outputs,
+)
 
 DEV_ENDPOINT = "http://localhost:9000"
 DEV_REGION = "us-east-1"
@@ -152,7 +159,7 @@ class LakeConfig:
             ("profile", self.profile or "(not set)"),
             ("role", self.role or "(none: the credentials' own rights)"),
             *((("role_arn", self.role_arn),) if self.role_arn else ()),
-            ("access_key_id", _show_key_id(self.access_key_id)),
+            ("access_key_id", show_key_id(self.access_key_id)),
             ("secret_access_key", _mask(self.secret_access_key)),
             ("session_token", _mask(self.session_token)),
             (
@@ -214,7 +221,7 @@ class LakeConfig:
         )
 
 
-def _show_key_id(value: str | None) -> str:
+def show_key_id(value: str | None) -> str:
     if value is None:
         return "(not set)"
     # Access key ids identify, they do not authenticate; still, show only enough to recognise.
@@ -432,11 +439,22 @@ class _Resolver:
         if file_value is not None:
             return read_outputs_file(Path(str(file_value)))
         stack_value = self._pick("stack", (stack, SOURCE_ARGUMENT), self._env(ENV_STACK))
-        if stack_value is None:
-            return None
         project = self._env(ENV_PROJECT_DIR)
         project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
-        return read_stack_outputs(str(stack_value), project_dir)
+        if stack_value is not None:
+            return read_stack_outputs(str(stack_value), project_dir)
+        if self._env(ENV_BACKEND) or project_dir is None:
+            return None
+        # Inside the project, with nothing named: the dev stack's exported outputs, as the
+        # Make targets use them, so that `lakeops` and `make` always see the same lake.
+        found = discovered_outputs(project_dir)
+        if found is None:
+            return None
+        self.sources["outputs_file"] = f"found in the project ({found.source})"
+        stale = stale_outputs(project_dir, DISCOVERED_STACK)
+        if stale:
+            self.problems.append(stale)
+        return found
 
     def _bucket(
         self,

@@ -7,6 +7,7 @@ declared here, once, and the program imports them. The README documents each one
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -56,6 +57,16 @@ BRONZE_TRANSITION_DAYS = "bronzeTransitionDays"
 BRONZE_STORAGE_CLASS = "bronzeStorageClass"
 
 
+def export_hint() -> str:
+    """How to export a stack's outputs, with the tools this machine has."""
+    if shutil.which("pulumi"):
+        return "`make outputs` (STACK=prod for production)"
+    return (
+        "`docker compose up -d` (its minio-init service exports .lakeops/outputs-dev.json; the "
+        "Pulumi CLI is not installed here, which `make outputs` needs)"
+    )
+
+
 @dataclass(frozen=True)
 class LifecycleIntent:
     """What the stack declared for object lifecycles; ``verify`` compares the live lake to it."""
@@ -101,14 +112,14 @@ class StackOutputs:
         if not isinstance(data, Mapping):
             raise ConfigurationError(
                 f"stack outputs from {source} are not a JSON object.",
-                hint="Export them with `make outputs` (pulumi stack output --json).",
+                hint=f"Export them with {export_hint()}.",
             )
         missing = [name for name in (BACKEND, BUCKETS) if name not in data]
         if missing:
             raise ConfigurationError(
                 f"stack outputs from {source} lack {', '.join(missing)}.",
                 hint="They do not come from this project's stack; run `pulumi up` for the "
-                "stack, then `make outputs`.",
+                f"stack, then export them with {export_hint()}.",
             )
         backend = Backend.parse(str(data[BACKEND]), source=f"stack outputs from {source}")
         endpoint = data.get(ENDPOINT)
@@ -129,7 +140,7 @@ class StackOutputs:
             if not isinstance(name, str) or not name:
                 raise ConfigurationError(
                     f"stack output {BUCKETS!r} from {source} has no bucket for {layer}.",
-                    hint="Re-run `pulumi up` for the stack, then `make outputs`.",
+                    hint=f"Re-run `pulumi up` for the stack, then export with {export_hint()}.",
                 )
             buckets[layer] = name
         region = data.get(REGION)

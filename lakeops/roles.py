@@ -16,7 +16,7 @@ import boto3
 import botocore.credentials
 import botocore.session
 
-from lakeops.contract import Backend, StackOutputs
+from lakeops.contract import Backend, StackOutputs, export_hint
 from lakeops.errors import ConfigurationError
 from lakeops.redaction import quoted
 
@@ -43,7 +43,7 @@ def grant_for(role: str, outputs: StackOutputs | None, backend: Backend) -> Role
         raise ConfigurationError(
             f"role {quoted(role)} is asked for, but no stack outputs say what it is.",
             hint="Point lakeops at the stack: LAKEOPS_OUTPUTS_FILE=.lakeops/outputs-dev.json "
-            "(make outputs writes it) or LAKEOPS_STACK=dev.",
+            f"or LAKEOPS_STACK=dev; to export the outputs: {export_hint()}.",
         )
     known = outputs.roles
     if role not in known:
@@ -51,7 +51,7 @@ def grant_for(role: str, outputs: StackOutputs | None, backend: Backend) -> Role
             f"the stack ({outputs.source}) has no role {quoted(role)}.",
             hint=f"Its roles are: {', '.join(known) or 'none'}.",
         )
-    source = f"role {role!r} ({outputs.source})"
+    source = f"role {role!r} (stack outputs, {outputs.source})"
     if backend is Backend.AWS:
         arn = outputs.role_arns.get(role)
         if arn is None:
@@ -69,8 +69,8 @@ def grant_for(role: str, outputs: StackOutputs | None, backend: Backend) -> Role
         raise ConfigurationError(
             f"the stack outputs ({outputs.source}) hold no keys for role {quoted(role)}"
             + (": they were exported without --show-secrets." if masked else "."),
-            hint="Export them again with `make outputs` (dev exports role keys, to a file only "
-            "you can read).",
+            hint=f"Export them again with {export_hint()}: dev exports the role keys, to a "
+            "file only you can read.",
         )
     return RoleGrant(role, source, access_key_id=keys[0], secret_access_key=keys[1])
 

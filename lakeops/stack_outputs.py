@@ -12,13 +12,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from lakeops.contract import StackOutputs
+from lakeops.contract import StackOutputs, export_hint
 from lakeops.errors import ConfigurationError
 
 log = logging.getLogger(__name__)
 
 EXPORT_DIR = ".lakeops"
 CLI_TIMEOUT_SECONDS = 60
+# The stack whose exported outputs lakeops uses by itself inside the project.
+DISCOVERED_STACK = "dev"
+# Where the Makefile keeps the dev stack's Pulumi state (file backend), for telling a stale
+# export: Pulumi's file backend keeps one JSON checkpoint per stack.
+STATE_DIR = ".pulumi-state"
 
 
 def exported_outputs_path(project_dir: Path, stack: str) -> Path:
@@ -34,13 +39,35 @@ def find_project_dir(start: Path) -> Path | None:
     return None
 
 
-def read_outputs_file(path: Path) -> StackOutputs:
+def discovered_outputs(project_dir: Path) -> StackOutputs | None:
+    """The dev stack's exported outputs in the project, if `make outputs` wrote them."""
+    path = exported_outputs_path(project_dir, DISCOVERED_STACK)
+    if not path.is_file():
+        return None
+    return read_outputs_file(path, shown=str(path.relative_to(project_dir)))
+
+
+def stale_outputs(project_dir: Path, stack: str) -> str | None:
+    """A note when the stack's state changed after its outputs were exported."""
+    exported = exported_outputs_path(project_dir, stack)
+    checkpoints = list((project_dir / STATE_DIR).glob(f".pulumi/stacks/*/{stack}.json"))
+    if not exported.is_file() or not checkpoints:
+        return None
+    if max(p.stat().st_mtime for p in checkpoints) <= exported.stat().st_mtime:
+        return None
+    return (
+        f"{exported.relative_to(project_dir)} is older than the {stack} stack's last update; "
+        f"the lake may have changed since. Export the outputs again: {export_hint()}."
+    )
+
+
+def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigurationError(
             f"stack outputs file {str(path)!r} does not exist.",
-            hint="Export it with `make outputs`, or unset LAKEOPS_OUTPUTS_FILE.",
+            hint=f"Export it with {export_hint()}, or unset LAKEOPS_OUTPUTS_FILE.",
         ) from None
     except OSError as exc:
         raise ConfigurationError(
@@ -52,9 +79,9 @@ def read_outputs_file(path: Path) -> StackOutputs:
     except json.JSONDecodeError as exc:
         raise ConfigurationError(
             f"stack outputs file {str(path)!r} is not valid JSON ({exc.msg}, line {exc.lineno}).",
-            hint="Re-export it with `make outputs`.",
+            hint=f"Export it again with {export_hint()}.",
         ) from None
-    return StackOutputs.parse(data, source=f"file {str(path)!r}")
+    return StackOutputs.parse(data, source=f"file {shown or str(path)!r}")
 
 
 def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOutputs:
@@ -80,7 +107,7 @@ def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOu
             f"`pulumi stack output` failed for stack {stack!r} in {str(project_dir)!r}: "
             f"{last_line}",
             hint="Log in to the stack's backend (the Makefile sets PULUMI_BACKEND_URL for dev), "
-            "or use `make outputs` and LAKEOPS_OUTPUTS_FILE.",
+            "or export the outputs with `make outputs` and set LAKEOPS_OUTPUTS_FILE.",
         )
     try:
         data = json.loads(done.stdout)
@@ -113,6 +140,6 @@ def read_stack_outputs(stack: str, project_dir: Path | None) -> StackOutputs:
     raise ConfigurationError(
         f"stack {stack!r} is named, but the pulumi CLI is not on PATH and {str(exported)!r} "
         "does not exist.",
-        hint="Install Pulumi, or export the outputs with `make outputs` and set "
-        "LAKEOPS_OUTPUTS_FILE.",
+        hint="`docker compose up -d` exports them (its minio-init service writes "
+        f"{EXPORT_DIR}/outputs-dev.json); or install the Pulumi CLI and run `make outputs`.",
     )

@@ -20,7 +20,15 @@ import botocore.exceptions
 
 from lakeops.contract import Backend, LifecycleIntent
 from lakeops.layout import LAYOUT, StorageLayer, is_marker_key, marker_key
-from lakeops.s3errors import DENIED_CODES, NOT_FOUND_CODES, Target, error_code, translate
+from lakeops.s3errors import (
+    CREDENTIALS_REJECTED_CODES,
+    DENIED_CODES,
+    NOT_FOUND_CODES,
+    Target,
+    credentials_rejected,
+    error_code,
+    translate,
+)
 
 if TYPE_CHECKING:
     from lakeops.lake import Lake
@@ -116,17 +124,33 @@ class _Layer:
         try:
             self.client.head_bucket(Bucket=self.bucket)
         except botocore.exceptions.ClientError as exc:
+            if error_code(exc) not in NOT_FOUND_CODES | DENIED_CODES:
+                raise translate(exc, self._target("check")) from exc
+            return self._why_head_bucket_failed()
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target("check")) from exc
+        return self.row("bucket exists", True, "")
+
+    def _why_head_bucket_failed(self) -> Check:
+        """A HEAD has no body: ask again with a listing, whose error says whether the bucket
+        is missing, the policy refuses, or the credentials are rejected (which is no drift,
+        and raises CredentialsRejectedError like every other command)."""
+        try:
+            self.client.list_objects_v2(Bucket=self.bucket, MaxKeys=1)
+        except botocore.exceptions.ClientError as exc:
             code = error_code(exc)
             if code in NOT_FOUND_CODES:
                 return self.row(
                     "bucket exists", False, "missing: run `make up` (dev) or `pulumi up`"
                 )
+            if code in CREDENTIALS_REJECTED_CODES:
+                raise credentials_rejected(self._target("check"), code) from exc
             if code in DENIED_CODES:
                 return self.row("bucket exists", False, "access denied (HeadBucket)")
             raise translate(exc, self._target("check")) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, self._target("check")) from exc
-        return self.row("bucket exists", True, "")
+        return self.row("bucket exists", False, "HeadBucket refused, listing allowed")
 
     def versioning(self) -> Check:
         status = (self.call("GetBucketVersioning", self.client.get_bucket_versioning) or {}).get(

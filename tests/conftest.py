@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import boto3
@@ -158,6 +159,13 @@ def _required_capabilities(request: pytest.FixtureRequest) -> None:
     features = [feature for mark in request.node.iter_markers("requires") for feature in mark.args]
     if features:
         request.getfixturevalue("capabilities").require(*features)
+
+
+@pytest.fixture(autouse=True)
+def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test runs in a folder of its own: inside the project, lakeops would find the
+    developer's exported dev outputs (.lakeops/outputs-dev.json) by itself."""
+    monkeypatch.chdir(tmp_path)
 
 
 @pytest.fixture(scope="session")

@@ -388,3 +388,84 @@ def test_bad_timeouts_are_refused_with_the_variable_named(
 ) -> None:
     with pytest.raises(ConfigurationError, match=message):
         LakeConfig.resolve(env=env)
+
+
+def test_config_shows_its_table_and_the_problem_when_the_profile_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeops.cli import main
+
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    out = __import__("io").StringIO()
+
+    code = main(["--profile", "lakeops-no-such-profile", "config"], out=out)
+
+    assert code == 3
+    assert out.getvalue().splitlines()[0].split() == ["SETTING", "VALUE", "SOURCE"]
+    assert "problem: AWS profile 'lakeops-no-such-profile' is not defined" in out.getvalue()
+
+
+def test_config_shows_the_keys_a_profile_really_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lakeops.cli import main
+
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[pipeline]\naws_access_key_id = AKIAPROFILEKEY1\naws_secret_access_key = prof-secret-1\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    out = __import__("io").StringIO()
+
+    code = main(["--profile", "pipeline", "--json", "config"], out=out)
+
+    settings = json.loads(out.getvalue())["settings"]
+    assert code == 0
+    assert settings["access_key_id"] == {
+        "value": "AKIA****",
+        "source": "AWS profile 'pipeline' (shared-credentials-file)",
+    }
+    assert settings["secret_access_key"]["value"] == "****"
+    assert "prof-secret-1" not in out.getvalue()
+
+
+def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+
+    config = LakeConfig.resolve(env={})
+
+    assert config.bucket(BRONZE) == "dev-raw"
+    assert config.sources["bucket.bronze"] == "stack outputs (file '.lakeops/outputs-dev.json')"
+    assert config.sources["outputs_file"].startswith("found in the project")
+    assert config.problems == ()
+    # Naming another backend, or a file, or a stack, turns the finding off.
+    assert LakeConfig.resolve(env={"LAKEOPS_BACKEND": "minio"}).bucket(BRONZE) == "raw"
+
+
+def test_an_export_older_than_the_stack_is_reported_stale(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    checkpoint = tmp_path / ".pulumi-state" / ".pulumi" / "stacks" / "lake" / "dev.json"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text("{}")
+    os.utime(exported, (1_000_000, 1_000_000))
+    monkeypatch.chdir(tmp_path)
+
+    config = LakeConfig.resolve(env={})
+
+    assert any("older than the dev stack's last update" in p for p in config.problems)

@@ -11,14 +11,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+import botocore.exceptions
+
 from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
 from lakeops.cli.output import emit, jsonable, size, table
 from lakeops.cli.progress import JobBar, PhaseBar
 from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
-from lakeops.config import LakeConfig
+from lakeops.client import make_session
+from lakeops.config import LakeConfig, show_key_id
 from lakeops.datasets.results import DatasetResult
-from lakeops.errors import InvalidMetadataError, LocalFileError, NotFoundError
+from lakeops.errors import (
+    ConfigurationError,
+    InvalidMetadataError,
+    LakeOpsError,
+    LocalFileError,
+    NotFoundError,
+)
 from lakeops.hashing import ProgressCallback
 from lakeops.lake import Lake
 from lakeops.layout import LAYOUT
@@ -31,8 +40,9 @@ from lakeops.verify import FAIL, SKIP, verify_lake
 log = logging.getLogger("lakeops.cli")
 
 
-def resolve_config(args: argparse.Namespace) -> LakeConfig:
+def resolve_config(args: argparse.Namespace, *, lenient: bool = False) -> LakeConfig:
     return LakeConfig.resolve(
+        lenient=lenient,
         endpoint_url=args.endpoint_url,
         region=args.region,
         profile=args.profile,
@@ -146,20 +156,28 @@ class Command:
     # -- configuration -------------------------------------------------------------------------
 
     def config(self) -> int:
-        config = resolve_config(self.args)
+        """Everything that will really be used, even where something is wrong (shown as a
+        problem, exit 3): keys a profile or the AWS chain provides are looked up and shown
+        masked, with the provider that found them."""
+        config = resolve_config(self.args, lenient=True)
         rows = config.describe()
+        problems = list(config.problems)
+        if config.access_key_id is None:
+            rows, found = _chain_credentials(config, rows)
+            if found is not None:
+                problems.append(found)
         if self.args.json:
             self.emit(
                 {
                     "settings": {n: {"value": v, "source": s} for n, v, s in rows},
-                    "problems": list(config.problems),
+                    "problems": problems,
                 }
             )
         else:
             table(rows, ("SETTING", "VALUE", "SOURCE"), self.out)
-            for problem in config.problems:
+            for problem in problems:
                 self.out.write(f"\nproblem: {problem}\n")
-        return 3 if config.problems else EXIT_OK
+        return ConfigurationError.exit_code if problems else EXIT_OK
 
     def env(self) -> int:
         from lakeops.readers import environment, render_environment
@@ -462,6 +480,34 @@ class Command:
                 state = "uploaded" if result.created else "already there"
                 self.out.write(f"{state:<14} {result.uri}  ({size(result.size)})\n")
         return EXIT_OK
+
+
+def _chain_credentials(
+    config: LakeConfig, rows: list[tuple[str, str, str]]
+) -> tuple[list[tuple[str, str, str]], str | None]:
+    """``rows`` with the keys a profile or the AWS chain gives, or the problem that it gives
+    none."""
+    try:
+        found = make_session(config).get_credentials()
+    except (botocore.exceptions.BotoCoreError, LakeOpsError) as exc:
+        return rows, f"credentials: {type(exc).__name__}: {exc}"
+    if found is None:
+        return rows, (
+            "no credentials found: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
+            "or log in (aws sso login)."
+        )
+    frozen = found.get_frozen_credentials()
+    method = getattr(found, "method", "") or "boto3"
+    source = {name: where for name, _, where in rows}.get("access_key_id", "")
+    shown = {
+        "access_key_id": show_key_id(frozen.access_key),
+        "secret_access_key": "****",
+        "session_token": "****" if frozen.token else "(not set)",
+    }
+    return [
+        (name, shown.get(name, value), f"{source} ({method})" if name in shown else where)
+        for name, value, where in rows
+    ], None
 
 
 def _as_layer_and_key(place: Place) -> tuple[str | None, str | None]:

@@ -9,6 +9,8 @@ A dataset job has one bar for the whole job: files and bytes done, throughput an
 
 from __future__ import annotations
 
+import os
+import shutil
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -16,6 +18,21 @@ from tqdm import tqdm
 from lakeops.datasets.runner import JobProgress
 
 _VERBS = {"upload": "uploading", "download": "downloading", "promote": "copying (server-side)"}
+
+
+def _width(stream: TextIO) -> dict[str, Any]:
+    """tqdm's width settings: follow the terminal, unless it says it has no width (a pseudo-
+    terminal nobody sized, as under `script` or some CI runners), where tqdm would draw
+    nothing at all; then COLUMNS, or 100."""
+    try:
+        columns = os.get_terminal_size(stream.fileno()).columns
+    except (OSError, ValueError, AttributeError):
+        columns = 0
+    if columns:
+        return {"dynamic_ncols": True}
+    size = shutil.get_terminal_size((100, 24))
+    # A height of 0 would make tqdm hide every bar as "more hidden" below the screen.
+    return {"ncols": size.columns or 100, "nrows": size.lines or 24}
 
 
 class PhaseBar:
@@ -37,7 +54,7 @@ class PhaseBar:
             unit_divisor=1024,
             file=self._stream,
             leave=False,
-            dynamic_ncols=True,
+            **_width(self._stream),
             # Without a total, show the time waited rather than a byte count stuck at 0.
             bar_format=None if total is not None else "{desc}: {elapsed}",
         )
@@ -81,7 +98,7 @@ class JobBar:
         self._bar.refresh()
 
     def _open(self, progress: JobProgress) -> tqdm[Any] | None:
-        common: dict[str, Any] = {"file": self._stream, "leave": False, "dynamic_ncols": True}
+        common: dict[str, Any] = {"file": self._stream, "leave": False, **_width(self._stream)}
         if progress.phase == "planning":
             return tqdm(desc="planning", unit=" objects looked at", total=None, **common)
         if progress.phase == "transferring":

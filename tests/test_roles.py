@@ -1,0 +1,227 @@
+"""Acting as a pipeline role: its keys from the dev stack's outputs, or its IAM role assumed
+through STS on AWS, and every reader setting following it. Role effects are checked on the
+IAM-enforcing test server with the stack's own policy documents."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from lakeinfra.policies import role_policy
+from lakeops import AccessDeniedError, ConfigurationError, Lake, LakeConfig, StorageLayer
+from lakeops.cli import main
+from tests.conftest import s3_client
+from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.iam import create_iam_user
+from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
+
+BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
+
+
+def dev_outputs(
+    endpoint: str, buckets: dict[StorageLayer, str], credentials: Any
+) -> dict[str, Any]:
+    return {
+        "backend": "minio",
+        "endpoint": endpoint,
+        "region": REGION,
+        "buckets": {layer.value: name for layer, name in buckets.items()},
+        "rolePolicies": {role: f"lake-{role}" for role in ("ingest", "analyst")},
+        "roleCredentials": credentials,
+    }
+
+
+@pytest.fixture
+def lake_buckets(iam_moto: S3Endpoint) -> Iterator[dict[StorageLayer, str]]:
+    admin = s3_client(iam_moto)
+    names = unique_bucket_names()
+    for layer, name in names.items():
+        create_versioned_bucket(admin, name)
+        admin.put_object(Bucket=name, Key=f"{_first_prefix(layer)}seed.csv", Body=b"id\n1\n")
+    yield names
+    set_auth_enforcement(iam_moto, enforced=False)
+    for name in names.values():
+        purge_bucket(admin, name)
+
+
+def _first_prefix(layer: StorageLayer) -> str:
+    from lakeops.layout import LAYOUT
+
+    return LAYOUT[layer].prefixes[0]
+
+
+def test_a_dev_role_signs_with_its_own_keys_from_the_stack_outputs(
+    iam_moto: S3Endpoint, lake_buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    analyst = create_iam_user(
+        iam_moto, f"analyst-{uuid.uuid4().hex[:6]}", role_policy("analyst", lake_buckets)
+    )
+    ingest = create_iam_user(
+        iam_moto, f"ingest-{uuid.uuid4().hex[:6]}", role_policy("ingest", lake_buckets)
+    )
+    outputs = tmp_path / "outputs-dev.json"
+    outputs.write_text(
+        json.dumps(
+            dev_outputs(
+                iam_moto.url,
+                lake_buckets,
+                {
+                    "analyst": {
+                        "accessKeyId": analyst.access_key_id,
+                        "secretAccessKey": analyst.secret_access_key,
+                    },
+                    "ingest": {
+                        "accessKeyId": ingest.access_key_id,
+                        "secretAccessKey": ingest.secret_access_key,
+                    },
+                },
+            )
+        )
+    )
+    # The root login in the environment is what a role replaces.
+    env = {
+        "LAKEOPS_OUTPUTS_FILE": str(outputs),
+        "LAKEOPS_ROLE": "analyst",
+        "AWS_ACCESS_KEY_ID": iam_moto.access_key,
+        "AWS_SECRET_ACCESS_KEY": iam_moto.secret_key,
+    }
+    config = LakeConfig.resolve(env=env)
+    lake = Lake(config)
+    set_auth_enforcement(iam_moto, enforced=True)
+
+    assert config.role == "analyst"
+    assert config.access_key_id == analyst.access_key_id
+    assert config.sources["access_key_id"].startswith("role 'analyst' (stack outputs")
+    assert lake.storage_options()["key"] == analyst.access_key_id
+    assert lake.polars_storage_options()["aws_access_key_id"] == analyst.access_key_id
+    assert [e["Key"] for e in lake.list_objects(GOLD)] == ["aggregated/seed.csv"]
+    source = tmp_path / "r.csv"
+    source.write_text("x\n")
+    with pytest.raises(AccessDeniedError, match="access denied to upload to gold"):
+        lake.upload(source, GOLD, "reports/r.csv")
+    ingest_lake = Lake(outputs_file=outputs, role="ingest", env={})
+    ingest_lake.upload(source, BRONZE, "files/r.csv")
+    with pytest.raises(AccessDeniedError):
+        ingest_lake.list_objects(SILVER)
+
+
+@pytest.mark.parametrize(
+    ("credentials", "role", "message"),
+    [
+        ("[secret]", "analyst", "exported without --show-secrets"),
+        ({}, "analyst", "hold no keys for role 'analyst'"),
+        ({}, "janitor", "has no role 'janitor'"),
+    ],
+)
+def test_a_role_the_outputs_cannot_provide_is_refused_with_the_fix(
+    tmp_path: Path, credentials: Any, role: str, message: str
+) -> None:
+    outputs = tmp_path / "o.json"
+    buckets = {layer: layer.value for layer in StorageLayer}
+    outputs.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, credentials)))
+
+    with pytest.raises(ConfigurationError, match=message):
+        LakeConfig.resolve(outputs_file=outputs, role=role, env={})
+    # `lakeops config` still shows everything, and the problem.
+    lenient = LakeConfig.resolve(outputs_file=outputs, role=role, env={}, lenient=True)
+    assert any(message in problem for problem in lenient.problems)
+
+
+def test_a_role_needs_stack_outputs() -> None:
+    with pytest.raises(ConfigurationError, match="no stack outputs say what it is"):
+        LakeConfig.resolve(role="analyst", env={})
+
+
+def test_an_aws_role_is_assumed_with_a_session_name_that_says_who_and_what(
+    iam_moto: S3Endpoint,
+    lake_buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    iam = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    name = f"lake-analyst-{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="analyst",
+        PolicyDocument=json.dumps(role_policy("analyst", lake_buckets)),
+    )
+    # A principal allowed to assume it: the base credentials of the default chain.
+    base = create_iam_user(
+        iam_moto,
+        f"deployer-{uuid.uuid4().hex[:6]}",
+        {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}],
+        },
+    )
+    outputs = tmp_path / "outputs-prod.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "backend": "aws",
+                "endpoint": None,
+                "region": REGION,
+                "buckets": {layer.value: n for layer, n in lake_buckets.items()},
+                "rolePolicies": {"analyst": name},
+                "roleArns": {"analyst": arn},
+            }
+        )
+    )
+    # The test server stands in for AWS: S3 and STS endpoints from boto3's own variables.
+    monkeypatch.setenv("AWS_ENDPOINT_URL", iam_moto.url)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", base.access_key_id)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", base.secret_access_key)
+    config = LakeConfig.resolve(outputs_file=outputs, role="analyst", purpose="tests")
+    lake = Lake(config)
+    set_auth_enforcement(iam_moto, enforced=True)
+
+    assert config.role_arn == arn
+    assert config.role_session_name is not None
+    assert config.role_session_name.startswith("lakeops-")
+    assert config.role_session_name.endswith("-analyst-tests")
+    caller = lake.session.client("sts", endpoint_url=iam_moto.url).get_caller_identity()
+    assert caller["Arn"].endswith(f"assumed-role/{name}/{config.role_session_name}")
+    frozen = lake.credentials()
+    assert frozen is not None and frozen.token
+    assert frozen.access_key != base.access_key_id
+    # Readers get the assumed keys, not the base ones.
+    assert lake.storage_options()["token"] == frozen.token
+    assert [e["Key"] for e in lake.list_objects(GOLD)] == ["aggregated/seed.csv"]
+    with pytest.raises(AccessDeniedError):
+        lake.list_objects(SILVER)
+
+
+def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:
+    outputs = tmp_path / "o.json"
+    buckets = {layer: layer.value for layer in StorageLayer}
+    keys = {"analyst": {"accessKeyId": "AKIAANALYSTKEY", "secretAccessKey": "analyst-secret-0"}}
+    outputs.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, keys)))
+    out = __import__("io").StringIO()
+
+    code = main(["--outputs-file", str(outputs), "--role", "analyst", "--json", "config"], out=out)
+
+    settings = json.loads(out.getvalue())["settings"]
+    assert code == 0
+    assert settings["role"]["value"] == "analyst"
+    assert settings["access_key_id"] == {
+        "value": "AKIA****",
+        "source": f"role 'analyst' (stack outputs, file '{outputs}')",
+    }
+    assert "analyst-secret-0" not in out.getvalue()
