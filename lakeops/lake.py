@@ -66,6 +66,7 @@ class Lake:
         settings = transfer or TransferSettings()
         settings = replace(settings, download_attempts=resolved.timeouts.max_attempts)
         self._ctx = Context(resolved, settings)
+        self._duckdb: Any = None
 
     @property
     def config(self) -> LakeConfig:
@@ -536,10 +537,19 @@ class Lake:
 
     def duckdb(self, connection: Any = None) -> Any:
         """A DuckDB connection with httpfs loaded offline and a secret scoped to the lake's
-        buckets (``lakeops[duckdb]``); keep it in a variable while its relations are used."""
+        buckets (``lakeops[duckdb]``); given one, it is set up the same way.
+
+        The lake keeps the connection it makes, and gives the same one again: DuckDB closes a
+        connection nothing refers to, which would break ``lake.duckdb().sql(...).fetchall()``.
+        Use ``.cursor()`` of it for other threads.
+        """
         from lakeops import readers
 
-        return readers.duckdb_connection(self, connection)
+        if connection is not None:
+            return readers.duckdb_connection(self, connection)
+        if self._duckdb is None:
+            self._duckdb = readers.duckdb_connection(self)
+        return self._duckdb
 
     def pyarrow_filesystem(self) -> Any:
         """A ``pyarrow.fs.S3FileSystem`` for the lake (``lakeops[arrow]``)."""

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+import sys
 from importlib.metadata import version
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -94,8 +96,8 @@ def test_minio_init_provisions_with_the_same_program_and_state_as_make_up() -> N
         "stack select dev --create",
         "infra/dev_preflight.py",
         "up --stack dev --yes",
-        "stack output --stack dev --json",
-        'lakeops" sample',
+        "stack output --stack dev --json --show-secrets",
+        'lakeops" --role ingest sample',
         'lakeops" verify',
     ]
     positions = [script.find(step) for step in steps]
@@ -172,8 +174,8 @@ def test_make_up_starts_minio_waits_provisions_loads_and_verifies() -> None:
         "pulumi stack select dev --create",
         "infra/dev_preflight.py --project-dir .",
         "pulumi up --stack dev --yes",
-        "pulumi stack output --stack dev --json",
-        "lakeops sample",
+        "pulumi stack output --stack dev --json --show-secrets",
+        "lakeops --role ingest sample",
         "lakeops verify",
     ]
     positions = [steps.find(step) for step in order]
@@ -196,19 +198,58 @@ def test_prod_targets_refuse_without_confirmation() -> None:
     assert "Not confirmed; nothing done." in done.stdout
 
 
-def test_dev_targets_pin_dev_credentials() -> None:
-    steps = make("-n", "minio-verify").stdout
+def test_dev_targets_ignore_the_shells_aws_settings_and_never_print_a_secret() -> None:
+    for target in ("minio-verify", "minio-buckets", "minio-upload-sample", "test-minio", "up"):
+        steps = make("-n", "-W", "pyproject.toml", target).stdout
+        assert "minio123" not in steps, target
+    verify = make("-n", "minio-verify").stdout
     for variable in ("AWS_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"):
-        assert f"-u {variable} " in steps
-    assert "AWS_ACCESS_KEY_ID=minio" in steps
-    assert "lakeops verify" in steps
+        assert f"-u {variable} " in verify
+    # Administration gets the root login through the environment, not the command line.
+    assert 'AWS_SECRET_ACCESS_KEY="$LAKE_ADMIN_PASSWORD"' in verify
+    assert "lakeops verify" in verify
 
 
-def test_minio_console_prints_the_url_and_login() -> None:
+def test_day_to_day_targets_run_as_the_least_privilege_role() -> None:
+    steps = make("-n", "minio-upload-sample").stdout
+    assert "lakeops --role ingest sample" in steps
+    assert "AWS_SECRET_ACCESS_KEY=" not in steps.replace("-u AWS_SECRET_ACCESS_KEY", "")
+
+
+def test_minio_console_prints_the_url_and_where_the_login_is() -> None:
     done = make("minio-console")
     assert done.returncode == 0
     assert "http://localhost:9001" in done.stdout
-    assert "minio / minio123" in done.stdout
+    assert "MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env" in done.stdout
+    assert "minio123" not in done.stdout
+
+
+def test_make_up_checks_every_prerequisite_first_and_names_all_that_are_missing(
+    tmp_path: Path,
+) -> None:
+    # A PATH with python alone: no docker, no pulumi.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python3").symlink_to(sys.executable)
+    for tool in ("bash", "env", "sh", "printf"):
+        found = shutil.which(tool)
+        if found:
+            (bin_dir / tool).symlink_to(found)
+    done = subprocess.run(
+        [shutil.which("make") or "make", "--no-print-directory", "prerequisites"],
+        cwd=REPO,
+        env={"PATH": str(bin_dir), "HOME": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "Docker: https://docs.docker.com/get-docker/" in done.stderr
+    assert "the Pulumi CLI" in done.stderr
+    assert "make demo" in done.stderr
+    # And it comes before anything is built.
+    order = make("-n", "-W", "pyproject.toml", "up").stdout
+    assert order.find("make up needs") < order.find("-m venv") or "-m venv" not in order
 
 
 def test_make_up_explains_a_missing_docker_engine() -> None:

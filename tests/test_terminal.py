@@ -123,8 +123,9 @@ def test_each_phase_shows_its_own_bar_and_none_is_left_on_the_screen(
     assert hashing and uploading, screens
     # One phase at a time: while the upload's bar shows, the hashing bar is gone.
     assert all("hashing" not in s for s in uploading)
-    # When it is over, only the result is on the screen.
-    assert terminal.text().splitlines()[-1].endswith("/cleaned/big.bin")
+    # When it is over, only the result is on the screen, from the line's first column.
+    last = terminal.screen.display[terminal.screen.cursor.y - 1]
+    assert last.startswith("s3://") and last.rstrip().endswith("/cleaned/big.bin"), last
     assert "hashing" not in terminal.text() and "uploading" not in terminal.text()
 
 
@@ -155,6 +156,7 @@ def test_a_server_side_copy_counts_time_not_bytes(
     copying = [s for s in terminal.seen if "copying (server-side)" in s]
     # Shown with the time waited, never as a byte count stuck at 0%.
     assert all("0%" not in s for s in copying)
+    assert terminal.text().splitlines()[-1].startswith("s3://")
     assert terminal.text().splitlines()[-1].endswith("/reports/data.bin")
 
 

@@ -23,7 +23,14 @@ from lakeops.redaction import ScrubbingFilter, scrub
 __all__ = ["EXIT_CODES", "build_parser", "main"]
 
 
+# Erase the terminal's current line: a bar that Ctrl-C cut off mid-drawing (inside tqdm, after
+# it had marked itself closed) would otherwise stay under the error line.
+_ERASE_LINE = "\r\x1b[K"
+
+
 def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO, out: TextIO) -> None:
+    if err.isatty():
+        err.write(_ERASE_LINE)
     message = scrub(str(error))
     result = getattr(error, "result", None)
     if as_json:

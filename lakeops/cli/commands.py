@@ -20,7 +20,7 @@ from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
 from lakeops.client import make_session
 from lakeops.config import LakeConfig, show_key_id
-from lakeops.datasets.results import DatasetResult
+from lakeops.datasets.results import DatasetResult, plural
 from lakeops.errors import (
     ConfigurationError,
     InvalidMetadataError,
@@ -144,7 +144,7 @@ class Command:
             return EXIT_OK
         rate = result.bytes_transferred / result.seconds if result.seconds else 0
         self.out.write(
-            f"{done} {result.transferred} objects ({size(result.bytes_transferred)}) in "
+            f"{done} {plural(result.transferred, 'object')} ({size(result.bytes_transferred)}) in "
             f"{result.seconds:.1f} s ({size(rate)}/s): {result.source} -> {result.target}; "
             f"{result.skipped} skipped as already there.\n"
         )

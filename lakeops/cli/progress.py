@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import threading
 from typing import Any, TextIO
 
 from tqdm import tqdm
@@ -37,15 +38,28 @@ def _width(stream: TextIO) -> dict[str, Any]:
 
 class PhaseBar:
     """A byte bar for one phase of one object; lakeops calls start(total), then with each
-    increment, then finish(). A total of None means the amount cannot be known."""
+    increment, then finish(). A total of None means the amount cannot be known.
+
+    s3transfer reports progress from its own threads, and may report a last increment after
+    the transfer said it was done: the bar takes one caller at a time, and once finished it
+    ignores increments until a new phase starts, so no bar is drawn again after it is cleared.
+    """
 
     def __init__(self, label: str, stream: TextIO) -> None:
         self._label = label
         self._stream = stream
         self._bar: tqdm[Any] | None = None
+        self._finished = False
+        self._lock = threading.Lock()
 
     def start(self, total: int | None) -> None:
-        self.finish()
+        with self._lock:
+            self._open(total)
+
+    def _open(self, total: int | None) -> None:
+        if self._bar is not None:
+            _clear(self._bar, self._stream)
+        self._finished = False
         self._bar = tqdm(
             total=total,
             desc=self._label,
@@ -60,15 +74,20 @@ class PhaseBar:
         )
 
     def __call__(self, amount: int) -> None:
-        if self._bar is None:
-            self.start(None)
-        assert self._bar is not None
-        self._bar.update(amount)
+        with self._lock:
+            if self._finished:
+                return
+            if self._bar is None:
+                self._open(None)
+            assert self._bar is not None
+            self._bar.update(amount)
 
     def finish(self) -> None:
-        if self._bar is not None:
-            self._bar.close()
-            self._bar = None
+        with self._lock:
+            self._finished = True
+            if self._bar is not None:
+                _clear(self._bar, self._stream)
+                self._bar = None
 
 
 class JobBar:
@@ -116,5 +135,13 @@ class JobBar:
 
     def close(self) -> None:
         if self._bar is not None:
-            self._bar.close()
+            _clear(self._bar, self._stream)
             self._bar = None
+
+
+def _clear(bar: tqdm[Any], stream: TextIO) -> None:
+    """Close a bar and leave the cursor at the start of its emptied line: tqdm blanks the
+    line but leaves the cursor at its end, where the next line printed would start."""
+    bar.close()
+    stream.write("\r")
+    stream.flush()

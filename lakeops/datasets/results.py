@@ -93,15 +93,16 @@ class DatasetResult:
     def summary(self) -> str:
         what = "would transfer" if self.dry_run else "transferred"
         count = self.new + self.changed if self.dry_run else self.transferred
-        parts = [
-            f"{what} {count} of {self.new + self.changed + self.identical + self.conflicts} "
-            "objects",
-            f"{self.identical} identical skipped",
-        ]
+        total = self.new + self.changed + self.identical + self.conflicts
+        parts = [f"{what} {count} of {plural(total, 'object')}"]
+        parts.append(f"{self.identical} identical skipped")
         if self.conflicts:
-            parts.append(
-                f"{self.conflicts} conflicts" + (" skipped" if self.skipped_conflicts else "")
-            )
+            skipped = " skipped" if self.skipped_conflicts else ""
+            parts.append(f"{plural(self.conflicts, 'conflict')}{skipped}")
         if self.failures:
             parts.append(f"{len(self.failures)} failed")
         return ", ".join(parts)
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

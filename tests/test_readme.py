@@ -1,0 +1,109 @@
+"""The README is a tested tutorial: every block it shows either runs here, in order, against a
+stand-in for the dev lake with the pipeline roles enforced, or says why it cannot."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lakeops.cli import EXIT_CODES, build_parser
+from tests.support.walkthrough import (
+    README,
+    REPO,
+    DevLake,
+    Step,
+    dev_lake,
+    readme_blocks,
+    run_block,
+)
+
+
+@pytest.fixture(scope="module")
+def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Step]]:
+    workdir = tmp_path_factory.mktemp("walkthrough")
+    with dev_lake(workdir) as lake:
+        steps: list[Step] = []
+        for block in readme_blocks():
+            if block.run:
+                steps.extend(_run(block, lake, workdir))
+        yield steps
+
+
+def _run(block: object, lake: DevLake, workdir: Path) -> list[Step]:
+    steps = []
+    for step in run_block(block, lake, workdir):  # type: ignore[arg-type]
+        steps.append(step)
+        if not step.ok:
+            break  # later steps build on this one
+    return steps
+
+
+def test_every_block_runs_or_says_why_not() -> None:
+    blocks = readme_blocks()
+    unmarked = [block.line for block in blocks if not block.run and not block.why]
+    assert unmarked == [], f"README blocks without <!-- walkthrough --> or a reason: {unmarked}"
+    assert sum(block.run for block in blocks) >= 10
+
+
+def test_the_walkthrough_runs_top_to_bottom(walkthrough: list[Step]) -> None:
+    failed = [step for step in walkthrough if not step.ok]
+    assert not failed, "\n\n".join(
+        f"$ {s.command}\n(exit {s.code}, the README says {s.expected})\n{s.output}" for s in failed
+    )
+    commands = [step.command for step in walkthrough]
+    assert any(c.startswith("lakeops --role ingest sample") for c in commands)
+    assert len(walkthrough) >= 20
+
+
+def test_the_walkthrough_shows_what_the_page_says(walkthrough: list[Step]) -> None:
+    output = {step.command: step.output for step in walkthrough}
+    sample = output["lakeops --role ingest sample"]
+    assert "s3://raw/postgres/users/2024-01-15/users.csv" in sample
+    refused = next(s for s in walkthrough if "changed.csv bronze" in s.command)
+    assert "already exists with different content" in refused.output
+    stat = next(s for s in walkthrough if s.command.startswith("lakeops --role analyst stat"))
+    assert (
+        "promoted from" in stat.output and "s3://staging/cleaned/users/2024-01-15/" in stat.output
+    )
+    duckdb = next(s for s in walkthrough if "GROUP BY country" in s.command)
+    # The sample's users, cleaned: the invalid and the missing e-mails and a duplicate gone.
+    assert "('GB', 2)" in duckdb.output and "('US', 6)" in duckdb.output
+    readers = next(s for s in walkthrough if "pl.read_parquet" in s.command)
+    assert readers.output.split() == ["10", "10", "[(10,)]", "10"]
+    again = [
+        s
+        for s in walkthrough
+        if s.command.startswith("lakeops --role ingest upload --recursive events/")
+    ]
+    assert "40 skipped as already there" in again[-1].output
+
+
+def test_the_blocks_that_do_not_run_name_real_make_targets() -> None:
+    for block in readme_blocks():
+        for line in block.body.splitlines():
+            if line.startswith("make "):
+                target = line.split()[1]
+                done = subprocess.run(
+                    ["make", "-n", target], cwd=REPO, capture_output=True, text=True, check=False
+                )
+                assert "No rule to make target" not in done.stderr, target
+
+
+def test_the_command_summary_names_every_command() -> None:
+    summary = next(b for b in readme_blocks() if b.lang == "text" and "lakeops [" in b.body)
+    import argparse
+
+    parser = build_parser()
+    (subcommands,) = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    commands = set(subcommands.choices)
+    shown = {line.split()[0] for line in summary.body.splitlines()[2:] if line.strip()}
+    assert shown == commands
+
+
+def test_the_exit_code_table_is_the_commands_own() -> None:
+    rows = re.findall(r"^\| (\d+) \| ", README.read_text(), re.MULTILINE)
+    assert [int(code) for code in rows] == [code for code, _ in EXIT_CODES]
