@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -133,3 +134,29 @@ def make_writes_conditional(client: S3Client, bucket: str) -> None:
 
     for operation in ("PutObject", "CompleteMultipartUpload"):
         client.meta.events.register(f"before-parameter-build.s3.{operation}", add_if_none_match)
+
+
+# Below this, a body is sent at once rather than after the server's "100 Continue": the extra
+# round trip (and, on servers that never send one, botocore's one-second wait) costs more
+# than sending a small body the server might refuse.
+CONTINUE_FROM_BYTES = 8 * 1024 * 1024
+
+
+def send_small_bodies_at_once(client: S3Client) -> None:
+    """botocore asks for ``Expect: 100-continue`` on every file-like body, whatever its size
+    (handlers.add_expect_header); drop it for bodies under :data:`CONTINUE_FROM_BYTES`."""
+
+    def drop_expect(params: dict[str, Any], **_: Any) -> None:
+        headers = params.get("headers", {})
+        body: Any = params.get("body")
+        if headers.get("Expect") != "100-continue" or not hasattr(body, "fileno"):
+            return
+        try:
+            size = os.fstat(body.fileno()).st_size - body.tell()
+        except (OSError, ValueError):
+            return
+        if size < CONTINUE_FROM_BYTES:
+            del headers["Expect"]
+
+    # Registered after botocore's own handler, so it runs after it.
+    client.meta.events.register("before-call.s3.PutObject", drop_expect)

@@ -56,6 +56,20 @@ class Digests:
         return None
 
 
+def digest_bytes(data: bytes, progress: ProgressCallback | None = None) -> Digests:
+    """SHA-256 and MD5 of bytes in memory (single-part, so no multipart ETag)."""
+    announce(progress, len(data))
+    try:
+        digests = Digests(
+            hashlib.sha256(data).hexdigest(), hashlib.md5(data, usedforsecurity=False).hexdigest()
+        )
+        if progress is not None:
+            progress(len(data))
+    finally:
+        finish(progress)
+    return digests
+
+
 def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = None) -> str:
     digest = hashlib.sha256()
     for chunk in chunks:

@@ -24,6 +24,7 @@ from lakeops import (
     UnknownLayerError,
 )
 from lakeops.metadata import META_SHA256
+from lakeops.ops.upload import IN_MEMORY_BYTES
 from lakeops.transfers import MiB
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
@@ -325,10 +326,12 @@ def test_a_file_that_changes_while_hashed_is_not_uploaded(
 def test_a_file_that_changes_during_the_upload_is_reported(
     lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path
 ) -> None:
-    source = write(tmp_path / "growing.log", b"line\n" * 1000)
+    # Large enough to be sent from the file (smaller ones are read once and sent from memory).
+    source = write(tmp_path / "growing.log", b"line\n" * (IN_MEMORY_BYTES // 5 + 1000))
+    start = source.stat().st_size
 
     def append(amount: int) -> None:
-        if source.stat().st_size < 6000:  # once: a file growing forever would never hash
+        if source.stat().st_size == start:  # once: a file growing forever would never hash
             with source.open("ab") as handle:
                 handle.write(b"more\n" * 300)
 
@@ -337,6 +340,23 @@ def test_a_file_that_changes_during_the_upload_is_reported(
     message = str(caught.value)
     assert "changed while it was being uploaded" in message
     assert f"s3://{buckets[SILVER]}/cleaned/growing.log" in message
+
+
+def test_a_small_file_is_sent_as_it_was_read_whatever_happens_to_it_after(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    source = write(tmp_path / "small.log", b"line\n" * 100)
+
+    def append(amount: int) -> None:
+        with source.open("ab") as handle:
+            handle.write(b"later\n")
+
+    result = lake.put_file(source, SILVER, "cleaned/small.log", progress=append)
+
+    stored = admin.get_object(Bucket=buckets[SILVER], Key="cleaned/small.log")
+    body = stored["Body"].read()
+    assert body == b"line\n" * 100
+    assert stored["Metadata"][META_SHA256] == hashlib.sha256(body).hexdigest() == result.sha256
 
 
 def test_concurrent_uploads_of_one_key_each_get_their_own_version(

@@ -440,15 +440,25 @@ def _transfer_and_publish(
 def _settle(
     ctx: Context, plan: Plan, written: dict[str, ManifestEntry], workers: int
 ) -> Manifest | list[ItemFailure]:
-    """The manifest to publish, once the target's listing shows every object as this job
-    wrote or found it; else the objects that are not."""
+    """The manifest to publish, once every object is known as this job wrote or found it;
+    else the objects that are not.
+
+    When every object was written by this job and each write's response gave its version and
+    ETag, those are the record, and no listing is needed. Otherwise (objects found already
+    there, servers that return no version from a copy, unversioned buckets) the target's
+    listing gives them, and confirms that nothing else wrote there meanwhile.
+    """
+    included = [item for item in plan.items if item.action in (*TRANSFERS, Action.IDENTICAL)]
+    if all(
+        (entry := written.get(item.relative)) is not None and entry.version_id and entry.etag
+        for item in included
+    ):
+        return _manifest(ctx, plan, [written[item.relative] for item in included])
     current, _ = list_versions(ctx, plan.layer, plan.prefix)
     entries: list[ManifestEntry] = []
     missing_details: list[Item] = []
     problems: list[ItemFailure] = []
-    for item in plan.items:
-        if item.action not in (*TRANSFERS, Action.IDENTICAL):
-            continue
+    for item in included:
         listed = current.get(item.target)
         entry = written.get(item.relative)
         if listed is None or (
@@ -474,6 +484,10 @@ def _settle(
         entries += pool.map(
             lambda item: _described(ctx, plan, item, current[item.target]), missing_details
         )
+    return _manifest(ctx, plan, entries)
+
+
+def _manifest(ctx: Context, plan: Plan, entries: list[ManifestEntry]) -> Manifest:
     source_manifest = plan.source_manifest
     return new_manifest(
         ctx,

@@ -136,7 +136,7 @@ class Manifest:
             yield f"s3://{bucket}/{self.prefix}{entry.key}"
 
     def to_bytes(self) -> bytes:
-        document = {
+        document: dict[str, Any] = {
             "format": FORMAT,
             "dataset": self.dataset,
             "layer": self.layer.value,
@@ -149,9 +149,13 @@ class Manifest:
             "source_manifest_version_id": self.source_manifest_version_id,
             "objects": len(self.entries),
             "bytes": self.total_bytes,
-            "files": [entry.to_json() for entry in self.entries],
         }
-        return (json.dumps(document, indent=1, sort_keys=False) + "\n").encode()
+        # One line per object: readable, diffable, and a third the size of an indented one.
+        lines = ",\n".join(
+            json.dumps(entry.to_json(), separators=(",", ":")) for entry in self.entries
+        )
+        head = json.dumps(document, indent=1)[:-2]
+        return f'{head},\n "files": [\n{lines}\n ]\n}}\n'.encode()
 
     @classmethod
     def parse(cls, data: bytes, *, where: str, version_id: str | None) -> Manifest:

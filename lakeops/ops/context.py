@@ -19,6 +19,7 @@ from lakeops.client import (
     make_s3_client,
     make_session,
     make_writes_conditional,
+    send_small_bodies_at_once,
 )
 from lakeops.config import LakeConfig
 from lakeops.layout import LAYOUT, StorageLayer
@@ -57,6 +58,7 @@ class Context:
             config, self.session, pool_connections=transfer.pool_connections
         )
         self.written = WrittenVersions(self.client)
+        send_small_bodies_at_once(self.client)
         for layer, spec in LAYOUT.items():
             if spec.append_only:
                 make_writes_conditional(self.client, config.bucket(layer))

@@ -20,6 +20,7 @@ from lakeops.hashing import (
     Digests,
     ProgressCallback,
     announce,
+    digest_bytes,
     digest_file,
     finish,
     guarded,
@@ -45,6 +46,10 @@ from lakeops.validation import (
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
+
+
+# Files up to this size are read into memory once (hashed, then sent), instead of twice.
+IN_MEMORY_BYTES = 4 * 1024 * 1024
 
 
 def file_state(path: Path) -> tuple[int, int, int]:
@@ -96,14 +101,18 @@ def put_file(
     target = ctx.target("upload to", layer, key)
 
     before = file_state(path)
-    digests = _digest(path, hash_progress)
+    size = before[0]
+    # A small file is read once: hashed and sent from memory (at most workers x this much).
+    body = _read(path) if size <= IN_MEMORY_BYTES else None
+    digests = (
+        digest_bytes(body, hash_progress) if body is not None else _digest(path, hash_progress)
+    )
     if file_state(path) != before:
         raise LocalFileError(
             f"local file {quoted(str(path))} changed while it was being read; nothing was "
             "uploaded.",
             hint="Upload files once they are complete.",
         )
-    size = before[0]
     append_only = LAYOUT[layer].append_only
     if append_only and not known_absent and not _write_is_the_check(ctx, layer, size):
         existing = ctx.peek(target)
@@ -122,7 +131,7 @@ def put_file(
         if size < ctx.transfer.multipart_threshold:
             version, etag = _put_single(
                 ctx,
-                path=path,
+                body=body if body is not None else path,
                 bucket=bucket,
                 key=key,
                 extra_args=extra_args,
@@ -159,7 +168,7 @@ def put_file(
         raise
     except Exception as exc:  # s3transfer raises whatever broke inside it (a KeyError, say)
         raise translate(exc, target) from exc
-    if file_state(path) != before:
+    if body is None and file_state(path) != before:
         raise LocalFileError(
             f"local file {quoted(str(path))} changed while it was being uploaded to {uri}; the "
             f"stored object (version {version or 'null'}) may not match its recorded sha256.",
@@ -182,7 +191,7 @@ def _write_is_the_check(ctx: Context, layer: StorageLayer, size: int) -> bool:
 def _put_single(
     ctx: Context,
     *,
-    path: Path,
+    body: bytes | Path,
     bucket: str,
     key: str,
     extra_args: dict[str, Any],
@@ -191,8 +200,11 @@ def _put_single(
 ) -> tuple[str | None, str | None]:
     announce(progress, size)
     try:
-        with path.open("rb") as body:
+        if isinstance(body, bytes):
             response = ctx.client.put_object(Bucket=bucket, Key=key, Body=body, **extra_args)
+        else:
+            with body.open("rb") as stream:
+                response = ctx.client.put_object(Bucket=bucket, Key=key, Body=stream, **extra_args)
         if progress is not None:
             progress(size)
     finally:
@@ -218,6 +230,15 @@ def _put_multipart(
     finally:
         written = ctx.written.take(bucket, key, digests.sha256)
     return written
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LocalFileError(
+            f"local file {quoted(str(path))} cannot be read: {exc}.", hint="Check the file."
+        ) from exc
 
 
 def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
