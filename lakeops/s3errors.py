@@ -96,6 +96,13 @@ def translate(exc: BaseException, target: Target) -> LakeOpsError:  # noqa: PLR0
     if isinstance(exc, s3transfer.exceptions.RetriesExceededError):
         # s3transfer's own retries of a download whose body kept breaking off.
         return translate(exc.last_exception, target)
+    if isinstance(exc, botocore.exceptions.SSLError):
+        return EndpointUnreachableError(
+            f"the TLS handshake with {target.endpoint} failed to {target.action} {target.where} "
+            f"({shorten(str(exc), 160)}).",
+            hint="Check the endpoint's scheme (http:// or https://), and for a server with a "
+            "private certificate authority, set AWS_CA_BUNDLE to its CA file.",
+        )
     if isinstance(exc, _UNREACHABLE):
         return EndpointUnreachableError(
             f"cannot reach the S3 endpoint {target.endpoint} to {target.action} {target.where} "

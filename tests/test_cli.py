@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -463,3 +466,86 @@ def test_verify_says_plainly_when_the_server_does_not_keep_bronze_append_only(
     failed = {key: c for key, c in rows(result).items() if c["result"] == "FAIL"}
     assert list(failed) == [("conditional writes", "bronze")]
     assert "IGNORES If-None-Match" in failed[("conditional writes", "bronze")]["detail"]
+
+
+# -- datasets from the command line ------------------------------------------------------------
+
+
+def test_three_commands_move_a_2000_file_partition_and_a_killed_job_resumes(
+    dev_lake: DeployedLake, tmp_path: Path
+) -> None:
+    """The issue's acceptance: local folder -> bronze -> silver -> local folder, with the
+    upload killed (SIGKILL, no clean-up at all) part way and run again."""
+    source = tmp_path / "partition"
+    source.mkdir()
+    for n in range(2000):
+        (source / f"part-{n:05d}.json").write_bytes(f'{{"n": {n}}}\n'.encode() * 100)
+    env = {
+        **os.environ,
+        "AWS_ENDPOINT_URL": dev_lake.endpoint.url,
+        "AWS_ACCESS_KEY_ID": dev_lake.endpoint.access_key,
+        "AWS_SECRET_ACCESS_KEY": dev_lake.endpoint.secret_key,
+        "AWS_REGION": REGION,
+        "LAKEOPS_OUTPUTS_FILE": str(dev_lake.outputs_file),
+    }
+    lakeops = [sys.executable, "-m", "lakeops", "--no-progress"]
+    raw, clean = "api/partition/2024-01-15/", "cleaned/partition/2024-01-15/"
+    bronze = dev_lake.buckets["bronze"]
+
+    killed = subprocess.Popen(
+        [*lakeops, "upload", "--recursive", str(source), "bronze", raw], env=env
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and killed.poll() is None:
+        listed = dev_lake.admin.list_objects_v2(Bucket=bronze, Prefix=raw).get("KeyCount", 0)
+        if listed >= 300:
+            break
+        time.sleep(0.2)
+    killed.send_signal(signal.SIGKILL)
+    killed.wait()
+    partial = dev_lake.admin.list_objects_v2(Bucket=bronze, Prefix=raw, MaxKeys=1000)["KeyCount"]
+    assert 300 <= partial < 2000
+
+    upload = subprocess.run(
+        [*lakeops, "--json", "upload", "--recursive", str(source), "bronze", raw],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    promote = subprocess.run(
+        [*lakeops, "--json", "promote", "--recursive", "bronze", raw, "silver", clean],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    download = subprocess.run(
+        [*lakeops, "--json", "download", "--recursive", "silver", clean, str(tmp_path / "back")],
+        env=env, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+
+    for step in (upload, promote, download):
+        assert step.returncode == 0, step.stderr
+    resumed = json.loads(upload.stdout)
+    assert resumed["identical"] >= 300 and resumed["identical"] + resumed["transferred"] == 2000
+    assert resumed["published"] is True
+    assert json.loads(promote.stdout)["transferred"] == 2000
+    back = {p.name: p.read_bytes() for p in (tmp_path / "back").iterdir()}
+    assert back == {p.name: p.read_bytes() for p in source.iterdir()}
+    # Every bronze key was written once: the killed run's objects were not sent again.
+    versions = dev_lake.admin.get_paginator("list_object_versions").paginate(
+        Bucket=bronze, Prefix=raw
+    )
+    keys = [v["Key"] for page in versions for v in page.get("Versions", [])]
+    assert len(keys) == len(set(keys)) == 2002  # the data, the manifest and _SUCCESS
+
+
+def test_debug_logs_each_request_without_secrets(dev_lake: DeployedLake) -> None:
+    err = io.StringIO()
+
+    result = dev_lake.run("--debug", "ls", "bronze", "postgres/", err=err)
+
+    assert result.code == 0
+    lines = [line for line in err.getvalue().splitlines() if "lakeops.requests" in line]
+    assert lines, err.getvalue()
+    bucket = dev_lake.buckets["bronze"]
+    assert any(
+        "GET 127.0.0.1" in line and f"/{bucket}" in line and "-> 200 in" in line for line in lines
+    )
+    assert dev_lake.endpoint.secret_key not in err.getvalue()
+    assert "Authorization" not in err.getvalue() and "X-Amz-Security-Token" not in err.getvalue()

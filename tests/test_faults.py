@@ -265,3 +265,19 @@ def test_every_failure_of_a_transfer_future_is_translated(
         proxied_lake(s3, proxy, buckets, read_seconds=2, max_attempts=1).upload(
             source, SILVER, "cleaned/big.bin"
         )
+
+
+def test_a_tls_handshake_that_fails_is_an_unreachable_endpoint_with_the_fix(
+    buckets: dict[StorageLayer, str], s3: S3Endpoint
+) -> None:
+    if s3.url.startswith("https://"):
+        pytest.skip("this server speaks TLS; the case is https:// to a plain HTTP port")
+    plain = s3.url.replace("http://", "https://")
+    lake = Lake(config_for(s3, buckets, endpoint_url=plain, timeouts=Timeouts(max_attempts=1)))
+
+    with pytest.raises(EndpointUnreachableError) as failed:
+        lake.list_objects(SILVER)
+
+    assert "TLS handshake" in str(failed.value)
+    assert "AWS_CA_BUNDLE" in str(failed.value)
+    assert failed.value.exit_code == 7
