@@ -60,6 +60,11 @@ def bucket_env_var(layer: StorageLayer) -> str:
     return f"LAKEOPS_BUCKET_{layer.name}"
 
 
+ENV_TRANSPORT = "LAKEOPS_TRANSPORT"
+# How dataset jobs send their per-object requests: "crt" (the AWS Common Runtime, boto3[crt]),
+# "boto3", or "auto" (the CRT when it is installed).
+Transport = Literal["auto", "crt", "boto3"]
+TRANSPORTS: tuple[Transport, ...] = ("auto", "crt", "boto3")
 ENV_CONNECT_TIMEOUT = "LAKEOPS_CONNECT_TIMEOUT"
 ENV_READ_TIMEOUT = "LAKEOPS_READ_TIMEOUT"
 ENV_MAX_ATTEMPTS = "LAKEOPS_MAX_ATTEMPTS"
@@ -129,6 +134,7 @@ class LakeConfig:
     # from AWS_REQUEST_CHECKSUM_CALCULATION or the profile's request_checksum_calculation.
     request_checksum_calculation: ChecksumCalculation | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    transport: Transport = "auto"
     # The pipeline role acted as, if any; on AWS, the IAM role assumed and the session's name.
     role: str | None = None
     role_arn: str | None = None
@@ -169,6 +175,7 @@ class LakeConfig:
             ("connect_timeout", f"{self.timeouts.connect_seconds:g} s"),
             ("read_timeout", f"{self.timeouts.read_seconds:g} s"),
             ("max_attempts", str(self.timeouts.max_attempts)),
+            ("transport", self.transport),
         ]
         return [(name, value, self.sources.get(name, "")) for name, value in rows]
 
@@ -194,6 +201,7 @@ class LakeConfig:
         timeouts: Timeouts | None = None,
         role: str | None = None,
         purpose: str | None = None,
+        transport: str | None = None,
         lenient: bool = False,
         env: Mapping[str, str] | None = None,
     ) -> LakeConfig:
@@ -218,6 +226,7 @@ class LakeConfig:
             timeouts=timeouts,
             role=role,
             purpose=purpose,
+            transport=transport,
         )
 
 
@@ -273,6 +282,7 @@ class _Resolver:
         timeouts: Timeouts | None,
         role: str | None,
         purpose: str | None,
+        transport: str | None,
     ) -> LakeConfig:
         outputs = self._stack_outputs(stack, outputs_file)
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
@@ -361,6 +371,7 @@ class _Resolver:
             default_encryption=outputs.default_encryption if outputs else None,
             request_checksum_calculation=self._checksum_calculation(request_checksum_calculation),
             timeouts=self._timeouts(timeouts),
+            transport=self._transport(transport),
             role=grant.role if grant else None,
             role_arn=grant.role_arn if grant else None,
             role_session_name=session_name(grant.role, purpose)
@@ -381,6 +392,23 @@ class _Resolver:
         except ConfigurationError as unusable:
             self._tolerate(unusable)
             return None
+
+    def _transport(self, argument: str | None) -> Transport:
+        chosen = self._pick(
+            "transport",
+            (argument, SOURCE_ARGUMENT),
+            self._env(ENV_TRANSPORT),
+            ("auto", SOURCE_LAKEOPS_DEFAULT),
+        )
+        value = str(chosen).strip().lower()
+        for known in TRANSPORTS:
+            if value == known:
+                return known
+        raise ConfigurationError(
+            f"transport {str(chosen)[:40]!r} (from {self.sources['transport']}) is not one of "
+            f"{', '.join(TRANSPORTS)}.",
+            hint="Use auto (the default), crt or boto3.",
+        )
 
     def _timeouts(self, argument: Timeouts | None) -> Timeouts:
         if argument is not None:

@@ -40,7 +40,11 @@ class TransferSettings:
         return max(self.workers, self.max_concurrency) + self.max_concurrency
 
     def for_files(self) -> TransferConfig:
+        # "classic": with awscrt installed, boto3 may otherwise pick its CRT transfer manager
+        # on some machines, which runs none of the botocore hooks lakeops relies on
+        # (If-None-Match on bronze, the written versions).
         return TransferConfig(
+            preferred_transfer_client="classic",
             multipart_threshold=self.multipart_threshold,
             multipart_chunksize=self.multipart_chunksize,
             max_concurrency=self.max_concurrency,
@@ -49,6 +53,7 @@ class TransferSettings:
 
     def for_copy(self) -> TransferConfig:
         return TransferConfig(
+            preferred_transfer_client="classic",
             multipart_threshold=self.copy_multipart_threshold,
             multipart_chunksize=self.copy_chunksize,
             max_concurrency=self.max_concurrency,

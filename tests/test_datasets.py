@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -24,6 +25,7 @@ from lakeops import (
     Lake,
     NotPublishedError,
     StorageLayer,
+    Timeouts,
 )
 from lakeops.datasets.manifest import MANIFEST_NAME, SUCCESS_NAME
 from lakeops.metadata import META_SOURCE_URI, META_SOURCE_VERSION_ID
@@ -72,12 +74,26 @@ def operations(lake: Lake) -> list[str]:
     seen: list[str] = []
     lock = threading.Lock()
 
-    def note(model: Any, **_: Any) -> None:
+    def note(operation: str) -> None:
         with lock:
-            seen.append(model.name)
+            seen.append(operation)
 
-    lake.client.meta.events.register("before-call.s3", note)
+    lake.client.meta.events.register("before-call.s3", lambda model, **_: note(model.name))
+    transport = lake.context.fast()
+    if transport is not None:
+        transport.observers.append(note)
     return seen
+
+
+@pytest.fixture(params=["crt", "boto3"])
+def transport(request: pytest.FixtureRequest) -> str:
+    """Dataset jobs send single-request transfers on the CRT or on boto3: both must behave."""
+    return str(request.param)
+
+
+@pytest.fixture
+def lake(s3: S3Endpoint, buckets: dict[StorageLayer, str], transport: str) -> Lake:
+    return Lake(config_for(s3, buckets, transport=transport))
 
 
 @pytest.fixture
@@ -300,6 +316,7 @@ def test_one_failed_object_does_not_hide_the_others(
     buckets: dict[StorageLayer, str],
     lake: Lake,
     tmp_path: Path,
+    transport: str,
 ) -> None:
     lake.upload_folder(make_folder_at(tmp_path / "src"), SILVER, CLEAN_PREFIX)
     proxy = FaultProxy(s3.url)
@@ -308,7 +325,7 @@ def test_one_failed_object_does_not_hide_the_others(
         proxy.faults.cut_when = lambda method, path: (
             method == "GET" and ("page-004" in path or "page-007" in path)
         )
-        broken = Lake(config_for(s3, buckets, endpoint_url=proxy.url))
+        broken = Lake(config_for(s3, buckets, endpoint_url=proxy.url, transport=transport))
         out = tmp_path / "out"
 
         with pytest.raises(DatasetIncompleteError) as failed:
@@ -325,6 +342,53 @@ def test_one_failed_object_does_not_hide_the_others(
     assert not [name for name in local if "partial" in name]
     again = lake.download_prefix(SILVER, CLEAN_PREFIX, out)
     assert (again.identical, again.transferred) == (10, 2)
+
+
+@pytest.mark.parametrize("operation", ["upload", "promote", "download"])
+def test_a_server_that_stops_answering_fails_the_job_within_the_timeouts(
+    s3: S3Endpoint,
+    buckets: dict[StorageLayer, str],
+    lake: Lake,
+    tmp_path: Path,
+    transport: str,
+    operation: str,
+) -> None:
+    """The CRT has no read timeout of its own; lakeops gives it the configured one."""
+    source = make_folder_at(tmp_path / "src")
+    if operation != "upload":
+        lake.upload_folder(source, BRONZE, RAW_PREFIX)
+    proxy = FaultProxy(s3.url)
+    try:
+        proxy.faults.slow_seconds = 60
+        proxy.faults.slow_when = lambda method, path: (
+            "page-004" in path and method in ("GET", "PUT") and "list-type" not in path
+        )
+        stalled = Lake(
+            config_for(
+                s3,
+                buckets,
+                endpoint_url=proxy.url,
+                transport=transport,
+                timeouts=Timeouts(read_seconds=1, max_attempts=2),
+            )
+        )
+        started = time.monotonic()
+        with pytest.raises(DatasetIncompleteError) as failed:
+            if operation == "upload":
+                stalled.upload_folder(source, SILVER, CLEAN_PREFIX)
+            elif operation == "promote":
+                stalled.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
+            else:
+                stalled.download_prefix(BRONZE, RAW_PREFIX, tmp_path / "out")
+        elapsed = time.monotonic() - started
+    finally:
+        proxy.stop()
+
+    failures = failed.value.result.failures  # type: ignore[attr-defined]
+    assert [f.relative for f in failures] == ["page-004.json"]
+    assert "did not answer in time" in failures[0].message
+    # Two attempts of one second each, give or take a retry's back-off; not minutes.
+    assert 2 <= elapsed < 12
 
 
 def make_folder_at(root: Path) -> Path:

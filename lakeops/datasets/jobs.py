@@ -106,6 +106,7 @@ def upload_folder(
             user_metadata,
             progress=ItemBytes(tracker),
             known_absent=item.action is Action.NEW,
+            fast=True,
         )
         return ManifestEntry(
             key=item.relative,
@@ -161,7 +162,13 @@ def download_prefix(
     def work(item: Item) -> object:
         known = KnownObject(item.size, item.etag, item.version_id, item.sha256)
         return download.get_file(
-            ctx, layer, item.source, item.target, known=known, progress=ItemBytes(tracker)
+            ctx,
+            layer,
+            item.source,
+            item.target,
+            known=known,
+            progress=ItemBytes(tracker),
+            fast=True,
         )
 
     return _execute(
@@ -233,6 +240,7 @@ def promote_prefix(
             version_id=known.version_id,
             progress=ItemBytes(tracker),
             known=known,
+            fast=True,
         )
         return ManifestEntry(
             key=item.relative,

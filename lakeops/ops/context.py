@@ -8,12 +8,14 @@ own client (the cost of a client is tens of milliseconds and a pool of connectio
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 import s3transfer.exceptions
 from boto3.s3.transfer import create_transfer_manager
 
+from lakeops import crt
 from lakeops.client import (
     WrittenVersions,
     make_s3_client,
@@ -22,6 +24,7 @@ from lakeops.client import (
     send_small_bodies_at_once,
 )
 from lakeops.config import LakeConfig
+from lakeops.errors import ConfigurationError
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.s3errors import (
     DENIED_CODES,
@@ -37,7 +40,10 @@ from lakeops.transfers import TransferSettings
 if TYPE_CHECKING:
     import boto3
     from mypy_boto3_s3 import S3Client
+    from s3transfer.futures import TransferFuture
     from s3transfer.manager import TransferManager
+
+    from lakeops.crt import CrtTransport
 
 S3_FAILURES = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 # What a managed transfer's future may raise besides botocore's own errors.
@@ -64,6 +70,8 @@ class Context:
                 make_writes_conditional(self.client, config.bucket(layer))
         self._lock = threading.Lock()
         self._managers: dict[str, TransferManager] = {}
+        self._futures: set[TransferFuture] = set()
+        self._fast: CrtTransport | None = None
 
     # -- names ---------------------------------------------------------------------------------
 
@@ -97,7 +105,30 @@ class Context:
             args["VersionId"] = target.version_id
         return args
 
-    # -- transfer managers ---------------------------------------------------------------------
+    # -- transports ----------------------------------------------------------------------------
+
+    def fast(self) -> CrtTransport | None:
+        """The CRT transport dataset jobs send single-request transfers on, or None for boto3
+        (LAKEOPS_TRANSPORT=boto3, or awscrt not installed under "auto")."""
+        if self.config.transport == "boto3":
+            return None
+        with self._lock:
+            if self._fast is None:
+                if not crt.available():
+                    if self.config.transport == "crt":
+                        raise ConfigurationError(
+                            "transport 'crt' needs the AWS Common Runtime, which is not installed.",
+                            hint="pip install 'boto3[crt]', or set LAKEOPS_TRANSPORT=boto3.",
+                        )
+                    return None
+                self._fast = crt.CrtTransport(
+                    self.config, self.session, connections=self.transport_connections
+                )
+            return self._fast
+
+    @property
+    def transport_connections(self) -> int:
+        return max(self.transfer.workers * 2, crt.DEFAULT_CONNECTIONS)
 
     def manager(self, kind: str = "files") -> TransferManager:
         """The shared s3transfer manager for files (``files``) or server-side copies
@@ -108,13 +139,32 @@ class Context:
                 self._managers[kind] = create_transfer_manager(self.client, config)
             return self._managers[kind]
 
+    def run_transfer(self, kind: str, submit: Callable[[TransferManager], TransferFuture]) -> Any:
+        """Run one managed transfer to its end; :meth:`close` with ``cancel`` gives it up."""
+        future = submit(self.manager(kind))
+        with self._lock:
+            self._futures.add(future)
+        try:
+            return future.result()
+        finally:
+            with self._lock:
+                self._futures.discard(future)
+
     def close(self, *, cancel: bool = False) -> None:
         """Stop the transfer managers' threads; with ``cancel``, give up transfers under way
         (multipart uploads are aborted). They are built again on next use."""
         with self._lock:
             managers, self._managers = list(self._managers.values()), {}
+            futures = list(self._futures) if cancel else []
+            fast, self._fast = (self._fast, None) if cancel else (None, self._fast)
+        if fast is not None:
+            fast.cancel()
+        # Each future, not the manager: s3transfer 0.19's shutdown(cancel=True) passes its
+        # arguments on in the wrong order and raises TypeError.
+        for future in futures:
+            future.cancel()
         for manager in managers:
-            manager.shutdown(cancel=cancel, cancel_msg="interrupted")
+            manager.shutdown()
 
     # -- reading an object's head --------------------------------------------------------------
 

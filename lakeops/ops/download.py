@@ -43,6 +43,7 @@ from lakeops.validation import (
 )
 
 if TYPE_CHECKING:
+    from lakeops.crt import CrtTransport
     from lakeops.ops.context import Context
 
 
@@ -73,10 +74,12 @@ def get_file(
     progress: ProgressCallback | None = None,
     hash_progress: ProgressCallback | None = None,
     known: KnownObject | None = None,
+    fast: bool = False,
 ) -> DownloadResult:
     """Download an object; see :meth:`lakeops.Lake.get_file`.
 
-    ``known`` comes from a dataset plan, whose listing already checked bronze's history.
+    ``known`` comes from a dataset plan, whose listing already checked bronze's history;
+    ``fast`` sends a single GET on the CRT transport when there is one (lakeops.crt).
     """
     layer = StorageLayer.parse(layer)
     key = validate_existing_key(object_key)
@@ -99,7 +102,10 @@ def get_file(
     make_parent_folders(path)
     partial = partial_path(path)
     try:
-        if known.size < ctx.transfer.multipart_threshold:
+        transport = ctx.fast() if fast else None
+        if known.size < ctx.transfer.multipart_threshold and transport is not None:
+            expected, actual = _get_crt(transport, target, known, partial, progress)
+        elif known.size < ctx.transfer.multipart_threshold:
             expected, actual = _get_single(ctx, target, known, partial, progress)
         else:
             _get_multipart(ctx, target, known, partial, progress)
@@ -179,6 +185,38 @@ def _get_single(
     raise AssertionError("unreachable")
 
 
+def _get_crt(
+    transport: CrtTransport,
+    target: Target,
+    known: KnownObject,
+    partial: Path,
+    progress: ProgressCallback | None,
+) -> tuple[str | None, str]:
+    """One GET on the CRT, which retries by itself; streamed to ``partial`` and hashed."""
+    assert target.bucket is not None and target.key is not None
+    announce(progress, known.size)
+    digest = hashlib.sha256()
+    try:
+        with partial.open("wb") as out:
+
+            def take(chunk: bytes) -> None:
+                out.write(chunk)
+                digest.update(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+
+            response = transport.get(
+                target.bucket,
+                target.key,
+                version_id=known.version_id,
+                if_match=None if known.version_id else known.etag,
+                on_body=take,
+            )
+    finally:
+        finish(progress)
+    return known.sha256 or response.metadata().get(META_SHA256), digest.hexdigest()
+
+
 def _get_multipart(
     ctx: Context,
     target: Target,
@@ -188,11 +226,18 @@ def _get_multipart(
 ) -> None:
     assert target.bucket is not None and target.key is not None
     extra_args = {"VersionId": known.version_id} if known.version_id else {}
-    ctx.manager("files").download(
-        target.bucket,
-        target.key,
-        str(partial),
-        extra_args=extra_args,
-        subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
-    ).result()
+    bucket, key = target.bucket, target.key
+    # Into a file lakeops opened: s3transfer, given a name, writes to a temporary file of its
+    # own naming, which an interrupted run would leave behind.
+    with partial.open("wb") as out:
+        ctx.run_transfer(
+            "files",
+            lambda manager: manager.download(
+                bucket,
+                key,
+                out,
+                extra_args=extra_args,
+                subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
+            ),
+        )
     finish(progress)

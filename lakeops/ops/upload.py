@@ -45,6 +45,7 @@ from lakeops.validation import (
 )
 
 if TYPE_CHECKING:
+    from lakeops.crt import CrtTransport
     from lakeops.ops.context import Context
 
 
@@ -84,11 +85,13 @@ def put_file(
     progress: ProgressCallback | None = None,
     hash_progress: ProgressCallback | None = None,
     known_absent: bool = False,
+    fast: bool = False,
 ) -> UploadResult:
     """Upload a file; see :meth:`lakeops.Lake.put_file`.
 
     ``known_absent`` says a listing made just before found no object at the key (a dataset
     plan), so bronze need not look before writing; the conditional write still guards it.
+    ``fast`` sends a small file's single PUT on the CRT transport when there is one.
     """
     layer = StorageLayer.parse(layer)
     key = validate_write_key(layer, object_key)
@@ -128,27 +131,19 @@ def put_file(
     }
     bucket = ctx.bucket(layer)
     try:
-        if size < ctx.transfer.multipart_threshold:
-            version, etag = _put_single(
-                ctx,
-                body=body if body is not None else path,
-                bucket=bucket,
-                key=key,
-                extra_args=extra_args,
-                size=size,
-                progress=progress,
-            )
-        else:
-            version, etag = _put_multipart(
-                ctx,
-                path=path,
-                bucket=bucket,
-                key=key,
-                extra_args=extra_args,
-                size=size,
-                progress=progress,
-                digests=digests,
-            )
+        version, etag = _send(
+            ctx,
+            path=path,
+            body=body,
+            bucket=bucket,
+            key=key,
+            extra_args=extra_args,
+            size=size,
+            digests=digests,
+            conditional=append_only,
+            progress=progress,
+            fast=fast,
+        )
     except botocore.exceptions.ClientError as exc:
         if append_only and error_code(exc) in CONFLICT_CODES:
             # Taken since we looked (or we did not look): the same rule applies.
@@ -176,6 +171,56 @@ def put_file(
         )
     return UploadResult(
         uri, layer, key, size, digests.sha256, version, True, etag=etag, content_type=content_type
+    )
+
+
+def _send(
+    ctx: Context,
+    *,
+    path: Path,
+    body: bytes | None,
+    bucket: str,
+    key: str,
+    extra_args: dict[str, Any],
+    size: int,
+    digests: Digests,
+    conditional: bool,
+    progress: ProgressCallback | None,
+    fast: bool,
+) -> tuple[str | None, str | None]:
+    """Send the object the cheapest way its size allows: one CRT request, one boto3 PUT, or
+    a multipart upload."""
+    transport = ctx.fast() if fast and body is not None else None
+    if transport is not None and body is not None:
+        return _put_crt(
+            transport,
+            bucket=bucket,
+            key=key,
+            body=body,
+            extra_args=extra_args,
+            digests=digests,
+            conditional=conditional,
+            progress=progress,
+        )
+    if size < ctx.transfer.multipart_threshold:
+        return _put_single(
+            ctx,
+            body=body if body is not None else path,
+            bucket=bucket,
+            key=key,
+            extra_args=extra_args,
+            size=size,
+            progress=progress,
+        )
+    return _put_multipart(
+        ctx,
+        path=path,
+        bucket=bucket,
+        key=key,
+        extra_args=extra_args,
+        size=size,
+        progress=progress,
+        digests=digests,
     )
 
 
@@ -212,6 +257,33 @@ def _put_single(
     return normalize_version(response.get("VersionId")), response.get("ETag")
 
 
+def _put_crt(
+    transport: CrtTransport,
+    *,
+    bucket: str,
+    key: str,
+    body: bytes,
+    extra_args: dict[str, Any],
+    digests: Digests,
+    conditional: bool,
+    progress: ProgressCallback | None,
+) -> tuple[str | None, str | None]:
+    headers = {
+        "Content-Type": extra_args["ContentType"],
+        **{f"x-amz-meta-{name}": value for name, value in extra_args["Metadata"].items()},
+    }
+    if conditional:
+        headers["If-None-Match"] = "*"
+    announce(progress, len(body))
+    try:
+        response = transport.put(bucket, key, body, headers, digests.md5)
+        if progress is not None:
+            progress(len(body))
+    finally:
+        finish(progress)
+    return response.version_id, response.etag
+
+
 def _put_multipart(
     ctx: Context,
     *,
@@ -224,9 +296,16 @@ def _put_multipart(
     digests: Digests,
 ) -> tuple[str | None, str | None]:
     try:
-        ctx.manager("files").upload(
-            str(path), bucket, key, extra_args=extra_args, subscribers=subscribers(size, progress)
-        ).result()
+        ctx.run_transfer(
+            "files",
+            lambda manager: manager.upload(
+                str(path),
+                bucket,
+                key,
+                extra_args=extra_args,
+                subscribers=subscribers(size, progress),
+            ),
+        )
     finally:
         written = ctx.written.take(bucket, key, digests.sha256)
     return written

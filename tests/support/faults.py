@@ -3,7 +3,7 @@ passes through it, and servers that misbehave on their own.
 
 The proxy forwards each request unchanged (the Host header included, so signatures stay valid)
 and applies the faults switched on: cut a response body short, flip a byte in it, drop a
-request header, or never answer.
+request header, answer slowly, or never answer.
 """
 
 from __future__ import annotations
@@ -40,6 +40,8 @@ class Faults:
     corrupt_when: Match | None = None
     strip_headers: tuple[str, ...] = ()
     silent: bool = False
+    slow_when: Match | None = None  # matching requests are forwarded only after a pause
+    slow_seconds: float = 1.0
     seen: list[tuple[str, str]] = field(default_factory=list)
 
 
@@ -101,6 +103,8 @@ class FaultProxy:
             self._release.wait()
             handler.close_connection = True
             return
+        if faults.slow_when is not None and faults.slow_when(method, path):
+            self._release.wait(faults.slow_seconds)
         headers = {
             name: value
             for name, value in handler.headers.items()
