@@ -11,9 +11,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from lakeops import (
+    DatasetIncompleteError,
     EndpointUnreachableError,
     ImmutableObjectError,
     IntegrityError,
+    JobProgress,
     Lake,
     LakeOpsError,
     LocalFileError,
@@ -188,6 +190,43 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
     versions = admin.list_object_versions(Bucket=buckets[BRONZE])
     # One version of the data, and of the marker the probe wrote (its extra one removed).
     assert sorted(v["Key"] for v in versions.get("Versions", [])) == ["files/a.csv", "postgres/"]
+    forget_probes()
+
+
+@pytest.mark.requires("put_if_none_match_versioned")
+@pytest.mark.parametrize("transport", ["crt", "boto3"])
+def test_a_dataset_upload_keeps_bronze_append_only_on_a_server_that_ignores_if_none_match(
+    s3: S3Endpoint,
+    proxy: FaultProxy,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    transport: str,
+) -> None:
+    # Another writer takes a key between the plan's listing and the job's write: where the
+    # server ignores the condition, only a look before each write can notice.
+    proxy.faults.strip_headers = ("If-None-Match",)
+    forget_probes()
+    lake = Lake(
+        config_for(s3, buckets, endpoint_url=proxy.url, transport=transport, timeouts=Timeouts(5))
+    )
+    assert conditional_writes_enforced(lake.context, BRONZE) is False
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    for n in range(4):
+        (folder / f"page-{n}.json").write_text(f'{{"page": {n}}}')
+    key = "api/pages/page-2.json"
+
+    def race(progress: JobProgress) -> None:
+        if progress.phase == "transferring" and not all_versions(admin, buckets[BRONZE], key):
+            admin.put_object(Bucket=buckets[BRONZE], Key=key, Body=b"theirs")
+
+    with pytest.raises(DatasetIncompleteError) as failed:
+        lake.upload_folder(folder, BRONZE, "api/pages/", progress=race)
+
+    assert [f.relative for f in failed.value.result.failures] == ["page-2.json"]  # type: ignore[attr-defined]
+    assert len(all_versions(admin, buckets[BRONZE], key)) == 1
+    assert admin.get_object(Bucket=buckets[BRONZE], Key=key)["Body"].read() == b"theirs"
     forget_probes()
 
 

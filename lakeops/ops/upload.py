@@ -117,7 +117,7 @@ def put_file(
             hint="Upload files once they are complete.",
         )
     append_only = LAYOUT[layer].append_only
-    if append_only and not known_absent and not _write_is_the_check(ctx, layer, size):
+    if append_only and not _needs_no_look(ctx, layer, size, known_absent=known_absent):
         existing = ctx.peek(target)
         if existing is not None:
             return _same_content_or_refuse(
@@ -224,13 +224,15 @@ def _send(
     )
 
 
-def _write_is_the_check(ctx: Context, layer: StorageLayer, size: int) -> bool:
-    """Whether a bronze write may go without looking first: the server's refusal of a
-    conditional single PUT is the existence check. Not for multipart uploads, whose refusal
-    comes only after every part was sent; not where the server ignores the condition."""
-    if size >= ctx.transfer.multipart_threshold:
+def _needs_no_look(ctx: Context, layer: StorageLayer, size: int, *, known_absent: bool) -> bool:
+    """Whether a bronze write may go without looking first. Only where the server enforces
+    the condition: then the refusal of a single PUT is the existence check, and a listing
+    made just before (``known_absent``) spares a multipart upload the look too, leaving only
+    a race that CompleteMultipartUpload's condition settles. Where the server ignores the
+    condition, the look is the only guard, however recent the listing."""
+    if conditional_writes_enforced(ctx, layer) is not True:
         return False
-    return conditional_writes_enforced(ctx, layer) is True
+    return known_absent or size < ctx.transfer.multipart_threshold
 
 
 def _put_single(
