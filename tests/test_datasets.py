@@ -421,6 +421,29 @@ def test_only_the_first_publish_of_a_dataset_wins(
     assert again.ok and not again.published and again.identical == 1
 
 
+def test_an_object_replaced_before_publishing_stops_the_publication(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    # _SUCCESS tells tools that read the live objects that they are complete: what another
+    # writer replaced after this job wrote it must not be declared part of the dataset.
+    root, _ = folder
+    silver = buckets[SILVER]
+
+    def overwrite(progress: JobProgress) -> None:
+        if progress.phase == "publishing":
+            admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "page-001.json", Body=b"other")
+
+    with pytest.raises(DatasetIncompleteError, match="changed by another writer"):
+        lake.upload_folder(root, SILVER, CLEAN_PREFIX, progress=overwrite)
+
+    stored = keys(admin, silver, CLEAN_PREFIX)
+    assert CLEAN_PREFIX + MANIFEST_NAME not in stored
+    assert CLEAN_PREFIX + SUCCESS_NAME not in stored
+
+
 @pytest.mark.requires("put_if_none_match_versioned")
 def test_concurrent_publishes_of_different_data_leave_exactly_one_manifest(
     lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path

@@ -448,20 +448,15 @@ def _transfer_and_publish(
 def _settle(
     ctx: Context, plan: Plan, written: dict[str, ManifestEntry], workers: int
 ) -> Manifest | list[ItemFailure]:
-    """The manifest to publish, once every object is known as this job wrote or found it;
-    else the objects that are not.
+    """The manifest to publish, once the target's listing shows every object as this job
+    wrote or found it; else the objects that are not.
 
-    When every object was written by this job and each write's response gave its version and
-    ETag, those are the record, and no listing is needed. Otherwise (objects found already
-    there, servers that return no version from a copy, unversioned buckets) the target's
-    listing gives them, and confirms that nothing else wrote there meanwhile.
+    The listing is needed even when every write's response gave its version: ``_SUCCESS``
+    tells tools that read the live objects (Spark, Hive, Airflow sensors) that they are
+    complete, so what another writer replaced meanwhile must stop the publication. It costs
+    one request per 1,000 objects.
     """
     included = [item for item in plan.items if item.action in (*TRANSFERS, Action.IDENTICAL)]
-    if all(
-        (entry := written.get(item.relative)) is not None and entry.version_id and entry.etag
-        for item in included
-    ):
-        return _manifest(ctx, plan, [written[item.relative] for item in included])
     current, _ = list_versions(ctx, plan.layer, plan.prefix)
     entries: list[ManifestEntry] = []
     missing_details: list[Item] = []
