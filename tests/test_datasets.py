@@ -574,6 +574,26 @@ def test_a_resumed_promotion_skips_what_was_copied(
     assert all(e["source"]["key"].startswith(RAW_PREFIX) for e in manifest["files"])
 
 
+def test_the_same_bytes_written_by_others_are_copied_again_to_carry_lineage(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    silver = buckets[SILVER]
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "page-001.json", Body=files["page-001.json"])
+
+    result = lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
+
+    assert (result.changed, result.transferred) == (1, 12)
+    head = admin.head_object(Bucket=silver, Key=CLEAN_PREFIX + "page-001.json")
+    assert head["Metadata"][META_SOURCE_URI] == f"s3://{buckets[BRONZE]}/{RAW_PREFIX}page-001.json"
+    entry = {e["key"]: e for e in manifest_of(admin, silver, CLEAN_PREFIX)["files"]}
+    assert entry["page-001.json"]["version_id"] == head.get("VersionId")
+
+
 # -- download ----------------------------------------------------------------------------------
 
 

@@ -212,6 +212,7 @@ def promote_prefix(
         target_prefix=target_prefix,
         path_filter=PathFilter.of(include, exclude),
         use_manifest=use_manifest,
+        workers=count,
         progress=tracker.planned,
     )
     from_manifest = plan.source_manifest.by_key() if plan.source_manifest else {}
@@ -519,8 +520,11 @@ def _settled(entry: ManifestEntry, listed: Listed) -> ManifestEntry:
 
 
 def _described(ctx: Context, plan: Plan, item: Item, listed: Listed) -> ManifestEntry:
-    """An entry for an object this run found already there (a resumed job): one HEAD."""
-    head = ctx.head(ctx.target("describe", plan.layer, item.target, listed.version_id))
+    """An entry for an object this run found already there (a resumed job): one HEAD,
+    unless the plan made it."""
+    head = plan.heads.get(item.target) or ctx.head(
+        ctx.target("describe", plan.layer, item.target, listed.version_id)
+    )
     metadata = dict(head.get("Metadata", {}))
     source = None
     if plan.operation == "promote":

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lakeops.datasets.filters import PathFilter
 from lakeops.datasets.manifest import RESERVED_NAMES, Manifest, ManifestEntry, read_manifest
@@ -25,7 +25,7 @@ from lakeops.datasets.results import Action, Item
 from lakeops.errors import InvalidKeyError, LocalFileError, ValidationError
 from lakeops.hashing import Digests, digest_file
 from lakeops.layout import LAYOUT, StorageLayer
-from lakeops.metadata import META_SHA256
+from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID, encode_uri
 from lakeops.ops.context import S3_FAILURES
 from lakeops.ops.upload import stored_sha256
 from lakeops.redaction import quoted
@@ -65,6 +65,8 @@ class Plan:
     published: Manifest | None = None
     stale_partials: list[Path] = field(default_factory=list)
     reserved_skipped: list[str] = field(default_factory=list)
+    # HEADs of target objects the plan looked at, by key, for the manifest to reuse.
+    heads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def count(self, action: Action) -> int:
         return sum(1 for item in self.items if item.action is action)
@@ -424,6 +426,7 @@ def plan_promote(
     target_prefix: object,
     path_filter: PathFilter,
     use_manifest: bool | None,
+    workers: int,
     progress: PlanProgress | None = None,
 ) -> Plan:
     prefix = dataset_prefix(source_layer, prefix, writing=False)
@@ -434,19 +437,10 @@ def plan_promote(
             f"{ctx.uri(source_layer, prefix)} has no manifest: it was never published.",
             hint="Promote the live objects instead (leave out --manifest).",
         )
-    replaced: dict[str, str | None] = {}
-    if manifest is not None:
-        sources = {e.key: Listed(e.size, e.etag, e.version_id) for e in manifest.entries}
-        hashes = {e.key: e.sha256 for e in manifest.entries}
-    else:
-        if LAYOUT[source_layer].append_only:
-            listed, replaced = list_versions(ctx, source_layer, prefix, progress)
-        else:
-            listed = list_current(ctx, source_layer, prefix, progress)
-        sources = {key[len(prefix) :]: entry for key, entry in listed.items()}
-        hashes = {}
+    sources, hashes, replaced = _promotion_sources(ctx, source_layer, prefix, manifest, progress)
     existing = list_current(ctx, target_layer, target_prefix, progress)
     published = read_manifest(ctx, target_layer, target_prefix)
+    candidates: list[Item] = []
     plan = Plan(
         "promote",
         ctx.uri(source_layer, prefix),
@@ -489,28 +483,82 @@ def plan_promote(
         there = existing.get(key)
         if there is None:
             continue
-        if there.size == entry.size and _same_copy(
-            ctx, layer=target_layer, key=key, there=there, source=entry, item=item
-        ):
-            item.action = Action.IDENTICAL
-        else:
-            # Silver and gold may be replaced; promotion never writes bronze.
-            item.action, item.note = Action.CHANGED, "target holds other content"
+        # Silver and gold may be replaced; promotion never writes bronze.
+        item.action, item.note = Action.CHANGED, "target holds other content"
+        if there.size == entry.size and _may_be_copy(there, entry, item):
+            candidates.append(item)
+    _recognise_copies(ctx, plan, candidates, workers)
     return plan
 
 
-def _same_copy(
-    ctx: Context, *, layer: StorageLayer, key: str, there: Listed, source: Listed, item: Item
-) -> bool:
-    """Whether the target already holds a copy of the source. A single-part copy keeps the
-    source's ETag (its MD5); a multipart one gets another, so there the recorded SHA-256s
-    decide, when the source's is known."""
-    if there.etag.strip('"') == source.etag.strip('"'):
-        return True
-    if "-" not in there.etag + source.etag or item.sha256 is None:
-        return False
-    head = ctx.head(ctx.target("compare with", layer, key))
-    return bool(head.get("Metadata", {}).get(META_SHA256) == item.sha256)
+def _promotion_sources(
+    ctx: Context,
+    layer: StorageLayer,
+    prefix: str,
+    manifest: Manifest | None,
+    progress: PlanProgress | None,
+) -> tuple[dict[str, Listed], dict[str, str | None], dict[str, str | None]]:
+    """What to promote, by relative key; the SHA-256s the manifest records; bronze's
+    replaced keys (only live objects can have been replaced since they were listed)."""
+    if manifest is not None:
+        sources = {e.key: Listed(e.size, e.etag, e.version_id) for e in manifest.entries}
+        return sources, {e.key: e.sha256 for e in manifest.entries}, {}
+    replaced: dict[str, str | None] = {}
+    if LAYOUT[layer].append_only:
+        listed, replaced = list_versions(ctx, layer, prefix, progress)
+    else:
+        listed = list_current(ctx, layer, prefix, progress)
+    return {key[len(prefix) :]: entry for key, entry in listed.items()}, {}, replaced
+
+
+def _recognise_copies(ctx: Context, plan: Plan, candidates: list[Item], workers: int) -> None:
+    """Mark as identical the targets that are this promotion's own earlier copies (a resumed
+    job); the rest stay changed."""
+    assert plan.source_layer is not None
+    heads = _heads(ctx, plan.layer, [item.target for item in candidates], workers)
+    for item in candidates:
+        head = heads[item.target]
+        source_uri = ctx.uri(plan.source_layer, item.source)
+        if _is_copy_of(head, item, source_uri):
+            item.action, item.note = Action.IDENTICAL, ""
+            plan.heads[item.target] = head
+        else:
+            item.note = f"target holds the same bytes, but not promoted from {source_uri}"
+
+
+def _may_be_copy(there: Listed, source: Listed, item: Item) -> bool:
+    """Whether the target may hold the source's bytes. A single-part copy keeps the source's
+    ETag (its MD5); a multipart one gets another, which the recorded SHA-256s decide."""
+    same_etag = there.etag.strip('"') == source.etag.strip('"')
+    return same_etag or ("-" in there.etag + source.etag and item.sha256 is not None)
+
+
+def _is_copy_of(head: dict[str, Any], item: Item, source_uri: str) -> bool:
+    """Whether the target is this promotion's copy: the same bytes, and lineage naming this
+    source at this version (the same bytes written by anyone else would carry no lineage,
+    or another)."""
+    metadata: dict[str, str] = head.get("Metadata", {})
+    same_etag = head.get("ETag", "").strip('"') == (item.etag or "").strip('"')
+    same_sha = item.sha256 is not None and metadata.get(META_SHA256) == item.sha256
+    return (
+        (same_etag or same_sha)
+        and metadata.get(META_SOURCE_URI) == encode_uri(source_uri)
+        and metadata.get(META_SOURCE_VERSION_ID) == (item.version_id or "null")
+    )
+
+
+def _heads(
+    ctx: Context, layer: StorageLayer, keys: list[str], workers: int
+) -> dict[str, dict[str, Any]]:
+    """HEADs of existing target objects, several at once: only a resumed promotion has any."""
+    if not keys:
+        return {}
+
+    def one(key: str) -> tuple[str, dict[str, Any]]:
+        return key, ctx.head(ctx.target("compare with", layer, key))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(workers, 16))) as pool:
+        return dict(pool.map(one, keys))
 
 
 def _folder(value: object, what: str, *, create: bool = False) -> Path:
