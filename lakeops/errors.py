@@ -79,6 +79,15 @@ class ObjectNotFoundError(NotFoundError):
     pass
 
 
+class EmptyDatasetError(NotFoundError):
+    """A dataset job found nothing to transfer: an empty folder or prefix, a typo in it, or
+    filters that match nothing. Nothing is written, and nothing is published."""
+
+    def __init__(self, message: str, *, hint: str | None = None, result: object = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
 class NotPublishedError(NotFoundError):
     """A dataset's manifest does not exist: it was never published."""
 

@@ -19,6 +19,7 @@ from lakeops import (
     DatasetIncompleteError,
     DatasetInvalidError,
     DatasetPublishedError,
+    EmptyDatasetError,
     InvalidKeyError,
     JobInterrupted,
     JobProgress,
@@ -257,6 +258,41 @@ def test_files_that_cannot_become_keys_stop_the_job_before_any_write(
         lake.upload_folder(tmp_path, BRONZE, "files/drop/")
 
     assert keys(admin, buckets[BRONZE], "files/") == []
+
+
+@pytest.mark.parametrize(
+    "case", ["empty-folder", "nothing-matches", "typo-prefix", "empty-download"]
+)
+def test_a_job_with_nothing_to_do_fails_and_publishes_nothing(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+    tmp_path: Path,
+    case: str,
+) -> None:
+    root, _ = folder
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(EmptyDatasetError) as failed:
+        if case == "empty-folder":
+            lake.upload_folder(empty, BRONZE, RAW_PREFIX)
+        elif case == "nothing-matches":
+            lake.upload_folder(root, BRONZE, RAW_PREFIX, include="*.parquet")
+        elif case == "typo-prefix":
+            lake.upload_folder(root, BRONZE, RAW_PREFIX)
+            lake.promote_prefix(BRONZE, "api/evnets/2024-01-15/", SILVER, CLEAN_PREFIX)
+        else:
+            lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "out")
+
+    assert failed.value.exit_code == 4
+    if case == "nothing-matches":
+        assert "12 left out by --include/--exclude" in failed.value.message
+    assert keys(admin, buckets[SILVER], CLEAN_PREFIX) == []
+    if case != "typo-prefix":
+        assert keys(admin, buckets[BRONZE], RAW_PREFIX) == []
+    # The real job afterwards is not refused as a change to a published (empty) dataset.
+    assert lake.upload_folder(root, SILVER, CLEAN_PREFIX).published
 
 
 def test_a_local_success_marker_is_left_to_lakeops(

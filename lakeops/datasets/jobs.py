@@ -40,6 +40,7 @@ from lakeops.errors import (
     DatasetIncompleteError,
     DatasetInvalidError,
     DatasetPublishedError,
+    EmptyDatasetError,
     ValidationError,
 )
 from lakeops.layout import StorageLayer
@@ -47,6 +48,7 @@ from lakeops.metadata import META_SHA256
 from lakeops.ops import download, promote, upload
 from lakeops.ops.download import KnownObject
 from lakeops.ops.promote import SourceObject, carried_metadata, check_direction
+from lakeops.redaction import quoted
 from lakeops.s3errors import normalize_version
 from lakeops.validation import validate_metadata
 
@@ -340,6 +342,20 @@ def _check(plan: Plan, result: DatasetResult, *, skip_conflicts: bool, publishin
         )
 
 
+def _nothing_to_do(plan: Plan, result: DatasetResult) -> EmptyDatasetError:
+    """An empty job is a mistake far more often than an intention (a typo in a prefix, a
+    pattern that matches nothing), and publishing it would freeze an empty dataset."""
+    where = f"folder {quoted(plan.source)}" if plan.operation == "upload" else plan.source
+    what = "files" if plan.operation == "upload" else "objects"
+    filtered = f" ({plan.left_out} left out by --include/--exclude)" if plan.left_out else ""
+    return EmptyDatasetError(
+        f"nothing to {plan.operation}: {where} holds no {what}{filtered}; nothing was written "
+        "or published.",
+        hint="Check the path or prefix for a typo, and the --include/--exclude patterns.",
+        result=result,
+    )
+
+
 def _execute(
     ctx: Context,
     plan: Plan,
@@ -354,6 +370,8 @@ def _execute(
 ) -> DatasetResult:
     result = _result(plan, dry_run=dry_run)
     result.skipped_conflicts = skip_conflicts and result.conflicts > 0
+    if not plan.items:
+        raise _nothing_to_do(plan, result)
     if not dry_run:
         _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
     if dry_run:

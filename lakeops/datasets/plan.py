@@ -65,6 +65,7 @@ class Plan:
     published: Manifest | None = None
     stale_partials: list[Path] = field(default_factory=list)
     reserved_skipped: list[str] = field(default_factory=list)
+    left_out: int = 0  # by --include / --exclude
     # HEADs of target objects the plan looked at, by key, for the manifest to reuse.
     heads: dict[str, dict[str, Any]] = field(default_factory=dict)
 
@@ -251,6 +252,7 @@ def plan_upload(
     to_compare: dict[Path, tuple[Item, Listed]] = {}
     for path, relative in walk_folder(root):
         if not path_filter(relative):
+            plan.left_out += 1
             continue
         if relative in RESERVED_NAMES:
             plan.reserved_skipped.append(relative)
@@ -322,6 +324,7 @@ def plan_download(
     to_compare: dict[Path, tuple[Item, Listed]] = {}
     for relative, entry, sha256 in sources:
         if not path_filter(relative):
+            plan.left_out += 1
             continue
         item = Item(
             relative,
@@ -454,7 +457,10 @@ def plan_promote(
         published=published,
     )
     for relative, entry in sources.items():
-        if not path_filter(relative) or relative in RESERVED_NAMES:
+        if relative in RESERVED_NAMES:
+            continue
+        if not path_filter(relative):
+            plan.left_out += 1
             continue
         key = target_prefix + relative
         item = Item(
