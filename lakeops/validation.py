@@ -21,6 +21,11 @@ RESERVED_METADATA_PREFIX = "lakeops-"
 # lower-cased.
 _METADATA_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+# The names that mark a published dataset (lakeops.datasets.manifest): written by publishing
+# only, never as an object of their own.
+MANIFEST_NAME = "_lakeops_manifest.json"
+SUCCESS_NAME = "_SUCCESS"
+RESERVED_KEY_NAMES = frozenset({MANIFEST_NAME, SUCCESS_NAME})
 
 
 def validate_key(key: object, *, what: str = "object key") -> str:
@@ -42,6 +47,13 @@ def validate_write_key(layer: StorageLayer, key: object, *, what: str = "object 
     prefixes. The pipeline roles may write nowhere else, so the root login must not either,
     or dev would accept what prod refuses."""
     checked = validate_key(key, what=what)
+    name = checked.rsplit("/", 1)[-1]
+    if name in RESERVED_KEY_NAMES:
+        raise InvalidKeyError(
+            f"{what} {quoted(checked)} ends in {name}, which only lakeops writes: it marks "
+            "a published dataset; nothing was written.",
+            hint="Publish with a dataset job (upload/promote --recursive), or rename the object.",
+        )
     prefixes = LAYOUT[layer].prefixes
     if not checked.startswith(prefixes):
         raise InvalidKeyError(
@@ -63,7 +75,14 @@ def validate_existing_key(key: object, *, what: str = "object key") -> str:
 
 
 def _check_length(value: str, what: str) -> str:
-    size = len(value.encode("utf-8"))
+    try:
+        size = len(value.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # A file name whose bytes are not UTF-8 (os.fsdecode keeps them as surrogates).
+        raise InvalidKeyError(
+            f"{what} {quoted(value)} is not valid UTF-8, which S3 keys must be.",
+            hint="Rename the file with a UTF-8 name (convmv can convert a whole folder).",
+        ) from exc
     if size > MAX_KEY_BYTES:
         raise InvalidKeyError(
             f"{what} is {size} bytes long; S3 allows at most {MAX_KEY_BYTES}.",

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -258,6 +261,75 @@ def test_files_that_cannot_become_keys_stop_the_job_before_any_write(
         lake.upload_folder(tmp_path, BRONZE, "files/drop/")
 
     assert keys(admin, buckets[BRONZE], "files/") == []
+
+
+def test_what_a_folder_holds_besides_files_is_reported_not_left_out(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    root = tmp_path / "export"
+    (root / "sub").mkdir(parents=True)
+    (root / "good.csv").write_text("a\n")
+    (root / "sub" / "_SUCCESS").write_text("")
+    (root / "dangling.csv").symlink_to(tmp_path / "gone.csv")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "more.csv").write_text("b\n")
+    (root / "linked").symlink_to(elsewhere, target_is_directory=True)
+    os.mkfifo(root / "pipe")
+    (root / os.fsdecode(b"caf\xe9.csv")).write_text("latin-1 name\n")
+
+    with pytest.raises(DatasetInvalidError) as failed:
+        lake.upload_folder(root, SILVER, "cleaned/export/")
+
+    notes = {item.relative: item.note for item in failed.value.result.items if item.note}  # type: ignore[attr-defined]
+    assert set(notes) == {
+        "sub/_SUCCESS",
+        "dangling.csv",
+        "linked",
+        "pipe",
+        os.fsdecode(b"caf\xe9.csv"),
+    }
+    assert "broken link" in notes["dangling.csv"]
+    assert "link to a folder" in notes["linked"]
+    assert "not a regular file" in notes["pipe"]
+    assert "only lakeops writes" in notes["sub/_SUCCESS"]
+    assert "not valid UTF-8" in notes[os.fsdecode(b"caf\xe9.csv")]
+    assert failed.value.exit_code == 2
+    assert keys(admin, buckets[SILVER], "cleaned/") == []
+
+
+def test_a_folder_that_cannot_be_read_is_reported(tmp_path: Path) -> None:
+    root = tmp_path / "export"
+    (root / "locked").mkdir(parents=True)
+    (root / "good.csv").write_text("a\n")
+    (root / "locked" / "b.csv").write_text("b\n")
+    (root / "locked").chmod(0)
+    walk = (
+        "from pathlib import Path; from lakeops.datasets.plan import walk_folder; "
+        f"print(list(walk_folder(Path({str(root)!r}))))"
+    )
+    # Root reads any folder: drop the capabilities that let it, as an ordinary user lacks them.
+    drop = ["setpriv", "--bounding-set=-dac_override,-dac_read_search", "--"]
+    if os.geteuid() == 0 and not shutil.which("setpriv"):
+        pytest.skip("running as root without setpriv (util-linux) to drop root's file access")
+    try:
+        found = subprocess.run(
+            [*(drop if os.geteuid() == 0 else []), sys.executable, "-c", walk],
+            capture_output=True, text=True, check=True,
+        ).stdout  # fmt: skip
+    finally:
+        (root / "locked").chmod(0o700)
+
+    assert "'good.csv', None" in found
+    assert "'locked', 'folder cannot be read: Permission denied'" in found
+
+
+def test_single_writes_cannot_forge_a_publication(lake: Lake, tmp_path: Path) -> None:
+    forged = tmp_path / "manifest.json"
+    forged.write_text('{"files": []}')
+    for name in (MANIFEST_NAME, SUCCESS_NAME):
+        with pytest.raises(InvalidKeyError, match="only lakeops writes"):
+            lake.upload(forged, SILVER, CLEAN_PREFIX + name)
 
 
 @pytest.mark.parametrize(

@@ -34,13 +34,12 @@ from lakeops.s3errors import (
     normalize_version,
     translate,
 )
+from lakeops.validation import MANIFEST_NAME, RESERVED_KEY_NAMES, SUCCESS_NAME
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
 
-MANIFEST_NAME = "_lakeops_manifest.json"
-SUCCESS_NAME = "_SUCCESS"
-RESERVED_NAMES = frozenset({MANIFEST_NAME, SUCCESS_NAME})
+RESERVED_NAMES = RESERVED_KEY_NAMES
 FORMAT = "lakeops.manifest/1"
 
 

@@ -219,17 +219,41 @@ def _compare(
 # -- upload ------------------------------------------------------------------------------------
 
 
-def walk_folder(root: Path) -> Iterator[tuple[Path, str]]:
-    """Regular files below ``root`` with their relative posix paths, in sorted order.
-    Symbolic links to files are followed; links to folders are not (no cycles)."""
-    for folder, dirs, files in os.walk(root, followlinks=False):
+def walk_folder(root: Path) -> Iterator[tuple[Path, str, str | None]]:
+    """Everything below ``root`` as (path, relative posix path, problem), in sorted order.
+    Regular files, and links to them, have no problem. What cannot be uploaded is reported,
+    not skipped: a folder that cannot be read, a link to a folder (not followed: no cycles),
+    a broken link, a socket or a device; a job that leaves data out must say so."""
+    unreadable: list[OSError] = []
+    for folder, dirs, files in os.walk(root, followlinks=False, onerror=unreadable.append):
+        while unreadable:
+            failed = unreadable.pop()
+            where = Path(failed.filename or folder)
+            yield where, _relative(where, root), f"folder cannot be read: {failed.strerror}"
         dirs.sort()
         base = Path(folder)
+        for name in sorted(dirs):
+            path = base / name
+            if path.is_symlink():
+                yield path, _relative(path, root), "a link to a folder, which is not followed"
         for name in sorted(files):
             path = base / name
-            if name.endswith(PARTIAL_SUFFIX) or not path.is_file():
+            if name.endswith(PARTIAL_SUFFIX):
                 continue
-            yield path, PurePosixPath(path.relative_to(root).as_posix()).as_posix()
+            relative = _relative(path, root)
+            if path.is_file():
+                yield path, relative, None
+            elif path.is_symlink():
+                yield path, relative, "a broken link"
+            else:
+                yield path, relative, "not a regular file (a socket, a pipe or a device)"
+    for failed in unreadable:
+        where = Path(failed.filename or root)
+        yield where, _relative(where, root), f"folder cannot be read: {failed.strerror}"
+
+
+def _relative(path: Path, root: Path) -> str:
+    return PurePosixPath(path.relative_to(root).as_posix()).as_posix()
 
 
 def plan_upload(
@@ -250,7 +274,7 @@ def plan_upload(
     append_only = LAYOUT[layer].append_only
     plan = Plan("upload", str(root), ctx.uri(layer, prefix), [], layer, prefix, published=published)
     to_compare: dict[Path, tuple[Item, Listed]] = {}
-    for path, relative in walk_folder(root):
+    for path, relative, found_problem in walk_folder(root):
         if not path_filter(relative):
             plan.left_out += 1
             continue
@@ -258,20 +282,18 @@ def plan_upload(
             plan.reserved_skipped.append(relative)
             continue
         key = prefix + relative
-        size = path.stat().st_size
-        item = Item(relative, Action.NEW, size, str(path), key)
-        try:
-            validate_write_key(layer, key)
-        except InvalidKeyError as exc:
-            item.action, item.note = Action.INVALID, exc.message
-        else:
-            listed = remote.get(key)
-            if listed is not None and listed.size != size:
-                item.action = Action.CONFLICT if append_only else Action.CHANGED
-                item.note = f"stored size {listed.size}, local size {size}"
-            elif listed is not None:
-                to_compare[path] = (item, listed)
+        item = Item(relative, Action.NEW, 0, str(path), key)
         plan.items.append(item)
+        problem = found_problem or _write_key_problem(layer, key) or _read_size(item, path)
+        if problem is not None:
+            item.action, item.note = Action.INVALID, problem
+            continue
+        listed = remote.get(key)
+        if listed is not None and listed.size != item.size:
+            item.action = Action.CONFLICT if append_only else Action.CHANGED
+            item.note = f"stored size {listed.size}, local size {item.size}"
+        elif listed is not None:
+            to_compare[path] = (item, listed)
     for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
         item, listed = to_compare[path]
         if isinstance(digests, OSError):
@@ -292,6 +314,22 @@ def plan_upload(
             item.action = Action.CONFLICT if append_only else Action.CHANGED
             item.note = "stored content differs (same size)"
     return plan
+
+
+def _read_size(item: Item, path: Path) -> str | None:
+    try:
+        item.size = path.stat().st_size
+    except OSError as exc:
+        return f"cannot be read: {exc.strerror}"
+    return None
+
+
+def _write_key_problem(layer: StorageLayer, key: str) -> str | None:
+    try:
+        validate_write_key(layer, key)
+    except InvalidKeyError as exc:
+        return exc.message
+    return None
 
 
 # -- download ----------------------------------------------------------------------------------
