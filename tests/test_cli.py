@@ -382,6 +382,25 @@ def test_json_errors_and_debug_tracebacks(tmp_path: Path) -> None:
     assert "Traceback" in debug.getvalue()
 
 
+def test_an_unexpected_failure_is_one_line_and_exit_10(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from lakeops.cli.commands import Command
+
+    def broken(self: object) -> int:
+        raise RuntimeError("something lakeops did not foresee")
+
+    monkeypatch.setattr(Command, "config", broken)
+    plain, debug = io.StringIO(), io.StringIO()
+
+    assert main(["config"], out=io.StringIO(), err=plain) == 10
+    assert main(["config", "--debug"], out=io.StringIO(), err=debug) == 10
+
+    assert plain.getvalue().startswith("lakeops: error: internal error: RuntimeError: something")
+    assert "--debug" in plain.getvalue() and "Traceback" not in plain.getvalue()
+    assert "Traceback" in debug.getvalue() and "def broken" not in plain.getvalue()
+
+
 def test_the_installed_command_documents_itself() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "lakeops", "--help"],

@@ -131,3 +131,18 @@ def main(  # noqa: PLR0911 - one exit status per kind of outcome
         return LakeOpsError.exit_code
     except SystemExit as done:  # --help and --version
         return int(done.code or 0)
+    except Exception as error:  # a lakeops bug: still one line, and never exit 1 ("drift")
+        _report(
+            LakeOpsError(
+                f"internal error: {type(error).__name__}: {error}",
+                hint="This is a bug in lakeops. Please report it with the output of the same "
+                "command run with --debug.",
+            ),
+            as_json,
+            False,
+            err,
+            out,
+        )
+        if debug:
+            err.write(scrub("".join(traceback.format_exception(error))))
+        return LakeOpsError.exit_code
