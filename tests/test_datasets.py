@@ -30,9 +30,10 @@ from lakeops import (
     NotPublishedError,
     StorageLayer,
     Timeouts,
+    TransferSettings,
 )
 from lakeops.datasets.manifest import MANIFEST_NAME, SUCCESS_NAME
-from lakeops.metadata import META_SOURCE_URI, META_SOURCE_VERSION_ID
+from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID
 from lakeops.ops.conditional import conditional_writes_enforced
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
@@ -728,6 +729,34 @@ def test_a_published_dataset_downloads_as_published_whatever_was_written_since(
     assert "HeadObject" not in sent and sent.count("GetObject") == 13  # the manifest, and each
     live = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "live", use_manifest=False)
     assert live.transferred == 15  # the live objects, the manifest and _SUCCESS among them
+
+
+@pytest.mark.parametrize("size", [2048, 6 * 1024 * 1024], ids=["single-get", "ranged-gets"])
+def test_a_live_download_checks_every_object_against_its_recorded_sha256(
+    s3: S3Endpoint,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    transport: str,
+    size: int,
+) -> None:
+    # An unpublished prefix: the listing gives no SHA-256, so each object's own does.
+    silver = buckets[SILVER]
+    lie = {META_SHA256: hashlib.sha256(b"something else").hexdigest()}
+    admin.put_object(
+        Bucket=silver, Key=CLEAN_PREFIX + "bad.bin", Body=os.urandom(size), Metadata=lie
+    )
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "good.bin", Body=b"fine")
+    small_parts = TransferSettings(multipart_threshold=5 * 1024 * 1024)
+    lake = Lake(config_for(s3, buckets, transport=transport), transfer=small_parts)
+    out = tmp_path / "out"
+
+    with pytest.raises(DatasetIncompleteError) as failed:
+        lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+
+    failures = failed.value.result.failures  # type: ignore[attr-defined]
+    assert [(f.relative, f.exit_code) for f in failures] == [("bad.bin", 8)]
+    assert sorted(p.name for p in out.iterdir()) == ["good.bin"]
 
 
 def test_local_files_in_the_way_are_conflicts_unless_overwritten(

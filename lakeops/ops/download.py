@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -99,6 +99,11 @@ def get_file(
             version_id=version_id or current,
             sha256=head.get("Metadata", {}).get(META_SHA256),
         )
+    elif known.sha256 is None and known.size >= ctx.transfer.multipart_threshold:
+        # Ranged GETs give no one response whose metadata holds the recorded SHA-256, and a
+        # listing holds none: ask for it, or the download would go unverified.
+        head = ctx.head(replace(target, version_id=known.version_id))
+        known = replace(known, sha256=head.get("Metadata", {}).get(META_SHA256))
     make_parent_folders(path)
     partial = partial_path(path)
     try:
