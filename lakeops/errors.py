@@ -92,10 +92,18 @@ class NotPublishedError(NotFoundError):
     """A dataset's manifest does not exist: it was never published."""
 
 
-class ImmutableObjectError(LakeOpsError):
-    """A bronze object exists with different content; bronze never overwrites."""
+class ConflictError(LakeOpsError):
+    """Something exists where the operation would write, and must not be replaced."""
 
     exit_code = 5
+
+
+class ImmutableObjectError(ConflictError):
+    """A bronze object exists with different content; bronze never overwrites."""
+
+
+class LocalFileExistsError(ConflictError):
+    """A download's destination file exists and --force (overwrite) was not given."""
 
 
 class DatasetConflictError(ImmutableObjectError):

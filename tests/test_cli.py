@@ -292,6 +292,28 @@ def test_upload_download_promote_round_trip(dev_lake: DeployedLake, tmp_path: Pa
     assert (tmp_path / "out" / "e.json").read_text() == '{"event": "signup"}\n'
 
 
+@pytest.mark.parametrize("destination", ["file", "folder", "current-folder"])
+def test_download_never_replaces_a_local_file_without_force(
+    dev_lake: DeployedLake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, destination: str
+) -> None:
+    source = tmp_path / "h.csv"
+    source.write_text("from the lake\n")
+    dev_lake.run("upload", str(source), "silver", "cleaned/h/h.csv")
+    local = tmp_path / "dd"
+    local.mkdir()
+    (local / "h.csv").write_text("PRECIOUS LOCAL\n")
+    monkeypatch.chdir(local)
+    dest = {"file": str(local / "h.csv"), "folder": f"{local}/", "current-folder": "."}
+
+    refused = dev_lake.run("download", "silver", "cleaned/h/h.csv", dest[destination])
+    forced = dev_lake.run("download", "silver", "cleaned/h/h.csv", dest[destination], "--force")
+
+    assert refused.code == 5, refused.err
+    assert "exists; nothing was downloaded" in refused.err and "--force" in refused.err
+    assert forced.code == 0, forced.err
+    assert (local / "h.csv").read_text() == "from the lake\n"
+
+
 def test_progress_bars_show_on_a_terminal_only(dev_lake: DeployedLake, tmp_path: Path) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(b"x" * 200_000)

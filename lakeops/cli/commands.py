@@ -25,7 +25,7 @@ from lakeops.errors import (
     ConfigurationError,
     InvalidMetadataError,
     LakeOpsError,
-    LocalFileError,
+    LocalFileExistsError,
     NotFoundError,
 )
 from lakeops.hashing import ProgressCallback
@@ -308,14 +308,14 @@ class Command:
         self.words.done()
         key = place.key if place.key is not None else place.layer
         dest = Path(dest_word) if dest_word else Path(Path(key.rstrip("/")).name)
+        if dest.is_dir():
+            dest = dest / Path(key.rstrip("/")).name
         if dest.exists() and not dest.is_dir() and not self.args.force:
-            raise LocalFileError(
+            raise LocalFileExistsError(
                 f"local file {quoted(str(dest))} exists; nothing was downloaded.",
                 hint="Pass --force to replace it (it is replaced only once the download is "
                 "verified), or give another destination.",
             )
-        if dest.is_dir():
-            dest = dest / Path(key.rstrip("/")).name
         lake = self.lake()
         with self.bar("downloading") as received, self.bar("verifying") as checked:
             result = lake.get_file(
