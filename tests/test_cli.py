@@ -314,6 +314,47 @@ def test_download_never_replaces_a_local_file_without_force(
     assert (local / "h.csv").read_text() == "from the lake\n"
 
 
+def test_a_dry_run_exits_as_the_job_would_and_says_why(
+    dev_lake: DeployedLake, tmp_path: Path
+) -> None:
+    folder = tmp_path / "users"
+    folder.mkdir()
+    (folder / "users.csv").write_text("id\n1\n")
+    dev_lake.run("upload", "--recursive", str(folder), "silver", "cleaned/users/")
+    (folder / "late.csv").write_text("id\n2\n")
+
+    planned = dev_lake.run(
+        "upload", "--recursive", "--dry-run", str(folder), "silver", "cleaned/users/"
+    )
+    as_json = dev_lake.run(
+        "--json", "upload", "--recursive", "--dry-run", str(folder), "silver", "cleaned/users/"
+    )
+    real = dev_lake.run("upload", "--recursive", str(folder), "silver", "cleaned/users/")
+
+    assert planned.code == as_json.code == real.code == 5
+    assert "late.csv" in planned.out and "Nothing was written" in planned.out
+    assert "the job would be refused" in planned.err and "was published" in planned.err
+    assert as_json.json()["refusal_exit_code"] == 5
+
+
+def test_reading_an_unpublished_prefix_says_so(dev_lake: DeployedLake, tmp_path: Path) -> None:
+    folder = tmp_path / "users"
+    folder.mkdir()
+    (folder / "users.csv").write_text("id\n1\n")
+    dev_lake.run("upload", "--recursive", "--no-publish", str(folder), "silver", "cleaned/u/")
+    dev_lake.run("upload", "--recursive", str(folder), "silver", "cleaned/p/")
+
+    live = dev_lake.run("download", "--recursive", "silver", "cleaned/u/", str(tmp_path / "a"))
+    published = dev_lake.run("download", "--recursive", "silver", "cleaned/p/", str(tmp_path / "b"))
+    asked = dev_lake.run(
+        "download", "--recursive", "--live", "silver", "cleaned/p/", str(tmp_path / "c")
+    )
+
+    assert live.code == published.code == asked.code == 0
+    assert "is not published (no manifest): the live objects were read" in live.err
+    assert "not published" not in published.err + asked.err
+
+
 def test_progress_bars_show_on_a_terminal_only(dev_lake: DeployedLake, tmp_path: Path) -> None:
     source = tmp_path / "data.bin"
     source.write_bytes(b"x" * 200_000)

@@ -186,6 +186,27 @@ def test_a_dry_run_shows_the_plan_and_writes_nothing(
     assert actions["page-001.json"] is Action.NEW
     assert (plan.new, plan.identical, plan.conflicts) == (8, 3, 1)
     assert plan.bytes_total == sum(len(d) for d in files.values()) - 2048 + len(b"changed")
+    # The dry run says what the real run would do about the conflict: refuse, exit 5.
+    assert not plan.ok and plan.refusal_exit_code == 5
+    assert plan.refusal is not None and "late/page-000.json" in plan.refusal
+
+
+def test_a_dry_run_says_a_published_dataset_would_refuse_the_change(
+    lake: Lake, tmp_path: Path
+) -> None:
+    root = tmp_path / "users"
+    root.mkdir()
+    (root / "users.csv").write_text("id\n1\n")
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    (root / "more.csv").write_text("id\n2\n")
+
+    plan = lake.upload_folder(root, SILVER, CLEAN_PREFIX, dry_run=True)
+    unpublished = lake.upload_folder(root, SILVER, CLEAN_PREFIX, dry_run=True, publish=False)
+
+    assert (plan.new, plan.identical) == (1, 1)
+    assert plan.refusal is not None and "was published" in plan.refusal
+    assert plan.refusal_exit_code == 5
+    assert unpublished.ok and unpublished.refusal is None
 
 
 def test_bronze_conflicts_are_all_reported_before_anything_is_written(

@@ -123,12 +123,18 @@ class Command:
             bar.close()
 
     def dataset_result(self, result: DatasetResult, done: str) -> int:
+        live = getattr(self.args, "live", False)
+        if result.operation != "upload" and not result.from_manifest and not live:
+            self.err.write(
+                f"lakeops: note: {result.source} is not published (no manifest): the live "
+                "objects were read, as listed now.\n"
+            )
         if self.args.json:
             document = jsonable(result)
             if not result.dry_run:
                 document.pop("items", None)
             self.emit(document)
-            return EXIT_OK
+            return self._refused(result)
         if result.dry_run:
             rows = [
                 (item.action.value, size(item.size), item.relative, item.note)
@@ -141,7 +147,7 @@ class Command:
                 f"{size(result.bytes_to_transfer)} to transfer of {size(result.bytes_total)}. "
                 "Nothing was written (--dry-run).\n"
             )
-            return EXIT_OK
+            return self._refused(result)
         rate = result.bytes_transferred / result.seconds if result.seconds else 0
         self.out.write(
             f"{done} {plural(result.transferred, 'object')} ({size(result.bytes_transferred)}) in "
@@ -152,6 +158,14 @@ class Command:
             state = "published" if result.published else "already published, identical"
             self.out.write(f"{state}: {result.manifest_uri}\n")
         return EXIT_OK
+
+    def _refused(self, result: DatasetResult) -> int:
+        """A dry run of a job that would be refused exits as that job would."""
+        if result.refusal is None:
+            return EXIT_OK
+        if not self.args.json:
+            self.err.write(f"lakeops: error: the job would be refused: {result.refusal}\n")
+        return result.refusal_exit_code or EXIT_OK
 
     # -- configuration -------------------------------------------------------------------------
 

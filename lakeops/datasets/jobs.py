@@ -283,6 +283,7 @@ class JobObserver(Protocol):
 
 def _result(plan: Plan, *, dry_run: bool) -> DatasetResult:
     result = DatasetResult(plan.operation, plan.source, plan.target, dry_run, items=plan.items)
+    result.from_manifest = plan.source_manifest is not None
     for item in plan.items:
         setattr(result, _COUNTERS[item.action], getattr(result, _COUNTERS[item.action]) + 1)
         result.bytes_total += item.size
@@ -319,7 +320,7 @@ def _check(plan: Plan, result: DatasetResult, *, skip_conflicts: bool, publishin
     conflicts = plan.of(Action.CONFLICT)
     if conflicts and not skip_conflicts:
         if plan.operation == "download":
-            hint = "Pass --overwrite (overwrite=True) to replace the local files."
+            hint = "Pass --force (overwrite=True) to replace the local files."
         else:
             hint = (
                 f"{plan.layer} is append-only: write the new data under a new prefix, or pass "
@@ -372,11 +373,15 @@ def _execute(
     result.skipped_conflicts = skip_conflicts and result.conflicts > 0
     if not plan.items:
         raise _nothing_to_do(plan, result)
-    if not dry_run:
-        _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
     if dry_run:
+        # The plan, and whether the job would run: a dry run is the job's own check.
+        try:
+            _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
+        except (DatasetInvalidError, DatasetConflictError) as refused:
+            result.refusal, result.refusal_exit_code = refused.message, refused.exit_code
         result.seconds = tracker.seconds
         return result
+    _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
     for stale in plan.stale_partials:
         with suppress(OSError):
             stale.unlink()
@@ -435,9 +440,10 @@ def _transfer_and_publish(
         result.interrupted = True
         raise JobInterrupted(result)
     if result.failures:
+        unpublished = "" if plan.operation == "download" else "; the dataset was not published"
         raise DatasetIncompleteError(
             f"{len(result.failures)} of {len(transfers)} objects failed and the others were "
-            f"transferred; the dataset was not published. First: {result.failures[0].relative}: "
+            f"transferred{unpublished}. First: {result.failures[0].relative}: "
             f"{result.failures[0].message}",
             hint="Fix the cause and run the same command again: it skips what is already done.",
             result=result,

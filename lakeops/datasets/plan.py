@@ -353,7 +353,7 @@ def plan_download(
     if use_manifest is True and manifest is None:
         raise ValidationError(
             f"{ctx.uri(layer, prefix)} has no manifest: it was never published.",
-            hint="Download the live objects instead (leave out --manifest).",
+            hint="Download the live objects instead (use_manifest=None or False).",
         )
     plan = Plan(
         "download", ctx.uri(layer, prefix), str(root), [], layer, prefix, source_manifest=manifest
@@ -476,7 +476,7 @@ def plan_promote(
     if use_manifest is True and manifest is None:
         raise ValidationError(
             f"{ctx.uri(source_layer, prefix)} has no manifest: it was never published.",
-            hint="Promote the live objects instead (leave out --manifest).",
+            hint="Promote the live objects instead (use_manifest=None or False).",
         )
     sources, hashes, replaced = _promotion_sources(ctx, source_layer, prefix, manifest, progress)
     existing = list_current(ctx, target_layer, target_prefix, progress)

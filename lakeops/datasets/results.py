@@ -79,11 +79,17 @@ class DatasetResult:
     # True when this job wrote the manifest; False when an identical one was there.
     published: bool = False
     interrupted: bool = False
+    # Downloads and promotions: True when the source was read through its published
+    # manifest, False when it was not published and its live objects were read.
+    from_manifest: bool = False
+    # A dry run whose job would be refused: why, and the exit code the job would end with.
+    refusal: str | None = None
+    refusal_exit_code: int | None = None
     items: list[Item] = field(default_factory=list, repr=False)
 
     @property
     def ok(self) -> bool:
-        return not self.failures and not self.interrupted
+        return not self.failures and not self.interrupted and self.refusal is None
 
     @property
     def skipped(self) -> int:
