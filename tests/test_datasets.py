@@ -833,6 +833,52 @@ def test_a_replaced_bronze_object_stops_a_live_download(
 # -- progress ----------------------------------------------------------------------------------
 
 
+# -- verify ------------------------------------------------------------------------------------
+
+
+def test_verify_compares_a_published_dataset_with_its_manifest(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    silver = buckets[SILVER]
+    assert lake.verify_dataset(SILVER, CLEAN_PREFIX, deep=True).ok
+
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "page-001.json", Body=b"other")
+    admin.delete_object(Bucket=silver, Key=CLEAN_PREFIX + "page-002.json")
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "stray.json", Body=b"{}")
+    lake.upload(root / "page-004.json", SILVER, CLEAN_PREFIX + "page-004.json")
+
+    report = lake.verify_dataset(SILVER, CLEAN_PREFIX)
+
+    results = {row.key: row.result for row in report.rows if row.result != "ok"}
+    assert results == {
+        "page-001.json": "modified",
+        "page-002.json": "deleted",
+        "stray.json": "extra",
+        "page-004.json": "ok (rewritten, same content)",
+    }
+    assert not report.ok and report.summary().startswith("3 of 13 objects differ")
+    assert len(files) == 12
+
+
+def test_deep_verify_checks_objects_other_tools_wrote_by_their_md5(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
+    # Written by another tool: no recorded SHA-256, so the manifest has none either.
+    for n in range(3):
+        admin.put_object(Bucket=buckets[BRONZE], Key=f"api/foreign/p{n}.json", Body=b"{}")
+    lake.promote_prefix(BRONZE, "api/foreign/", SILVER, "cleaned/foreign/")
+
+    report = lake.verify_dataset(SILVER, "cleaned/foreign/", deep=True)
+
+    assert report.ok, report.rows
+    assert [row.result for row in report.rows] == ["ok"] * 3
+
+
 def test_progress_reports_the_whole_job(lake: Lake, folder: tuple[Path, dict[str, bytes]]) -> None:
     root, files = folder
     seen: list[JobProgress] = []

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from lakeops.datasets.manifest import RESERVED_NAMES, ManifestEntry, read_manifest
 from lakeops.datasets.plan import dataset_prefix
+from lakeops.datasets.results import plural
 from lakeops.errors import NotPublishedError
 from lakeops.hashing import CHUNK_BYTES, ProgressCallback, announce, finish
 from lakeops.layout import StorageLayer
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     from lakeops.ops.context import Context
 
 OK, UNCHANGED_CONTENT = "ok", "ok (rewritten, same content)"
+# Deep, but nothing to compare the bytes with: objects other tools wrote, promoted, carry no
+# recorded SHA-256, and a multipart ETag is no MD5.
+NOT_HASHED = "ok (bytes not checkable)"
 
 
 @dataclass(frozen=True)
@@ -56,7 +60,12 @@ class DatasetReport:
         bad = [row for row in self.rows if not row.ok]
         how = "read and hashed" if self.deep else "checked by version and stored SHA-256"
         if not bad:
-            return f"all {len(self.rows)} objects match the manifest of {self.written_at} ({how})"
+            unchecked = sum(1 for row in self.rows if row.result == NOT_HASHED)
+            caveat = f"; {unchecked} without a checksum to compare their bytes" if unchecked else ""
+            return (
+                f"all {plural(len(self.rows), 'object')} match the manifest of {self.written_at} "
+                f"({how}{caveat})"
+            )
         return f"{len(bad)} of {len(self.rows)} objects differ from the manifest ({how})"
 
 
@@ -163,15 +172,59 @@ def _check(
     current = live.get(entry.key)
     if current is None:
         return Row(entry.key, "deleted", "no current object" + kept_note)
-    if deep and still_kept:
-        actual = _hash_version(ctx, layer, root + entry.key, entry.version_id, progress)
-        if actual != entry.sha256:
-            return Row(
-                entry.key,
-                "corrupt",
-                f"published version hashes to {actual[:12]}..., the manifest says "
-                f"{str(entry.sha256)[:12]}...",
-            )
+    hashed = (
+        _hash_check(ctx, layer=layer, key=root + entry.key, entry=entry, progress=progress)
+        if deep and still_kept
+        else None
+    )
+    if hashed is not None and hashed.result != NOT_HASHED:
+        return hashed
+    row = _by_version(ctx, layer=layer, root=root, entry=entry, current=current, note=kept_note)
+    return hashed if hashed is not None and row.result == OK else row
+
+
+def _hash_check(
+    ctx: Context,
+    *,
+    layer: StorageLayer,
+    key: str,
+    entry: ManifestEntry,
+    progress: ProgressCallback | None,
+) -> Row | None:
+    """Read the published version and compare its bytes with the recorded SHA-256, or else
+    with an ETag that is an MD5: a row if they differ or cannot be compared, else None."""
+    sha256, md5 = _hash_version(ctx, layer, key, entry.version_id, progress)
+    if entry.sha256:
+        if sha256 == entry.sha256:
+            return None
+        return Row(
+            entry.key,
+            "corrupt",
+            f"published version hashes to {sha256[:12]}..., the manifest says "
+            f"{entry.sha256[:12]}...",
+        )
+    if entry.etag and "-" not in entry.etag:
+        if md5 == entry.etag:
+            return None
+        return Row(
+            entry.key,
+            "corrupt",
+            f"published version's MD5 is {md5[:12]}..., its ETag says {entry.etag[:12]}...",
+        )
+    return Row(entry.key, NOT_HASHED, "no recorded SHA-256, and a multipart ETag")
+
+
+def _by_version(
+    ctx: Context,
+    *,
+    layer: StorageLayer,
+    root: str,
+    entry: ManifestEntry,
+    current: _Live,
+    note: str,
+) -> Row:
+    """Whether the current object is the published one: the same version, or else the same
+    recorded SHA-256."""
     same_version = entry.version_id is not None and current.version_id == entry.version_id
     if same_version or (entry.version_id is None and current.etag == entry.etag):
         return Row(entry.key, OK)
@@ -182,7 +235,7 @@ def _check(
         entry.key,
         "modified",
         f"current version {current.version_id or 'null'} ({current.size} bytes) is not the "
-        f"published {entry.version_id or 'null'} ({entry.size} bytes)" + kept_note,
+        f"published {entry.version_id or 'null'} ({entry.size} bytes)" + note,
     )
 
 
@@ -192,15 +245,17 @@ def _hash_version(
     key: str,
     version_id: str | None,
     progress: ProgressCallback | None,
-) -> str:
+) -> tuple[str, str]:
+    """The SHA-256 and MD5 of a stored version's bytes."""
     target = ctx.target("read", layer, key, version_id)
-    digest = hashlib.sha256()
+    sha256, md5 = hashlib.sha256(), hashlib.md5(usedforsecurity=False)
     try:
         body = ctx.client.get_object(**ctx.object_args(target))["Body"]
         for chunk in body.iter_chunks(CHUNK_BYTES):
-            digest.update(chunk)
+            sha256.update(chunk)
+            md5.update(chunk)
             if progress is not None:
                 progress(len(chunk))
     except S3_FAILURES as exc:
         raise translate(exc, target) from exc
-    return digest.hexdigest()
+    return sha256.hexdigest(), md5.hexdigest()
