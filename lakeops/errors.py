@@ -143,6 +143,11 @@ class ReplacedObjectError(IntegrityError):
     by something that does not keep its append-only rule."""
 
 
+class DatasetChangedError(IntegrityError):
+    """Objects of a published dataset were replaced or deleted since it was published, so its
+    live objects are no longer the dataset."""
+
+
 class StorageError(LakeOpsError):
     """Any other failure reported by the object store."""
 

@@ -20,7 +20,7 @@ from lakeops.datasets.plan import dataset_prefix
 from lakeops.datasets.results import DatasetResult
 from lakeops.datasets.runner import ProgressListener
 from lakeops.datasets.verify import DatasetReport, verify_dataset
-from lakeops.errors import NotPublishedError, ValidationError
+from lakeops.errors import DatasetChangedError, NotPublishedError, ValidationError
 from lakeops.hashing import ProgressCallback
 from lakeops.layout import StorageLayer
 from lakeops.locations import resolve
@@ -491,7 +491,13 @@ class Lake:
 
     def dataset_files(self, layer: StorageLayer | str, prefix: str | None = None) -> list[str]:
         """The ``s3://`` URIs of a published dataset's objects, from its manifest: hand them to
-        any reader to read all of the dataset, whatever was written since."""
+        any reader to read exactly the dataset, and nothing written beside it since.
+
+        Readers read the live objects (they cannot pin versions), so the live objects are
+        first checked against the manifest (one listing, by version and recorded SHA-256):
+        if any was replaced or deleted since publication, DatasetChangedError instead of
+        URIs that would read other data. ``download --recursive`` reads the published
+        versions themselves."""
         where, found = self._where(layer, prefix)
         manifest = self.read_manifest(where, found)
         if manifest is None:
@@ -500,6 +506,17 @@ class Lake:
                 "it was never published (or is still being written).",
                 hint="Publish it with upload --recursive or promote --recursive, or read the live "
                 "objects with a glob.",
+            )
+        report = verify_dataset(self._ctx, where, manifest.prefix)
+        changed = [row for row in report.rows if not row.ok and row.result != "extra"]
+        if changed:
+            shown = "; ".join(f"{row.key} ({row.result})" for row in changed[:10])
+            raise DatasetChangedError(
+                f"{len(changed)} of {len(manifest.entries)} objects of {report.dataset} changed "
+                f"since it was published ({manifest.written_at}): {shown}. Their URIs would "
+                "read other data.",
+                hint="Download the published versions (lakeops download --recursive reads them "
+                "by version), or publish the new data under a new prefix.",
             )
         return list(manifest.uris(self.config.bucket(where)))
 

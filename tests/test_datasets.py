@@ -18,6 +18,7 @@ import pytest
 
 from lakeops import (
     Action,
+    DatasetChangedError,
     DatasetConflictError,
     DatasetIncompleteError,
     DatasetInvalidError,
@@ -619,6 +620,27 @@ def test_dataset_files_come_from_the_manifest_or_not_at_all(
     uris = lake.dataset_files(BRONZE, RAW_PREFIX)
 
     assert sorted(uris) == sorted(f"s3://{buckets[BRONZE]}/{RAW_PREFIX}{n}" for n in files)
+
+
+def test_dataset_files_refuses_once_the_live_objects_are_not_the_dataset(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+) -> None:
+    root, files = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    silver = buckets[SILVER]
+    # Beside the dataset, or the same bytes again: the URIs still read the dataset.
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "stray.json", Body=b"{}")
+    lake.upload(root / "page-004.json", SILVER, CLEAN_PREFIX + "page-004.json")
+    assert len(lake.dataset_files(SILVER, CLEAN_PREFIX)) == len(files)
+
+    admin.put_object(Bucket=silver, Key=CLEAN_PREFIX + "page-001.json", Body=b"CHANGED")
+
+    with pytest.raises(DatasetChangedError, match=r"page-001\.json \(modified\)") as refused:
+        lake.dataset_files(SILVER, CLEAN_PREFIX)
+    assert refused.value.exit_code == 8
 
 
 # -- promotion ---------------------------------------------------------------------------------
