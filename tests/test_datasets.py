@@ -802,6 +802,36 @@ def test_a_live_download_checks_every_object_against_its_recorded_sha256(
     assert sorted(p.name for p in out.iterdir()) == ["good.bin"]
 
 
+@pytest.mark.parametrize("operation", ["download", "promote"])
+def test_a_dataset_whose_published_version_is_gone_is_read_whole_or_not_at_all(
+    lake: Lake,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+    tmp_path: Path,
+    operation: str,
+) -> None:
+    root, _ = folder
+    lake.upload_folder(root, SILVER, CLEAN_PREFIX)
+    silver = buckets[SILVER]
+    # What noncurrent-version expiry does to a published version once it has been replaced.
+    gone = CLEAN_PREFIX + "page-002.json"
+    published = admin.head_object(Bucket=silver, Key=gone)["VersionId"]
+    admin.put_object(Bucket=silver, Key=gone, Body=b"later")
+    admin.delete_object(Bucket=silver, Key=gone, VersionId=published)
+    out = tmp_path / "out"
+
+    with pytest.raises(DatasetInvalidError, match="no longer exists") as refused:
+        if operation == "download":
+            lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+        else:
+            lake.promote_prefix(SILVER, CLEAN_PREFIX, GOLD, "aggregated/events/")
+
+    assert "page-002.json" in refused.value.message
+    assert not out.exists() or not any(out.iterdir())
+    assert keys(admin, buckets[GOLD], "aggregated/") == []
+
+
 def test_local_files_in_the_way_are_conflicts_unless_overwritten(
     lake: Lake, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
 ) -> None:

@@ -482,7 +482,7 @@ def _settle(
     one request per 1,000 objects.
     """
     included = [item for item in plan.items if item.action in (*TRANSFERS, Action.IDENTICAL)]
-    current, _ = list_versions(ctx, plan.layer, plan.prefix)
+    current = list_versions(ctx, plan.layer, plan.prefix).current
     entries: list[ManifestEntry] = []
     missing_details: list[Item] = []
     problems: list[ItemFailure] = []

@@ -133,17 +133,27 @@ def list_current(
     return found
 
 
+@dataclass
+class Versions:
+    """What ListObjectVersions says of a prefix, by full key."""
+
+    current: dict[str, Listed]
+    # Keys whose current version is not their first, with that first version's id: for bronze
+    # sources, a replaced object is noticed.
+    replaced: dict[str, str | None]
+    # Every (key, version) still stored, current or not: what a manifest's pins can read.
+    kept: set[tuple[str, str | None]]
+
+
 def list_versions(
     ctx: Context, layer: StorageLayer, prefix: str, progress: PlanProgress | None = None
-) -> tuple[dict[str, Listed], dict[str, str | None]]:
-    """Current objects under ``prefix`` with their versions (ListObjectVersions), and the
-    keys whose current version is not their first, with that first version's id.
-
-    For bronze sources: the versions pin what is read, and a replaced object is noticed.
-    """
+) -> Versions:
+    """The versions of the objects under ``prefix`` (ListObjectVersions), folder markers and
+    deleted keys left out of the current ones."""
     target = ctx.target("list versions", layer, prefix or None)
     current: dict[str, Listed] = {}
     oldest: dict[str, str | None] = {}
+    kept: set[tuple[str, str | None]] = set()
     deleted: set[str] = set()
     pages = ctx.client.get_paginator("list_object_versions").paginate(
         Bucket=ctx.bucket(layer), Prefix=prefix
@@ -158,6 +168,7 @@ def list_versions(
                 if key.endswith("/") and not version["Size"]:
                     continue
                 version_id = normalize_version(version.get("VersionId"))
+                kept.add((key, version_id))
                 # S3 lists a key's versions newest first, so the last one seen is the first.
                 oldest[key] = version_id
                 if version.get("IsLatest"):
@@ -173,7 +184,7 @@ def list_versions(
         for key, first in oldest.items()
         if key in current and current[key].version_id != first
     }
-    return current, replaced
+    return Versions(current, replaced, kept)
 
 
 # -- hashing -----------------------------------------------------------------------------------
@@ -358,12 +369,13 @@ def plan_download(
     plan = Plan(
         "download", ctx.uri(layer, prefix), str(root), [], layer, prefix, source_manifest=manifest
     )
-    sources, replaced = _download_sources(ctx, layer, prefix, manifest, progress)
+    sources, unreadable = _sources(ctx, layer, prefix, manifest, progress=progress, verb="download")
     to_compare: dict[Path, tuple[Item, Listed]] = {}
-    for relative, entry, sha256 in sources:
+    for relative, source in sources.items():
         if not path_filter(relative):
             plan.left_out += 1
             continue
+        entry = source.listed
         item = Item(
             relative,
             Action.NEW,
@@ -372,10 +384,10 @@ def plan_download(
             "",
             entry.etag,
             entry.version_id,
-            sha256,
+            source.sha256,
         )
         plan.items.append(item)
-        path = _local_target(item, root, replaced, overwrite=overwrite)
+        path = _local_target(item, root, unreadable.get(relative), overwrite=overwrite)
         if path is not None:
             to_compare[path] = (item, entry)
     for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
@@ -398,30 +410,54 @@ def plan_download(
     return plan
 
 
-def _download_sources(
+@dataclass(frozen=True)
+class Source:
+    listed: Listed
+    sha256: str | None = None  # recorded in the manifest
+
+
+def _sources(
     ctx: Context,
     layer: StorageLayer,
     prefix: str,
     manifest: Manifest | None,
+    *,
     progress: PlanProgress | None,
-) -> tuple[Iterable[tuple[str, Listed, str | None]], dict[str, str | None]]:
-    """(relative key, listing, known sha256) of what to download, and bronze's replaced keys:
-    the manifest's objects at their published versions, or else the live listing."""
+    verb: str,
+) -> tuple[dict[str, Source], dict[str, str]]:
+    """What a download or promotion reads, by relative key: the manifest's objects at their
+    published versions, or else the live listing; and the objects that cannot be read as
+    they should, each with why: a published version since deleted (noncurrent versions
+    expire), a bronze object replaced since first written."""
+    unreadable: dict[str, str] = {}
     if manifest is not None:
-        published = (
-            (e.key, Listed(e.size, e.etag, e.version_id), e.sha256) for e in manifest.entries
-        )
-        return published, {}
-    replaced: dict[str, str | None] = {}
+        sources = {
+            e.key: Source(Listed(e.size, e.etag, e.version_id), e.sha256) for e in manifest.entries
+        }
+        if any(e.version_id for e in manifest.entries):
+            kept = list_versions(ctx, layer, prefix, progress).kept
+            for e in manifest.entries:
+                if e.version_id and (prefix + e.key, e.version_id) not in kept:
+                    unreadable[e.key] = (
+                        f"published version {e.version_id} no longer exists (deleted, or "
+                        "expired as a noncurrent version), so the dataset cannot be read whole"
+                    )
+        return sources, unreadable
     if LAYOUT[layer].append_only:
-        listed, replaced = list_versions(ctx, layer, prefix, progress)
+        versions = list_versions(ctx, layer, prefix, progress)
+        listed = versions.current
+        for key, first in versions.replaced.items():
+            unreadable[key[len(prefix) :]] = (
+                f"bronze object replaced since first written (original version "
+                f"{first or 'null'}); {verb} it on its own with --version-id"
+            )
     else:
         listed = list_current(ctx, layer, prefix, progress)
-    return ((key[len(prefix) :], entry, None) for key, entry in listed.items()), replaced
+    return {key[len(prefix) :]: Source(entry) for key, entry in listed.items()}, unreadable
 
 
 def _local_target(
-    item: Item, root: Path, replaced: dict[str, str | None], *, overwrite: bool
+    item: Item, root: Path, unreadable: str | None, *, overwrite: bool
 ) -> Path | None:
     """Set the item's local target and its action from what is there; return the path when
     a local file of the same size needs its content compared."""
@@ -431,12 +467,8 @@ def _local_target(
         item.action, item.note = Action.INVALID, exc.message
         return None
     item.target = str(path)
-    if item.source in replaced:
-        item.action = Action.INVALID
-        item.note = (
-            f"bronze object replaced since first written (original version "
-            f"{replaced[item.source] or 'null'}); download it on its own with --version-id"
-        )
+    if unreadable is not None:
+        item.action, item.note = Action.INVALID, unreadable
     elif path.is_dir() or any(parent.is_file() for parent in _parents_below(path, root)):
         item.action, item.note = Action.INVALID, "a local folder or file is in the way"
     elif path.exists():
@@ -478,7 +510,9 @@ def plan_promote(
             f"{ctx.uri(source_layer, prefix)} has no manifest: it was never published.",
             hint="Promote the live objects instead (use_manifest=None or False).",
         )
-    sources, hashes, replaced = _promotion_sources(ctx, source_layer, prefix, manifest, progress)
+    sources, unreadable = _sources(
+        ctx, source_layer, prefix, manifest, progress=progress, verb="promote"
+    )
     existing = list_current(ctx, target_layer, target_prefix, progress)
     published = read_manifest(ctx, target_layer, target_prefix)
     candidates: list[Item] = []
@@ -494,13 +528,14 @@ def plan_promote(
         source_manifest=manifest,
         published=published,
     )
-    for relative, entry in sources.items():
+    for relative, source in sources.items():
         if relative in RESERVED_NAMES:
             continue
         if not path_filter(relative):
             plan.left_out += 1
             continue
         key = target_prefix + relative
+        entry = source.listed
         item = Item(
             relative,
             Action.NEW,
@@ -509,7 +544,7 @@ def plan_promote(
             key,
             entry.etag,
             entry.version_id,
-            hashes.get(relative),
+            source.sha256,
         )
         plan.items.append(item)
         try:
@@ -517,12 +552,8 @@ def plan_promote(
         except InvalidKeyError as exc:
             item.action, item.note = Action.INVALID, exc.message
             continue
-        if item.source in replaced:
-            item.action = Action.INVALID
-            item.note = (
-                f"bronze object replaced since first written (original version "
-                f"{replaced[item.source] or 'null'}); promote it on its own with --version-id"
-            )
+        if relative in unreadable:
+            item.action, item.note = Action.INVALID, unreadable[relative]
             continue
         there = existing.get(key)
         if there is None:
@@ -533,26 +564,6 @@ def plan_promote(
             candidates.append(item)
     _recognise_copies(ctx, plan, candidates, workers)
     return plan
-
-
-def _promotion_sources(
-    ctx: Context,
-    layer: StorageLayer,
-    prefix: str,
-    manifest: Manifest | None,
-    progress: PlanProgress | None,
-) -> tuple[dict[str, Listed], dict[str, str | None], dict[str, str | None]]:
-    """What to promote, by relative key; the SHA-256s the manifest records; bronze's
-    replaced keys (only live objects can have been replaced since they were listed)."""
-    if manifest is not None:
-        sources = {e.key: Listed(e.size, e.etag, e.version_id) for e in manifest.entries}
-        return sources, {e.key: e.sha256 for e in manifest.entries}, {}
-    replaced: dict[str, str | None] = {}
-    if LAYOUT[layer].append_only:
-        listed, replaced = list_versions(ctx, layer, prefix, progress)
-    else:
-        listed = list_current(ctx, layer, prefix, progress)
-    return {key[len(prefix) :]: entry for key, entry in listed.items()}, {}, replaced
 
 
 def _recognise_copies(ctx: Context, plan: Plan, candidates: list[Item], workers: int) -> None:

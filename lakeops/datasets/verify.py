@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lakeops.datasets.manifest import RESERVED_NAMES, ManifestEntry, read_manifest
-from lakeops.datasets.plan import dataset_prefix
+from lakeops.datasets.plan import dataset_prefix, list_versions
 from lakeops.datasets.results import plural
 from lakeops.errors import NotPublishedError
 from lakeops.hashing import CHUNK_BYTES, ProgressCallback, announce, finish
 from lakeops.layout import StorageLayer
 from lakeops.metadata import META_SHA256
 from lakeops.ops.context import S3_FAILURES
-from lakeops.s3errors import normalize_version, translate
+from lakeops.s3errors import translate
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
@@ -124,31 +124,13 @@ def verify_dataset(
 def _listing(
     ctx: Context, layer: StorageLayer, root: str
 ) -> tuple[dict[str, _Live], set[tuple[str, str | None]]]:
-    """Current objects by relative key, and every (key, version) still kept."""
-    target = ctx.target("list versions", layer, root)
-    live: dict[str, _Live] = {}
-    kept: set[tuple[str, str | None]] = set()
-    deleted: set[str] = set()
-    pages = ctx.client.get_paginator("list_object_versions").paginate(
-        Bucket=ctx.bucket(layer), Prefix=root
-    )
-    try:
-        for page in pages:
-            for marker in page.get("DeleteMarkers", []):
-                if marker.get("IsLatest"):
-                    deleted.add(marker["Key"][len(root) :])
-            for version in page.get("Versions", []):
-                key = version["Key"][len(root) :]
-                if not key or (key.endswith("/") and not version["Size"]):
-                    continue
-                version_id = normalize_version(version.get("VersionId"))
-                kept.add((key, version_id))
-                if version.get("IsLatest"):
-                    live[key] = _Live(version_id, str(version["ETag"]).strip('"'), version["Size"])
-    except S3_FAILURES as exc:
-        raise translate(exc, target) from exc
-    for key in deleted:
-        live.pop(key, None)
+    """Current objects by relative key, and every (relative key, version) still kept."""
+    versions = list_versions(ctx, layer, root)
+    live = {
+        key[len(root) :]: _Live(listed.version_id, listed.etag.strip('"'), listed.size)
+        for key, listed in versions.current.items()
+    }
+    kept = {(key[len(root) :], version) for key, version in versions.kept}
     return live, kept
 
 
