@@ -407,6 +407,29 @@ def test_a_local_success_marker_is_left_to_lakeops(
 # -- resuming, failing, interrupting -----------------------------------------------------------
 
 
+def test_stopping_a_plan_gives_up_the_hashing_under_way(tmp_path: Path) -> None:
+    from lakeops.datasets.plan import digest_many
+
+    # Large files, all hashed at once: the ones under way are what an interrupt waits for.
+    files = []
+    for n in range(8):
+        path = tmp_path / f"part-{n}.bin"
+        path.write_bytes(os.urandom(24 * 1024 * 1024) if n else b"small")
+        files.append(path)
+    started = time.monotonic()
+    assert len(list(digest_many(files, 8, 8 * 1024 * 1024))) == 8
+    all_of_them = time.monotonic() - started
+
+    hashing = digest_many(files, 8, 8 * 1024 * 1024)
+    next(hashing)
+    started = time.monotonic()
+    hashing.close()  # what Ctrl-C in the planning thread does to it
+    stopping = time.monotonic() - started
+
+    # The seven large files under way stop at their next chunk instead of being finished.
+    assert stopping < all_of_them / 3
+
+
 def test_an_interrupted_upload_finishes_when_run_again_and_equals_a_clean_run(
     lake: Lake,
     admin: S3Client,

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -190,20 +193,42 @@ def list_versions(
 # -- hashing -----------------------------------------------------------------------------------
 
 
+class _Stopped(Exception):
+    """Hashing given up: the caller stopped reading (Ctrl-C, an error)."""
+
+
 def digest_many(
     paths: Iterable[Path], workers: int, part_size: int
 ) -> Iterator[tuple[Path, Digests | OSError]]:
     """Digests of many local files, several at once (hashlib releases the GIL on large
-    buffers); an unreadable file gives its OSError instead."""
+    buffers); an unreadable file gives its OSError instead. Only a few files are hashed
+    ahead of the caller, and once it stops (Ctrl-C) the files being hashed are given up at
+    their next chunk, so a large folder does not hold an interrupt back."""
+    stop = threading.Event()
+
+    def checked(amount: int) -> None:
+        if stop.is_set():
+            raise _Stopped
 
     def one(path: Path) -> tuple[Path, Digests | OSError]:
         try:
-            return path, digest_file(path, part_size=part_size)
+            return path, digest_file(path, checked, part_size=part_size)
         except OSError as exc:
             return path, exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, 8))) as pool:
-        yield from pool.map(one, paths)
+    count = max(1, min(workers, 8))
+    pool = ThreadPoolExecutor(max_workers=count)
+    waiting = iter(paths)
+    pending = deque(pool.submit(one, path) for path in islice(waiting, count * 2))
+    try:
+        while pending:
+            yield pending.popleft().result()
+            following = next(waiting, None)
+            if following is not None:
+                pending.append(pool.submit(one, following))
+    finally:
+        stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _compare(
