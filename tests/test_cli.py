@@ -479,6 +479,17 @@ def test_the_installed_command_documents_itself() -> None:
     assert "verify found drift" in done.stdout
 
 
+@pytest.mark.parametrize(
+    ("command", "takes_uris"),
+    [("config", False), ("env", False), ("sample", False), ("ls", True), ("download", True)],
+)
+def test_only_commands_that_take_a_location_offer_uris(
+    command: str, takes_uris: bool, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main([command, "--help"]) == 0
+    assert ("s3://bucket/key URI" in capsys.readouterr().out) is takes_uris
+
+
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
     for layer in ("curated", StorageLayer.GOLD.value, f"s3://{dev_lake.buckets['gold']}"):
         listed = dev_lake.run("ls", layer)

@@ -102,8 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     common = [_global_options(defaults=False)]
 
     def command(name: str, summary: str, usage: str | None = None) -> argparse.ArgumentParser:
+        # Only commands that take a LAYER KEY pair accept a URI for it.
+        described = f"{summary} {URI_NOTE}" if usage and "LAYER" in usage else summary
         return commands.add_parser(
-            name, help=summary, description=f"{summary} {URI_NOTE}", parents=common, usage=usage
+            name, help=summary, description=described, parents=common, usage=usage
         )
 
     command("config", "Show the settings lakeops will use and where each one came from.")
