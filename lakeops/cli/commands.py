@@ -348,10 +348,12 @@ class Command:
         source = self.words.place("SOURCE_LAYER KEY")
         target = self.words.target("TARGET_LAYER")
         self.words.done()
-        if target is None:
+        if target is None or (target.key is None and not is_uri(target.layer)):
             raise UsageError(
-                "promote needs a target layer (or URI) after the source.",
-                hint="See `lakeops promote --help`.",
+                "promote needs a target layer and key (or a URI) after the source: each layer "
+                "has its own prefixes, so the key changes.",
+                hint="For example `lakeops promote bronze postgres/users/u.csv silver "
+                "cleaned/users/u.csv`.",
             )
         lake = self.lake()
         with self.bar("copying (server-side)") as copied:

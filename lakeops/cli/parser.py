@@ -197,14 +197,15 @@ def build_parser() -> argparse.ArgumentParser:
     promote = command(
         "promote",
         "Copy an object, or a prefix (--recursive), forward to a later layer, server-side.",
-        "lakeops promote SOURCE_LAYER KEY TARGET_LAYER [TARGET_KEY]\n"
+        "lakeops promote SOURCE_LAYER KEY TARGET_LAYER TARGET_KEY\n"
         "       lakeops promote --recursive SOURCE_LAYER PREFIX TARGET_LAYER TARGET_PREFIX",
     )
     promote.add_argument(
         "words",
         nargs="+",
-        metavar="SOURCE_LAYER KEY TARGET_LAYER [TARGET_KEY]",
-        help="the source object and where to copy it (the target key defaults to the key)",
+        metavar="SOURCE_LAYER KEY TARGET_LAYER TARGET_KEY",
+        help="the source object and where to copy it: each layer has its own prefixes, so "
+        "the target key differs (bronze postgres/x.csv -> silver cleaned/x.csv)",
     )
     promote.add_argument("--recursive", "-r", action="store_true", help="promote a prefix")
     promote.add_argument("--version-id", help="promote this version of the source")
