@@ -21,7 +21,7 @@ from lakeops.errors import (
     ObjectNotFoundError,
     StorageError,
 )
-from lakeops.layout import StorageLayer
+from lakeops.layout import LAYOUT, StorageLayer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -170,12 +170,7 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     if code in CREDENTIALS_REJECTED_CODES:
         return credentials_rejected(target, code)
     if code in DENIED_CODES:
-        return AccessDeniedError(
-            f"access denied to {target.action} {target.where} at {target.endpoint}.",
-            hint="The credentials are valid, but their policy does not allow this: pipeline "
-            "roles are scoped to their layers and prefixes (see the access matrix in "
-            "docs/reference.md), and `lakeops config` shows which credentials are used.",
-        )
+        return access_denied(target)
     if code in ("MissingContentLength", "411"):
         return StorageError(
             f"{target.endpoint} refused to {target.action} {target.where}: {code} ({detail}).",
@@ -191,6 +186,27 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     return StorageError(
         f"failed to {target.action} {target.where} at {target.endpoint}: {code}: {detail}"
     )
+
+
+def access_denied(target: Target) -> AccessDeniedError:
+    outside = _outside_the_layout(target)
+    return AccessDeniedError(
+        f"access denied to {target.action} {target.where} at {target.endpoint}{outside}.",
+        hint="The credentials are valid, but their policy does not allow this: pipeline "
+        "roles are scoped to their layers and prefixes (see the access matrix in "
+        "docs/reference.md), and `lakeops config` shows which credentials are used.",
+    )
+
+
+def _outside_the_layout(target: Target) -> str:
+    """Why a role may well be refused: the key lies outside its layer's declared prefixes,
+    where no role is granted anything."""
+    if target.layer is None or not target.key:
+        return ""
+    prefixes = LAYOUT[target.layer].prefixes
+    if target.key.startswith(prefixes):
+        return ""
+    return f" (the key is outside {target.layer}'s prefixes, {', '.join(prefixes)})"
 
 
 def credentials_rejected(target: Target, code: str) -> CredentialsRejectedError:

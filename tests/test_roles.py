@@ -105,6 +105,8 @@ def test_a_dev_role_signs_with_its_own_keys_from_the_stack_outputs(
     source.write_text("x\n")
     with pytest.raises(AccessDeniedError, match="access denied to upload to gold"):
         lake.upload(source, GOLD, "reports/r.csv")
+    with pytest.raises(AccessDeniedError, match="the key is outside gold's prefixes"):
+        lake.stat(GOLD, "elsewhere/seed.csv")
     ingest_lake = Lake(outputs_file=outputs, role="ingest", env={})
     ingest_lake.upload(source, BRONZE, "files/r.csv")
     with pytest.raises(AccessDeniedError):
