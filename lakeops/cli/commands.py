@@ -14,7 +14,7 @@ from typing import Any, TextIO
 import botocore.exceptions
 
 from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
-from lakeops.cli.output import emit, jsonable, size, table
+from lakeops.cli.output import emit, jsonable, printable, size, table
 from lakeops.cli.progress import JobBar, PhaseBar
 from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
@@ -219,7 +219,7 @@ class Command:
             return EXIT_OK
         for entry in itertools.chain([first], entries):
             when = entry["LastModified"].strftime("%Y-%m-%d %H:%M:%S")
-            self.out.write(f"{when}  {size(entry['Size']):>10}  {entry['Key']}\n")
+            self.out.write(f"{when}  {size(entry['Size']):>10}  {printable(entry['Key'])}\n")
         return EXIT_OK
 
     def _nothing_matched(self, lake: Lake, place: Place) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
@@ -40,8 +41,18 @@ def size(count: float) -> str:
     raise AssertionError("unreachable")
 
 
+# Control characters (C0, DEL, C1) and lone surrogates: a key another tool wrote may hold
+# any of them, and printed raw they would move the cursor or recolour the terminal.
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def printable(text: str) -> str:
+    """``text`` with its unprintable characters shown as escapes (``\x1b``)."""
+    return _UNPRINTABLE.sub(lambda found: ascii(found.group())[1:-1], text)
+
+
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
-    cells = [[str(c) for c in row] for row in rows]
+    cells = [[printable(str(c)) for c in row] for row in rows]
     widths = [max(len(c) for c in column) for column in zip(headers, *cells, strict=True)]
     for line in (headers, *cells):
         out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
