@@ -4,6 +4,7 @@ found in bounded time, leaving nothing partial behind."""
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -227,6 +228,31 @@ def test_a_dataset_upload_keeps_bronze_append_only_on_a_server_that_ignores_if_n
     assert [f.relative for f in failed.value.result.failures] == ["page-2.json"]  # type: ignore[attr-defined]
     assert len(all_versions(admin, buckets[BRONZE], key)) == 1
     assert admin.get_object(Bucket=buckets[BRONZE], Key=key)["Body"].read() == b"theirs"
+    forget_probes()
+
+
+def test_a_bucket_is_probed_once_however_many_workers_ask_at_once(lake: Lake) -> None:
+    forget_probes()
+    puts: list[str] = []
+    lake.client.meta.events.register(
+        "before-parameter-build.s3.PutObject", lambda params, **_: puts.append(params["Key"])
+    )
+    answers: list[bool | None] = []
+    start = threading.Barrier(16)
+
+    def ask() -> None:
+        start.wait()
+        answers.append(conditional_writes_enforced(lake.context, BRONZE))
+
+    workers = [threading.Thread(target=ask) for _ in range(16)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+    assert len(set(answers)) == 1 and len(answers) == 16
+    # The marker written if missing, then the conditional write that is the probe.
+    assert 1 <= len(puts) <= 2
     forget_probes()
 
 

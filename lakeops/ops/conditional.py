@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _answers: dict[tuple[str, str], bool | None] = {}
+_probing: dict[tuple[str, str], threading.Lock] = {}
 _lock = threading.Lock()
 
 
@@ -38,10 +39,18 @@ def conditional_writes_enforced(ctx: Context, layer: StorageLayer) -> bool | Non
     with _lock:
         if key in _answers:
             return _answers[key]
-    answer = _probe(ctx, layer)
-    with _lock:
-        _answers.setdefault(key, answer)
-        return _answers[key]
+        # One probe per bucket: the workers of a job that all ask at once wait for it, rather
+        # than each writing the marker (on a server that ignores the condition, each write
+        # would leave a version behind).
+        probing = _probing.setdefault(key, threading.Lock())
+    with probing:
+        with _lock:
+            if key in _answers:
+                return _answers[key]
+        answer = _probe(ctx, layer)
+        with _lock:
+            _answers[key] = answer
+            return answer
 
 
 def forget_probes() -> None:
