@@ -227,3 +227,35 @@ def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:
         "source": f"role 'analyst' (stack outputs, file '{outputs}')",
     }
     assert "analyst-secret-0" not in out.getvalue()
+
+
+def test_a_writer_that_may_not_look_is_not_told_the_key_is_free(
+    iam_moto: S3Endpoint, lake_buckets: dict[StorageLayer, str]
+) -> None:
+    # Where the server ignores If-None-Match, bronze's rule rests on looking before each
+    # write (lakeops.ops.upload): a refused look must stop the write, not pass for "absent".
+    bronze = lake_buckets[BRONZE]
+    write_only = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": f"arn:aws:s3:::{bronze}/*"}
+        ],
+    }
+    writer = create_iam_user(iam_moto, f"blind-{uuid.uuid4().hex[:6]}", write_only)
+    lake = Lake(
+        endpoint_url=iam_moto.url,
+        access_key_id=writer.access_key_id,
+        secret_access_key=writer.secret_access_key,
+        region=REGION,
+        buckets=lake_buckets,
+        env={},
+    )
+    ctx = lake.context
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        with pytest.raises(AccessDeniedError):
+            ctx.peek(ctx.target("upload to", BRONZE, "postgres/seed.csv"))
+        with pytest.raises(AccessDeniedError):
+            ctx.peek(ctx.target("upload to", BRONZE, "postgres/absent.csv"))
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)

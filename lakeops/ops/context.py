@@ -186,12 +186,16 @@ class Context:
             raise translate(exc, target) from exc
 
     def peek(self, target: Target) -> dict[str, Any] | None:
-        """The HEAD of an object that may not exist; None when absent or not readable."""
+        """The HEAD of an object that may not exist; None when absent. A refused HEAD is an
+        error: who looks before writing to bronze must not take "not allowed to look" for
+        "nothing there" (on AWS, a role without s3:ListBucket gets 403 for a missing key)."""
         try:
             return dict(self.client.head_object(**self.object_args(target)))
         except botocore.exceptions.ClientError as exc:
-            if error_code(exc) in NOT_FOUND_CODES | DENIED_CODES:
+            if error_code(exc) in NOT_FOUND_CODES:
                 return None
+            if error_code(exc) in DENIED_CODES:
+                raise explain_forbidden(self.client, target, self.object_args(target)) from exc
             raise translate(exc, target) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, target) from exc
