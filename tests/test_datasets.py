@@ -855,6 +855,38 @@ def test_a_dataset_whose_published_version_is_gone_is_read_whole_or_not_at_all(
     assert keys(admin, buckets[GOLD], "aggregated/") == []
 
 
+def test_keys_a_disk_cannot_hold_together_stop_a_download_before_it_starts(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    for key in ("x", "x/y", "x/z/w", "fine.csv"):
+        admin.put_object(Bucket=buckets[SILVER], Key=CLEAN_PREFIX + key, Body=b"1")
+    out = tmp_path / "out"
+
+    with pytest.raises(DatasetInvalidError) as refused:
+        lake.download_prefix(SILVER, CLEAN_PREFIX, out)
+
+    notes = {i.relative: i.note for i in refused.value.result.items if i.note}  # type: ignore[attr-defined]
+    assert set(notes) == {"x", "x/y", "x/z/w"}
+    assert "both an object and a folder" in notes["x"]
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_download_never_writes_through_a_link_in_its_folder(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    admin.put_object(Bucket=buckets[SILVER], Key=CLEAN_PREFIX + "sub/a.csv", Body=b"1")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "sub").symlink_to(elsewhere, target_is_directory=True)
+
+    with pytest.raises(DatasetInvalidError, match="a link is in the way"):
+        lake.download_prefix(SILVER, CLEAN_PREFIX, out, overwrite=True)
+
+    assert list(elsewhere.iterdir()) == []
+
+
 def test_local_files_in_the_way_are_conflicts_unless_overwritten(
     lake: Lake, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
 ) -> None:

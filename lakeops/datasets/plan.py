@@ -415,6 +415,7 @@ def plan_download(
         path = _local_target(item, root, unreadable.get(relative), overwrite=overwrite)
         if path is not None:
             to_compare[path] = (item, entry)
+    _file_and_folder_clashes(plan.items, to_compare)
     for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
         item, entry = to_compare[path]
         if isinstance(digests, OSError):
@@ -494,6 +495,9 @@ def _local_target(
     item.target = str(path)
     if unreadable is not None:
         item.action, item.note = Action.INVALID, unreadable
+    elif path.is_symlink() or any(p.is_symlink() for p in _parents_below(path, root)):
+        # Written through, a link would put the file outside the download folder.
+        item.action, item.note = Action.INVALID, "a link is in the way (never written through)"
     elif path.is_dir() or any(parent.is_file() for parent in _parents_below(path, root)):
         item.action, item.note = Action.INVALID, "a local folder or file is in the way"
     elif path.exists():
@@ -503,6 +507,31 @@ def _local_target(
         item.action = Action.CHANGED if overwrite else Action.CONFLICT
         item.note = f"local size {local_size}, stored size {item.size}"
     return None
+
+
+def _file_and_folder_clashes(items: list[Item], to_compare: dict[Path, Any]) -> None:
+    """Keys such as ``x`` and ``x/y``: S3 holds both, a disk cannot. Both are invalid, found
+    now rather than halfway through the downloads."""
+    names = {item.relative for item in items}
+    folders = {
+        str(parent)
+        for item in items
+        for parent in PurePosixPath(item.relative).parents
+        if str(parent) != "."
+    }
+    clashing = names & folders
+    if not clashing:
+        return
+    for item in items:
+        above = [str(p) for p in PurePosixPath(item.relative).parents if str(p) in clashing]
+        if item.relative in clashing:
+            note = f"both an object and a folder of objects ({item.relative}/...)"
+        elif above:
+            note = f"below {above[0]}, which is also an object"
+        else:
+            continue
+        item.action, item.note = Action.INVALID, note
+        to_compare.pop(Path(item.target), None)
 
 
 def _parents_below(path: Path, root: Path) -> Iterator[Path]:
