@@ -39,7 +39,7 @@ from lakeops.ops.conditional import conditional_writes_enforced
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
 from tests.support.faults import FaultProxy
-from tests.support.s3server import S3Endpoint
+from tests.support.s3server import S3Endpoint, free_port
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -1065,6 +1065,27 @@ def test_a_promotion_emits_openlineage_events_the_client_model_accepts(
         assert [(d["namespace"], d["name"]) for d in again["outputs"]] == [
             (d["namespace"], d["name"]) for d in emitted["outputs"]
         ]
+
+
+def test_a_lineage_server_that_is_down_neither_stops_nor_fails_a_promotion(
+    s3: S3Endpoint,
+    buckets: dict[StorageLayer, str],
+    folder: tuple[Path, dict[str, bytes]],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    pytest.importorskip("openlineage.client")
+    lake = Lake(config_for(s3, buckets))
+    root, _ = folder
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    nobody = f"http://127.0.0.1:{free_port()}"
+
+    with caplog.at_level("WARNING", logger="lakeops"):
+        result = lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX, lineage=nobody)
+
+    assert result.ok and result.published and result.transferred == 12
+    warnings = [r.getMessage() for r in caplog.records if "OpenLineage" in r.getMessage()]
+    assert len(warnings) == 2
+    assert "START" in warnings[0] and "COMPLETE" in warnings[1] and nobody in warnings[0]
 
 
 def test_lineage_on_aws_uses_the_s3_naming_of_the_spec() -> None:

@@ -12,6 +12,7 @@ name ``<prefix>``. On any other endpoint the namespace is the endpoint itself
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from datetime import UTC, datetime
@@ -20,6 +21,9 @@ from urllib.parse import urlsplit
 
 from lakeops._version import __version__
 from lakeops.errors import ConfigurationError
+from lakeops.redaction import scrub
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from lakeops.config import LakeConfig
@@ -52,6 +56,7 @@ class LineageEmitter:
                 hint="Install the extra: pip install 'lakeops[lineage]'.",
             ) from None
         self._client = OpenLineageClient(transport=_transport(target))
+        self._target = target
         self._config = config
         self._run_id = str(uuid.uuid4())
         self._job_namespace = os.environ.get(JOB_NAMESPACE_VARIABLE) or DEFAULT_JOB_NAMESPACE
@@ -102,7 +107,18 @@ class LineageEmitter:
             outputs=[OutputDataset(namespace=target_ns, name=target_name, facets=output_facets)],
             producer=PRODUCER,
         )
-        self._client.emit(event)
+        try:
+            self._client.emit(event)
+        except Exception as exc:
+            # Lineage is a record of the job, not part of it: a lineage server that is down
+            # must neither stop a promotion nor fail one that published its data.
+            log.warning(
+                "the OpenLineage %s event of %s could not be sent to %s: %s",
+                state,
+                job_name(plan),
+                self._target,
+                scrub(str(exc))[:300],
+            )
 
 
 def job_name(plan: Plan) -> str:
@@ -119,7 +135,9 @@ def _transport(target: str) -> Any:
     if parts.scheme in ("http", "https"):
         from openlineage.client.transport.http import HttpConfig, HttpTransport
 
-        return HttpTransport(HttpConfig(url=target))
+        # Three tries over about two seconds, not the client's five over nine: a lineage
+        # server that is down costs a job a warning, not a long stall per event.
+        return HttpTransport(HttpConfig(url=target, retry={"total": 3, "connect": 3, "read": 3}))
     raise ConfigurationError(
         f"lineage target {target[:80]!r} is neither a file nor an http(s) URL.",
         hint="Use file:/path/events.jsonl, or the OpenLineage endpoint (http://marquez:5000).",
