@@ -33,9 +33,9 @@ from lakeops import (
     Timeouts,
     TransferSettings,
 )
-from lakeops.datasets.manifest import MANIFEST_NAME, SUCCESS_NAME
 from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID
 from lakeops.ops.conditional import conditional_writes_enforced
+from lakeops.validation import MANIFEST_NAME, SUCCESS_NAME
 from tests.conftest import config_for
 from tests.support.buckets import all_versions
 from tests.support.faults import FaultProxy

@@ -15,7 +15,7 @@ import logging
 import os
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import islice
@@ -199,7 +199,7 @@ class _Stopped(Exception):
 
 def digest_many(
     paths: Iterable[Path], workers: int, part_size: int
-) -> Iterator[tuple[Path, Digests | OSError]]:
+) -> Generator[tuple[Path, Digests | OSError]]:
     """Digests of many local files, several at once (hashlib releases the GIL on large
     buffers); an unreadable file gives its OSError instead. Only a few files are hashed
     ahead of the caller, and once it stops (Ctrl-C) the files being hashed are given up at
