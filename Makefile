@@ -15,9 +15,12 @@ STAMP := $(VENV)/.installed
 STACK ?= dev
 OUTPUTS = .lakeops/outputs-$(STACK).json
 
-# The dev stack keeps its state in the checkout (file backend), shared with minio-init.
-DEV_PULUMI := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
-	PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) PULUMI_SKIP_UPDATE_CHECK=true pulumi
+# The dev stack keeps its state in the checkout (file backend), shared with minio-init. Its
+# passphrase reaches Pulumi through the environment (LAKE_DEV_PASSPHRASE, exported below), never
+# on a line make prints; prod's targets do not use it.
+DEV_PULUMI_ENV := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
+	PULUMI_CONFIG_PASSPHRASE="$$LAKE_DEV_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true
+DEV_PULUMI := $(DEV_PULUMI_ENV) pulumi
 # Prod uses the backend you are logged in to (pulumi login), or PROD_BACKEND_URL.
 PROD_PULUMI := $(if $(PROD_BACKEND_URL),PULUMI_BACKEND_URL=$(PROD_BACKEND_URL) )pulumi
 # lakeops against the dev lake, whatever AWS settings the shell has for other work: inside the
@@ -33,6 +36,7 @@ ADMIN_LAKEOPS = $(CLEAN_ENV) AWS_ACCESS_KEY_ID="$$LAKE_ADMIN_USER" \
 	AWS_SECRET_ACCESS_KEY="$$LAKE_ADMIN_PASSWORD" $(BIN)/lakeops
 export LAKE_ADMIN_USER := $(MINIO_ROOT_USER)
 export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
+export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
 
 .PHONY: help
 help: ## List the targets
@@ -85,8 +89,7 @@ up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the d
 	docker compose up -d --wait minio
 	@mkdir -p .pulumi-state .lakeops
 	$(DEV_PULUMI) stack select dev --create --non-interactive
-	$(CLEAN_ENV) PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
-		PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(BIN)/python infra/dev_preflight.py --project-dir .
+	$(CLEAN_ENV) $(DEV_PULUMI_ENV) $(BIN)/python infra/dev_preflight.py --project-dir .
 	$(CLEAN_ENV) $(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify

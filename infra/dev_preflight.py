@@ -224,14 +224,20 @@ def minio_buckets(login: Login, stack: str) -> frozenset[str]:
                 if code == UNKNOWN_USER
                 else ("password", "minio:minioPassword", "MINIO_ROOT_PASSWORD")
             )
-            secret = " --secret" if key == "minio:minioPassword" else ""
+            # The password is never put on a command line (make prints it, shells keep it):
+            # without a value, `pulumi config set` asks for it.
+            fix = (
+                f'make pulumi ARGS="config set --stack {stack} {key} <{env} from .env>"'
+                if code == UNKNOWN_USER
+                else f'make pulumi ARGS="config set --stack {stack} --secret {key}" (it asks '
+                f"for the value: {env} from .env)"
+            )
             raise PreflightError(
                 f"MinIO at {login.endpoint} refused the {stack} stack's login ({code}: the "
                 f"{wrong} is wrong). Pulumi logs in as minio:minioUser {login.user!r} with "
                 f"minio:minioPassword from the {stack} stack's config; MinIO's login is "
                 f"MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env (defaults in .env.example). "
-                f'Make them match: make pulumi ARGS="config set --stack {stack}{secret} {key} '
-                f'<{env} from .env>". {stop}'
+                f"Make them match: {fix}. {stop}"
             ) from None
         raise PreflightError(
             f"MinIO at {login.endpoint} refused to list buckets for minio:minioUser "
