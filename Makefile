@@ -164,8 +164,10 @@ confirm-prod:
 prod-preview: venv check-pulumi confirm-prod ## Preview the prod stack (asks to confirm; CONFIRM=prod skips)
 	$(PROD_PULUMI) preview --stack prod
 
+# CONFIRM=prod is for automation: it answers both questions, ours and Pulumi's (which, without
+# --yes, refuses to run when nobody can answer it).
 prod-up: venv check-pulumi confirm-prod ## Deploy the prod stack (asks to confirm; CONFIRM=prod skips)
-	$(PROD_PULUMI) up --stack prod
+	$(PROD_PULUMI) up --stack prod$(if $(filter prod,$(CONFIRM)), --yes --non-interactive)
 	$(MAKE) --no-print-directory outputs STACK=prod
 
 # -- development ---------------------------------------------------------------------------------

@@ -192,6 +192,15 @@ def test_prod_targets_name_the_stack_and_ask_first(target: str) -> None:
     assert ".pulumi-state" not in steps.split("Type 'prod'")[1], "prod never uses the dev state"
 
 
+def test_confirm_prod_answers_pulumis_question_too() -> None:
+    """Unattended, `pulumi up` refuses to run without --yes; CONFIRM=prod is for automation."""
+    asked = make("-n", "prod-up").stdout
+    assert "pulumi up --stack prod\n" in asked and "--yes" not in asked
+    unattended = make("-n", "prod-up", "CONFIRM=prod").stdout
+    assert "pulumi up --stack prod --yes --non-interactive" in unattended
+    assert "--yes" not in make("-n", "prod-preview", "CONFIRM=prod").stdout
+
+
 def test_prod_targets_refuse_without_confirmation() -> None:
     done = make("confirm-prod", answer="no\n")
     assert done.returncode != 0
