@@ -130,7 +130,7 @@ outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lake
 	@mkdir -p .lakeops
 	@umask 077; $(OUTPUTS_PULUMI) stack output --stack $(STACK) --json $(SHOW_SECRETS) > $(OUTPUTS).tmp
 	@mv $(OUTPUTS).tmp $(OUTPUTS)
-	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it)); inside the project lakeops uses it by itself"
+	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it); inside the project lakeops uses it by itself,; give it to lakeops with --outputs-file $(OUTPUTS) or LAKEOPS_OUTPUTS_FILE)"
 
 # -- the seed's MinIO targets --------------------------------------------------------------------
 
