@@ -45,7 +45,7 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	@if [ -e $(VENV) ] && [ ! -w $(VENV) ]; then \
-		echo "$(VENV) is not writable (made by another user, or by Docker?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
+		echo "$(VENV) is not writable (made by another user, with sudo?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; run with PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
