@@ -132,7 +132,7 @@ outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lake
 	@mv $(OUTPUTS).tmp $(OUTPUTS)
 	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it); inside the project lakeops uses it by itself,; give it to lakeops with --outputs-file $(OUTPUTS) or LAKEOPS_OUTPUTS_FILE)"
 
-# -- the seed's MinIO targets --------------------------------------------------------------------
+# -- the dev lake on MinIO ------------------------------------------------------------------------
 
 .PHONY: minio-buckets minio-upload-sample minio-verify minio-console
 minio-buckets: venv ## List all buckets of the dev lake and their contents (administration)
