@@ -93,7 +93,7 @@ up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the d
 	$(CLEAN_ENV) $(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify
-	@echo "The dev lake is up. Console: http://localhost:9001 (login: see MINIO_ROOT_USER in .env.example)"
+	@echo "The dev lake is up. Console: http://localhost:9001 (login: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in $(if $(wildcard .env),.env,.env.example))"
 
 .PHONY: down
 down: check-docker ## Stop the containers; the data stays in the minio-data volume
