@@ -3,9 +3,11 @@ stand-in for the dev lake with the pipeline roles enforced, or says why it canno
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from lakeops.cli import EXIT_CODES, build_parser
 from tests.support.walkthrough import (
     README,
     REPO,
+    Block,
     DevLake,
     Step,
     dev_lake,
@@ -22,20 +25,32 @@ from tests.support.walkthrough import (
 )
 
 
+@dataclass
+class Walkthrough:
+    steps: list[Step]
+    checkout: Path  # the stand-in checkout the session started in
+    cwd: Path  # where its last `cd` left it
+
+
 @pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Step]]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthrough]:
     workdir = tmp_path_factory.mktemp("walkthrough")
     with dev_lake(workdir) as lake:
         steps: list[Step] = []
         for block in readme_blocks():
             if block.run:
-                steps.extend(_run(block, lake, workdir))
-        yield steps
+                steps.extend(_run(block, lake))
+        yield Walkthrough(steps, lake.checkout, lake.cwd)
 
 
-def _run(block: object, lake: DevLake, workdir: Path) -> list[Step]:
+@pytest.fixture(scope="module")
+def walkthrough(session: Walkthrough) -> list[Step]:
+    return session.steps
+
+
+def _run(block: Block, lake: DevLake) -> list[Step]:
     steps = []
-    for step in run_block(block, lake, workdir):  # type: ignore[arg-type]
+    for step in run_block(block, lake):
         steps.append(step)
         if not step.ok:
             break  # later steps build on this one
@@ -80,6 +95,29 @@ def test_the_walkthrough_shows_what_the_page_says(walkthrough: list[Step]) -> No
         if s.command.startswith("lakeops --role ingest upload --recursive events/")
     ]
     assert "40 skipped as already there" in again[-1].output
+
+
+def test_the_walkthrough_works_in_scratch_and_finds_the_lake_from_there(
+    session: Walkthrough,
+) -> None:
+    """The page's files land in scratch/ (git ignores it), not in the checkout, and lakeops
+    finds the dev stack's export from that subfolder by itself: no LAKEOPS_* is set."""
+    assert session.cwd == (session.checkout / "scratch").resolve()
+    config = next(s for s in session.steps if s.command == "lakeops config")
+    assert "stack outputs (file '.lakeops/outputs-dev.json')" in config.output
+    made = {path.name for path in session.cwd.iterdir()}
+    expected = {"changed.csv", "users-clean", "users-report", "events", "events-copy"}
+    expected |= {"orders-2024-01-16.csv", "orders-clean.csv"}
+    assert expected <= made
+    assert not expected & {path.name for path in session.checkout.iterdir()}
+    assert "/scratch/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_files_the_walkthrough_writes_are_what_they_claim(session: Walkthrough) -> None:
+    events = sorted((session.cwd / "events").glob("*.json"))
+    assert [p.name for p in events[:2]] == ["page-01.json", "page-02.json"] and len(events) == 40
+    pages = [json.loads(path.read_text()) for path in events]
+    assert pages == [{"page": n} for n in range(1, 41)]
 
 
 def test_the_blocks_that_do_not_run_name_real_make_targets() -> None:
