@@ -131,6 +131,58 @@ def test_the_blocks_that_do_not_run_name_real_make_targets() -> None:
                 assert "No rule to make target" not in done.stderr, target
 
 
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as
+    hyphens, and -1, -2... on repeats."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in _HEADING.findall(_FENCED.sub("", text)):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _relative_links(page: Path) -> list[str]:
+    links = _LINK.findall(_FENCED.sub("", page.read_text()))
+    return [link for link in links if not re.match(r"[a-z][a-z0-9+.-]*:", link)]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [README, *sorted((REPO / "docs").glob("*.md"))],
+    ids=lambda page: str(page.relative_to(REPO)),
+)
+def test_every_relative_link_leads_somewhere(page: Path) -> None:
+    broken = []
+    for link in _relative_links(page):
+        path, _, fragment = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            broken.append(f"{link}: no {target.relative_to(REPO.resolve())}")
+        elif fragment and target.suffix == ".md" and fragment not in _anchors(target.read_text()):
+            broken.append(f"{link}: no heading #{fragment} in {target.name}")
+    assert broken == [], broken
+
+
+def test_the_link_checker_sees_what_it_checks() -> None:
+    assert "where-minio-and-aws-differ" in _anchors("## Where MinIO and AWS differ\n")
+    assert _anchors("## Running `lakeops`\n## A, b.\n## A, b.\n") == {
+        "running-lakeops",
+        "a-b",
+        "a-b-1",
+    }
+    readme = _relative_links(README)
+    assert "docs/development.md" in readme
+    assert not [link for link in readme if link.startswith("http")]
+
+
 def test_the_command_summary_names_every_command() -> None:
     summary = next(b for b in readme_blocks() if b.lang == "text" and "lakeops [" in b.body)
     import argparse
