@@ -15,9 +15,12 @@ STAMP := $(VENV)/.installed
 STACK ?= dev
 OUTPUTS = .lakeops/outputs-$(STACK).json
 
-# The dev stack keeps its state in the checkout (file backend), shared with minio-init.
-DEV_PULUMI := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
-	PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) PULUMI_SKIP_UPDATE_CHECK=true pulumi
+# The dev stack keeps its state in the checkout (file backend), shared with minio-init. Its
+# passphrase reaches Pulumi through the environment (LAKE_DEV_PASSPHRASE, exported below), never
+# on a line make prints; prod's targets do not use it.
+DEV_PULUMI_ENV := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
+	PULUMI_CONFIG_PASSPHRASE="$$LAKE_DEV_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true
+DEV_PULUMI := $(DEV_PULUMI_ENV) pulumi
 # Prod uses the backend you are logged in to (pulumi login), or PROD_BACKEND_URL.
 PROD_PULUMI := $(if $(PROD_BACKEND_URL),PULUMI_BACKEND_URL=$(PROD_BACKEND_URL) )pulumi
 # lakeops against the dev lake, whatever AWS settings the shell has for other work: inside the
@@ -33,6 +36,7 @@ ADMIN_LAKEOPS = $(CLEAN_ENV) AWS_ACCESS_KEY_ID="$$LAKE_ADMIN_USER" \
 	AWS_SECRET_ACCESS_KEY="$$LAKE_ADMIN_PASSWORD" $(BIN)/lakeops
 export LAKE_ADMIN_USER := $(MINIO_ROOT_USER)
 export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
+export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
 
 .PHONY: help
 help: ## List the targets
@@ -41,7 +45,7 @@ help: ## List the targets
 
 $(STAMP): pyproject.toml
 	@if [ -e $(VENV) ] && [ ! -w $(VENV) ]; then \
-		echo "$(VENV) is not writable (made by another user, or by Docker?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
+		echo "$(VENV) is not writable (made by another user, with sudo?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; run with PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -85,12 +89,11 @@ up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the d
 	docker compose up -d --wait minio
 	@mkdir -p .pulumi-state .lakeops
 	$(DEV_PULUMI) stack select dev --create --non-interactive
-	$(CLEAN_ENV) PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
-		PULUMI_CONFIG_PASSPHRASE=$(PULUMI_CONFIG_PASSPHRASE) $(BIN)/python infra/dev_preflight.py --project-dir .
+	$(CLEAN_ENV) $(DEV_PULUMI_ENV) $(BIN)/python infra/dev_preflight.py --project-dir .
 	$(CLEAN_ENV) $(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify
-	@echo "The dev lake is up. Console: http://localhost:9001 (login: see MINIO_ROOT_USER in .env.example)"
+	@echo "The dev lake is up. Console: http://localhost:9001 (login: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in $(if $(wildcard .env),.env,.env.example))"
 
 .PHONY: down
 down: check-docker ## Stop the containers; the data stays in the minio-data volume
@@ -127,9 +130,9 @@ outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lake
 	@mkdir -p .lakeops
 	@umask 077; $(OUTPUTS_PULUMI) stack output --stack $(STACK) --json $(SHOW_SECRETS) > $(OUTPUTS).tmp
 	@mv $(OUTPUTS).tmp $(OUTPUTS)
-	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it)); inside the project lakeops uses it by itself"
+	@echo "Wrote $(OUTPUTS)$(if $(filter dev,$(STACK)), (with the roles' keys; only you can read it); inside the project lakeops uses it by itself,; give it to lakeops with --outputs-file $(OUTPUTS) or LAKEOPS_OUTPUTS_FILE)"
 
-# -- the seed's MinIO targets --------------------------------------------------------------------
+# -- the dev lake on MinIO ------------------------------------------------------------------------
 
 .PHONY: minio-buckets minio-upload-sample minio-verify minio-console
 minio-buckets: venv ## List all buckets of the dev lake and their contents (administration)
@@ -161,8 +164,10 @@ confirm-prod:
 prod-preview: venv check-pulumi confirm-prod ## Preview the prod stack (asks to confirm; CONFIRM=prod skips)
 	$(PROD_PULUMI) preview --stack prod
 
+# CONFIRM=prod is for automation: it answers both questions, ours and Pulumi's (which, without
+# --yes, refuses to run when nobody can answer it).
 prod-up: venv check-pulumi confirm-prod ## Deploy the prod stack (asks to confirm; CONFIRM=prod skips)
-	$(PROD_PULUMI) up --stack prod
+	$(PROD_PULUMI) up --stack prod$(if $(filter prod,$(CONFIRM)), --yes --non-interactive)
 	$(MAKE) --no-print-directory outputs STACK=prod
 
 # -- development ---------------------------------------------------------------------------------

@@ -32,18 +32,18 @@ def main() -> int:
                     This is a LOCAL TEST SERVER ({lake.server.url}), not MinIO: a throwaway
                     stand-in with the dev stack's buckets, prefixes and pipeline roles, IAM
                     enforced. It stops when the demo ends. `make up` runs the real dev lake.
-                    Working folder: {workdir}
+                    The checkout it stands in for: {workdir}
                     {RULE}
                     """
                 ),
                 flush=True,
             )
             for block in blocks:
-                for step in run_block(block, lake, workdir):
+                for step in run_block(block, lake):
                     shown = (
                         step.command
                         if block.lang != "python"
-                        else "python <<'EOF'\n" + step.command + "\nEOF"
+                        else "python - <<'EOF'\n" + step.command + "\nEOF"
                     )
                     print(f"$ {shown}", flush=True)
                     if step.output.strip():

@@ -11,6 +11,12 @@ the provider will, with the stack's own minio:minioUser and minio:minioPassword,
 the buckets the state holds with those MinIO has, and says what is wrong and how to fix it
 before `pulumi up` runs.
 
+It also stops one change that would delete data without asking: lake:bronzeObjectLock can only
+be chosen when a bucket is created, so when the config's value differs from the one the state
+records for the bronze bucket, `pulumi up` replaces that bucket (force_destroy,
+delete-before-replace; `make up` passes --yes), and with it every object bronze holds. When
+bronze holds data, the preflight refuses unless LAKE_REPLACE_BRONZE=yes says to go ahead.
+
     python infra/dev_preflight.py --project-dir . [--stack dev]
 
 Run it with the environment `pulumi` needs (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE).
@@ -21,13 +27,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 import yaml
@@ -35,13 +42,21 @@ import yaml
 from lakeinfra.args import minio_endpoint, prefixed
 from lakeops import LakeConfig, StorageLayer
 from lakeops.client import make_s3_client
-from lakeops.layout import LAYOUT
+from lakeops.layout import LAYOUT, is_marker_key
 from lakeops.s3errors import error_code
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 BUCKET_TYPE = "minio:index/s3Bucket:S3Bucket"
 RESET_HINT = (
     "Start over with `make reset` (it deletes the dev lake's data and state), then `make up`."
 )
+LOCK_KEY = "lake:bronzeObjectLock"
+# Set to "yes" to let `pulumi up` replace a bronze bucket that holds data (it deletes the data).
+REPLACE_BRONZE_VAR = "LAKE_REPLACE_BRONZE"
+# Enough to say "it holds data" and roughly how much, without listing a large bucket to the end.
+COUNT_LIMIT = 1000
 # What MinIO answers a login it refuses (cmd/signature-v4-utils.go, checkKeyValid; and
 # cmd/signature-v4.go, doesSignatureMatch).
 UNKNOWN_USER = "InvalidAccessKeyId"
@@ -68,6 +83,8 @@ class State:
     buckets: frozenset[str]
     # Buckets an interrupted `pulumi up` was creating: they may or may not exist.
     pending_creates: frozenset[str]
+    # Buckets the state records as created with object locking (objectLocking true).
+    locked: frozenset[str] = frozenset()
 
 
 NO_STATE = State(frozenset(), frozenset())
@@ -104,7 +121,27 @@ def state_of(stack_export_json: str) -> State:
         and (operation.get("resource") or {}).get("type") == BUCKET_TYPE
         and (name := _bucket_name(operation["resource"]))
     }
-    return State(frozenset(buckets), frozenset(creating - buckets))
+    locked = {
+        name
+        for resource in deployment.get("resources") or []
+        if resource.get("type") == BUCKET_TYPE
+        and (name := _bucket_name(resource)) in buckets
+        and _object_locking(resource)
+    }
+    return State(frozenset(buckets), frozenset(creating - buckets), frozenset(locked))
+
+
+def _object_locking(resource: Mapping[str, Any]) -> bool:
+    """objectLocking as the state records it (the provider's default is false)."""
+    for properties in (resource.get("outputs"), resource.get("inputs")):
+        if isinstance(properties, Mapping) and "objectLocking" in properties:
+            return _true(properties["objectLocking"])
+    return False
+
+
+def _true(value: object) -> bool:
+    """A Pulumi config or state boolean: true, or the string "true"."""
+    return str(value).strip().lower() == "true"
 
 
 def diagnose(state: State, expected: frozenset[str], in_minio: frozenset[str]) -> str | None:
@@ -140,6 +177,54 @@ def diagnose(state: State, expected: frozenset[str], in_minio: frozenset[str]) -
             f'with "bucket already exists!". {RESET_HINT}'
         )
     return None
+
+
+@dataclass(frozen=True)
+class LockChange:
+    """bronzeObjectLock in the config differs from the bronze bucket's in the state."""
+
+    bucket: str
+    wanted: bool
+    current: bool
+
+
+def bronze_lock_change(state: State, config: Mapping[str, Any]) -> LockChange | None:
+    """The change that makes `pulumi up` replace the bronze bucket, if the config makes one."""
+    bronze = bronze_bucket(config)
+    if bronze not in state.buckets:
+        return None  # not created yet, or already deleted for its replacement
+    wanted, current = _true(config.get(LOCK_KEY, False)), bronze in state.locked
+    return None if wanted == current else LockChange(bronze, wanted, current)
+
+
+def bronze_replacement(change: LockChange, objects_in_bronze: int) -> str | None:
+    """Why `pulumi up` must not go on: it would replace a bronze bucket that holds data.
+
+    ``objects_in_bronze`` counts its versions and delete markers, prefix markers aside."""
+    if not objects_in_bronze:
+        return None
+    if os.environ.get(REPLACE_BRONZE_VAR, "").strip().lower() == "yes":
+        return None
+    bronze, wanted, current = change.bucket, change.wanted, change.current
+    held = (
+        f"{COUNT_LIMIT} or more object versions"
+        if objects_in_bronze >= COUNT_LIMIT
+        else f"{objects_in_bronze} object version{'s' if objects_in_bronze != 1 else ''}"
+    )
+    return (
+        f"{LOCK_KEY} is {str(wanted).lower()} in the dev stack's config, but bronze's bucket "
+        f"{bronze!r} was created with object locking {str(current).lower()}. Locking can only "
+        f"be chosen when a bucket is created, so `pulumi up` would replace {bronze!r}: delete "
+        f"it, with the {held} it holds, and create it again, empty, without asking. Stopped "
+        f"before `pulumi up`. To keep the data, set {LOCK_KEY} back to "
+        f"{str(current).lower()} in Pulumi.dev.yaml. To replace bronze and lose its data, run "
+        f"`make up {REPLACE_BRONZE_VAR}=yes`."
+    )
+
+
+def bronze_bucket(config: Mapping[str, Any]) -> str:
+    prefix = config.get("lake:bucketPrefix") or None
+    return prefixed(prefix, LAYOUT[StorageLayer.BRONZE].default_bucket)
 
 
 def _names(names: frozenset[str] | list[str]) -> str:
@@ -181,6 +266,18 @@ def _config_value(project: Path, stack: str, key: str) -> str:
     return output.removesuffix("\n")
 
 
+def _client(login: Login) -> S3Client:
+    return make_s3_client(
+        LakeConfig.resolve(
+            endpoint_url=login.endpoint,
+            region=login.region,
+            access_key_id=login.user,
+            secret_access_key=login.password,
+            env={},
+        )
+    )
+
+
 def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
     prefix = config.get("lake:bucketPrefix") or None
     return frozenset(prefixed(prefix, LAYOUT[layer].default_bucket) for layer in StorageLayer)
@@ -201,15 +298,7 @@ def login_of(project: Path, stack: str, config: Mapping[str, Any]) -> Login:
 def minio_buckets(login: Login, stack: str) -> frozenset[str]:
     """The buckets MinIO has, listed with the stack's login; a refused login or an unreachable
     server stops the preflight with what to do."""
-    client = make_s3_client(
-        LakeConfig.resolve(
-            endpoint_url=login.endpoint,
-            region=login.region,
-            access_key_id=login.user,
-            secret_access_key=login.password,
-            env={},
-        )
-    )
+    client = _client(login)
     stop = (
         "Stopped before `pulumi up`: its refresh would take every bucket it cannot see for "
         "gone and drop it from the state."
@@ -224,14 +313,20 @@ def minio_buckets(login: Login, stack: str) -> frozenset[str]:
                 if code == UNKNOWN_USER
                 else ("password", "minio:minioPassword", "MINIO_ROOT_PASSWORD")
             )
-            secret = " --secret" if key == "minio:minioPassword" else ""
+            # The password is never put on a command line (make prints it, shells keep it):
+            # without a value, `pulumi config set` asks for it.
+            fix = (
+                f'make pulumi ARGS="config set --stack {stack} {key} <{env} from .env>"'
+                if code == UNKNOWN_USER
+                else f'make pulumi ARGS="config set --stack {stack} --secret {key}" (it asks '
+                f"for the value: {env} from .env)"
+            )
             raise PreflightError(
                 f"MinIO at {login.endpoint} refused the {stack} stack's login ({code}: the "
                 f"{wrong} is wrong). Pulumi logs in as minio:minioUser {login.user!r} with "
                 f"minio:minioPassword from the {stack} stack's config; MinIO's login is "
                 f"MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env (defaults in .env.example). "
-                f'Make them match: make pulumi ARGS="config set --stack {stack}{secret} {key} '
-                f'<{env} from .env>". {stop}'
+                f"Make them match: {fix}. {stop}"
             ) from None
         raise PreflightError(
             f"MinIO at {login.endpoint} refused to list buckets for minio:minioUser "
@@ -247,6 +342,25 @@ def minio_buckets(login: Login, stack: str) -> frozenset[str]:
     return frozenset(bucket["Name"] for bucket in listing.get("Buckets", []))
 
 
+def objects_in(login: Login, bucket: str) -> int:
+    """How many object versions and delete markers ``bucket`` holds, its prefix markers aside,
+    counted up to COUNT_LIMIT."""
+    client = _client(login)
+    count = 0
+    try:
+        for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+            entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+            count += sum(not is_marker_key(StorageLayer.BRONZE, e["Key"]) for e in entries)
+            if count >= COUNT_LIMIT:
+                return COUNT_LIMIT
+    except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+        raise PreflightError(
+            f"cannot list bucket {bucket!r} to see whether replacing it would delete data "
+            f"({exc}). Stopped before `pulumi up`."
+        ) from None
+    return count
+
+
 def check(project: Path, stack: str) -> None:
     config = _config_file(project, stack)
     login = login_of(project, stack, config)
@@ -257,6 +371,11 @@ def check(project: Path, stack: str) -> None:
     problem = diagnose(state, expected_buckets(config), in_minio)
     if problem:
         raise PreflightError(problem)
+    change = bronze_lock_change(state, config)
+    if change is not None:
+        problem = bronze_replacement(change, objects_in(login, change.bucket))
+        if problem:
+            raise PreflightError(problem)
 
 
 def main(argv: list[str] | None = None) -> int:

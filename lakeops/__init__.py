@@ -1,11 +1,21 @@
 """lakeops: move data through the lake's medallion layers on MinIO or AWS S3.
 
-The four functions of the seed document keep their names, parameters and return values::
+The module functions ``upload_to_layer``, ``download_from_layer``, ``promote_data`` and
+``list_layer_objects`` act on a default lake resolved from the environment (``LAKEOPS_ROLE``
+chooses its role)::
 
     from lakeops import StorageLayer, upload_to_layer
-    uri = upload_to_layer("/tmp/users.csv", StorageLayer.BRONZE, "postgres/users/users.csv")
 
-For two environments at once, or for tests, use :class:`Lake` with its own configuration.
+    uri = upload_to_layer(
+        "orders-2024-01-16.csv", StorageLayer.BRONZE, "files/orders/2024-01-16/orders.csv"
+    )
+
+For two lakes or two roles at once, or for tests, use :class:`Lake` with its own
+configuration, as the README's walkthrough does::
+
+    from lakeops import Lake
+
+    ingest, transform = Lake(role="ingest"), Lake(role="transform")
 """
 
 from lakeops._version import __version__

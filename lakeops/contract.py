@@ -2,7 +2,8 @@
 
 The program in ``infra/`` exports exactly these names; lakeops reads them from
 ``pulumi stack output --json`` or from a file exported by ``make outputs``. The names are
-declared here, once, and the program imports them. The README documents each one.
+declared here, once, and the program imports them. docs/reference.md ("Stack outputs")
+documents each one.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ class StorageLayer(StrEnum):
 
     @classmethod
     def parse(cls, value: StorageLayer | str) -> StorageLayer:
-        """Accept a layer, its name (``bronze``) or its seed bucket alias (``raw``)."""
+        """Accept a layer, its name (``bronze``) or its default (dev) bucket name (``raw``)."""
         if isinstance(value, StorageLayer):
             return value
         if isinstance(value, str):
@@ -80,10 +80,13 @@ PROMOTION_ORDER: tuple[StorageLayer, ...] = (
 
 # Each declared prefix is marked by one zero-byte object whose key is the prefix itself
 # ("cleaned/"): the S3 console's folder convention, so that the prefix exists (S3 has no
-# folders) and can be verified. Readers take such keys for folders and skip them: DuckDB globs
-# skip zero-byte keys ending in '/', and PyArrow, s3fs, Polars and Spark's S3A treat them as
-# directory markers (tests/test_readers.py reads through each one with the markers present).
-# A named file such as ".keep" would not do: DuckDB globs read ".keep" and "_keep" as data.
+# folders) and can be verified. Most readers take such keys for folders and skip them: DuckDB
+# globs skip zero-byte keys ending in '/', Polars skips them, PyArrow sees folders and Spark's
+# S3A directory markers. s3fs (pandas' storage_options) skips them at or below a layout
+# prefix, but lists a marker as an empty file when it reads a whole bucket as one dataset
+# (fsspec/s3fs#300); docs/reference.md says so. tests/test_readers.py reads through DuckDB,
+# Polars, PyArrow and s3fs with the markers present. A named file such as ".keep" would not
+# do: DuckDB globs read ".keep" and "_keep" as data.
 def marker_key(prefix: str) -> str:
     return prefix
 

@@ -192,6 +192,15 @@ def test_prod_targets_name_the_stack_and_ask_first(target: str) -> None:
     assert ".pulumi-state" not in steps.split("Type 'prod'")[1], "prod never uses the dev state"
 
 
+def test_confirm_prod_answers_pulumis_question_too() -> None:
+    """Unattended, `pulumi up` refuses to run without --yes; CONFIRM=prod is for automation."""
+    asked = make("-n", "prod-up").stdout
+    assert "pulumi up --stack prod\n" in asked and "--yes" not in asked
+    unattended = make("-n", "prod-up", "CONFIRM=prod").stdout
+    assert "pulumi up --stack prod --yes --non-interactive" in unattended
+    assert "--yes" not in make("-n", "prod-preview", "CONFIRM=prod").stdout
+
+
 def test_prod_targets_refuse_without_confirmation() -> None:
     done = make("confirm-prod", answer="no\n")
     assert done.returncode != 0
@@ -208,6 +217,60 @@ def test_dev_targets_ignore_the_shells_aws_settings_and_never_print_a_secret() -
     # Administration gets the root login through the environment, not the command line.
     assert 'AWS_SECRET_ACCESS_KEY="$LAKE_ADMIN_PASSWORD"' in verify
     assert "lakeops verify" in verify
+
+
+# Every target that runs Pulumi on the dev stack, or lakeops as the MinIO root, or that a
+# recipe above reaches through $(MAKE); the prod ones must not carry the dev passphrase either.
+SECRET_FREE_TARGETS = (
+    "up",
+    "preview",
+    "destroy",
+    "pulumi",
+    "outputs",
+    "reset",
+    "minio-buckets",
+    "minio-upload-sample",
+    "minio-verify",
+    "test-minio",
+    "prod-preview",
+    "prod-up",
+)
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {},
+        {"PULUMI_CONFIG_PASSPHRASE": "own-passphrase-5f1c", "MINIO_ROOT_PASSWORD": "own-root-9e2d"},
+    ],
+    ids=["defaults", "own-settings"],
+)
+def test_no_recipe_line_prints_a_secret(settings: dict[str, str]) -> None:
+    """make prints every recipe line it runs: the dev passphrase and the MinIO root password
+    reach the commands through the environment, never on a printed line. The advised way to
+    set the stack's password (`config set --secret` without a value) lets Pulumi prompt."""
+    secrets = {"lakeops-dev", "minio123", *settings.values()}
+    assigned = [f"{name}={value}" for name, value in settings.items()]
+    args = "ARGS=config set --stack dev --secret minio:minioPassword"
+    for target in SECRET_FREE_TARGETS:
+        done = make("-n", "-W", "pyproject.toml", *assigned, args, target)
+        assert done.returncode == 0, (target, done.stderr)
+        assert done.stdout.strip(), target
+        printed = [line for line in done.stdout.splitlines() if any(s in line for s in secrets)]
+        assert printed == [], (target, printed)
+    dev_pulumi = make("-n", "preview").stdout
+    assert 'PULUMI_CONFIG_PASSPHRASE="$LAKE_DEV_PASSPHRASE"' in dev_pulumi
+    assert "LAKE_DEV_PASSPHRASE" not in make("-n", "prod-up").stdout
+
+
+def test_the_advice_never_puts_the_minio_password_on_a_command_line() -> None:
+    """Wherever the files tell a user how to set the stack's MinIO password, Pulumi asks for
+    it: a value in ARGS would be printed by make and kept in the shell's history."""
+    advised = 'make pulumi ARGS="config set --stack dev --secret minio:minioPassword"'
+    for name in ("docs/reference.md", ".env.example", "Pulumi.dev.yaml"):
+        text = " ".join((REPO / name).read_text().replace("#", " ").split())
+        assert advised in text, name
+        assert "minio:minioPassword <" not in text, name
 
 
 def test_day_to_day_targets_run_as_the_least_privilege_role() -> None:

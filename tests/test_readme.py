@@ -3,9 +3,11 @@ stand-in for the dev lake with the pipeline roles enforced, or says why it canno
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from lakeops.cli import EXIT_CODES, build_parser
 from tests.support.walkthrough import (
     README,
     REPO,
+    Block,
     DevLake,
     Step,
     dev_lake,
@@ -22,20 +25,32 @@ from tests.support.walkthrough import (
 )
 
 
+@dataclass
+class Walkthrough:
+    steps: list[Step]
+    checkout: Path  # the stand-in checkout the session started in
+    cwd: Path  # where its last `cd` left it
+
+
 @pytest.fixture(scope="module")
-def walkthrough(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[Step]]:
+def session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Walkthrough]:
     workdir = tmp_path_factory.mktemp("walkthrough")
     with dev_lake(workdir) as lake:
         steps: list[Step] = []
         for block in readme_blocks():
             if block.run:
-                steps.extend(_run(block, lake, workdir))
-        yield steps
+                steps.extend(_run(block, lake))
+        yield Walkthrough(steps, lake.checkout, lake.cwd)
 
 
-def _run(block: object, lake: DevLake, workdir: Path) -> list[Step]:
+@pytest.fixture(scope="module")
+def walkthrough(session: Walkthrough) -> list[Step]:
+    return session.steps
+
+
+def _run(block: Block, lake: DevLake) -> list[Step]:
     steps = []
-    for step in run_block(block, lake, workdir):  # type: ignore[arg-type]
+    for step in run_block(block, lake):
         steps.append(step)
         if not step.ok:
             break  # later steps build on this one
@@ -82,6 +97,29 @@ def test_the_walkthrough_shows_what_the_page_says(walkthrough: list[Step]) -> No
     assert "40 skipped as already there" in again[-1].output
 
 
+def test_the_walkthrough_works_in_scratch_and_finds_the_lake_from_there(
+    session: Walkthrough,
+) -> None:
+    """The page's files land in scratch/ (git ignores it), not in the checkout, and lakeops
+    finds the dev stack's export from that subfolder by itself: no LAKEOPS_* is set."""
+    assert session.cwd == (session.checkout / "scratch").resolve()
+    config = next(s for s in session.steps if s.command == "lakeops config")
+    assert "stack outputs (file '.lakeops/outputs-dev.json')" in config.output
+    made = {path.name for path in session.cwd.iterdir()}
+    expected = {"changed.csv", "users-clean", "users-report", "events", "events-copy"}
+    expected |= {"orders-2024-01-16.csv", "orders-clean.csv"}
+    assert expected <= made
+    assert not expected & {path.name for path in session.checkout.iterdir()}
+    assert "/scratch/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_the_files_the_walkthrough_writes_are_what_they_claim(session: Walkthrough) -> None:
+    events = sorted((session.cwd / "events").glob("*.json"))
+    assert [p.name for p in events[:2]] == ["page-01.json", "page-02.json"] and len(events) == 40
+    pages = [json.loads(path.read_text()) for path in events]
+    assert pages == [{"page": n} for n in range(1, 41)]
+
+
 def test_the_blocks_that_do_not_run_name_real_make_targets() -> None:
     for block in readme_blocks():
         for line in block.body.splitlines():
@@ -91,6 +129,58 @@ def test_the_blocks_that_do_not_run_name_real_make_targets() -> None:
                     ["make", "-n", target], cwd=REPO, capture_output=True, text=True, check=False
                 )
                 assert "No rule to make target" not in done.stderr, target
+
+
+_LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
+_HEADING = re.compile(r"^#{1,6}\s+(.+?)\s*#*\s*$", re.MULTILINE)
+_FENCED = re.compile(r"^```.*?^```", re.MULTILINE | re.DOTALL)
+
+
+def _anchors(text: str) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as
+    hyphens, and -1, -2... on repeats."""
+    seen: dict[str, int] = {}
+    anchors = set()
+    for heading in _HEADING.findall(_FENCED.sub("", text)):
+        slug = re.sub(r"[^\w\- ]", "", heading.replace("`", "").strip().lower()).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        anchors.add(slug if count == 0 else f"{slug}-{count}")
+    return anchors
+
+
+def _relative_links(page: Path) -> list[str]:
+    links = _LINK.findall(_FENCED.sub("", page.read_text()))
+    return [link for link in links if not re.match(r"[a-z][a-z0-9+.-]*:", link)]
+
+
+@pytest.mark.parametrize(
+    "page",
+    [README, *sorted((REPO / "docs").glob("*.md"))],
+    ids=lambda page: str(page.relative_to(REPO)),
+)
+def test_every_relative_link_leads_somewhere(page: Path) -> None:
+    broken = []
+    for link in _relative_links(page):
+        path, _, fragment = link.partition("#")
+        target = (page.parent / path).resolve() if path else page
+        if not target.exists():
+            broken.append(f"{link}: no {target.relative_to(REPO.resolve())}")
+        elif fragment and target.suffix == ".md" and fragment not in _anchors(target.read_text()):
+            broken.append(f"{link}: no heading #{fragment} in {target.name}")
+    assert broken == [], broken
+
+
+def test_the_link_checker_sees_what_it_checks() -> None:
+    assert "where-minio-and-aws-differ" in _anchors("## Where MinIO and AWS differ\n")
+    assert _anchors("## Running `lakeops`\n## A, b.\n## A, b.\n") == {
+        "running-lakeops",
+        "a-b",
+        "a-b-1",
+    }
+    readme = _relative_links(README)
+    assert "docs/development.md" in readme
+    assert not [link for link in readme if link.startswith("http")]
 
 
 def test_the_command_summary_names_every_command() -> None:

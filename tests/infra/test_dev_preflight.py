@@ -26,6 +26,7 @@ import pytest
 from dev_preflight import NO_STATE, State, diagnose, main, state_of
 
 from tests.conftest import s3_client
+from tests.support.buckets import purge_bucket
 from tests.support.iam import IamUser, create_iam_user
 from tests.support.pulumi_stack import REPO, Registration, run_stack
 from tests.support.s3server import S3Endpoint, free_port, set_auth_enforcement, start_moto
@@ -259,7 +260,7 @@ def lake_in_minio(minio: S3Endpoint) -> Iterator[set[str]]:
     made: set[str] = set()
     yield made
     for name in made:
-        admin.delete_bucket(Bucket=name)
+        purge_bucket(admin, name)
 
 
 def make_buckets(minio: S3Endpoint, made: set[str], names: frozenset[str] | set[str]) -> None:
@@ -425,7 +426,8 @@ def test_a_wrong_password_stops_before_the_refresh_drops_the_buckets(
     err = capsys.readouterr().err
     assert "SignatureDoesNotMatch" in err and "password is wrong" in err
     assert "minio:minioPassword" in err and "MINIO_ROOT_PASSWORD in .env" in err
-    assert "config set --stack dev --secret minio:minioPassword" in err
+    # No value: Pulumi asks for it, so the password is on no command line make prints.
+    assert 'ARGS="config set --stack dev --secret minio:minioPassword"' in err
     assert "drop it from the state" in err
     assert not [c for c in project.calls() if "export" in c], "stopped before reading state"
 
@@ -473,3 +475,101 @@ def test_make_up_and_minio_init_run_the_preflight_before_pulumi_up() -> None:
     script = (REPO / "infra" / "provision.sh").read_text()
     assert script.index("infra/dev_preflight.py") < script.index("up --stack dev")
     assert "set -eu" in textwrap.dedent(script)
+
+
+# -- a config change that would replace bronze, and delete its data ------------------------------
+
+
+def with_object_lock(resources: list[dict[str, Any]], bucket: str) -> list[dict[str, Any]]:
+    """The state of a stack whose ``bucket`` was created with object locking."""
+    return [
+        {
+            **r,
+            "inputs": {**r["inputs"], "objectLocking": True},
+            "outputs": {**r["outputs"], "objectLocking": True},
+        }
+        if r["type"] == BUCKET and r["id"] == bucket
+        else r
+        for r in resources
+    ]
+
+
+def set_object_lock(project: Project, value: str) -> None:
+    config = project.folder / "Pulumi.dev.yaml"
+    text = config.read_text()
+    assert "  lake:bronzeObjectLock: false\n" in text
+    config.write_text(
+        text.replace("  lake:bronzeObjectLock: false\n", f"  lake:bronzeObjectLock: {value}\n")
+    )
+
+
+def put(minio: S3Endpoint, bucket: str, *keys: str) -> None:
+    admin = s3_client(minio)
+    for key in keys:
+        admin.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"data")
+
+
+def test_the_state_says_which_buckets_are_locked(dev_resources: list[dict[str, Any]]) -> None:
+    assert state_of(json.dumps(export(dev_resources))).locked == frozenset()
+    locked = state_of(json.dumps(export(with_object_lock(dev_resources, "raw"))))
+    assert locked == State(LAKE, frozenset(), frozenset({"raw"}))
+
+
+def test_flipping_bronze_object_lock_stops_when_bronze_holds_data(
+    project: Project,
+    minio: S3Endpoint,
+    lake_in_minio: set[str],
+    dev_resources: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make up` passes --yes, and the dev bronze bucket is force_destroy and replaced
+    delete-before-replace when its locking changes: without this stop, its data goes unasked."""
+    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
+    make_buckets(minio, lake_in_minio, LAKE)
+    put(minio, "raw", "postgres/", "files/", "postgres/users/2024-01-15/users.csv")
+    project.set_state(export(dev_resources))
+    set_object_lock(project, "true")
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "lake:bronzeObjectLock is true" in err and "object locking false" in err
+    assert "replace 'raw'" in err and "1 object version it holds" in err
+    assert "set lake:bronzeObjectLock back to false" in err
+    assert "make up LAKE_REPLACE_BRONZE=yes" in err
+
+    monkeypatch.setenv("LAKE_REPLACE_BRONZE", "yes")
+    assert project.run() == 0, "told to go ahead"
+
+
+def test_flipping_it_back_is_stopped_too(
+    project: Project,
+    minio: S3Endpoint,
+    lake_in_minio: set[str],
+    dev_resources: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
+    make_buckets(minio, lake_in_minio, LAKE)
+    put(minio, "raw", "api/events/e.json")
+    project.set_state(export(with_object_lock(dev_resources, "raw")))
+    assert project.run() == 1, "the config says false (the committed value), the bucket is locked"
+    assert "lake:bronzeObjectLock is false" in capsys.readouterr().err
+    set_object_lock(project, '"true"')
+    assert project.run() == 0, "the config agrees with the bucket"
+
+
+def test_flipping_it_goes_on_when_bronze_holds_only_its_markers(
+    project: Project,
+    minio: S3Endpoint,
+    lake_in_minio: set[str],
+    dev_resources: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
+    make_buckets(minio, lake_in_minio, LAKE)
+    put(minio, "raw", "postgres/", "files/", "api/", "streaming/")
+    put(minio, "staging", "cleaned/users/part-0.parquet")  # not bronze: not replaced
+    project.set_state(export(dev_resources))
+    set_object_lock(project, "true")
+    assert project.run() == 0

@@ -5,11 +5,15 @@ The lake is the dev stack's own: its program runs under Pulumi's mocks, and what
 (buckets, versioning, lifecycle, prefix markers) is applied to a moto server; each pipeline role
 becomes an IAM user with the stack's own policy, and the server then enforces IAM, so every
 step runs with exactly the rights its role has. The stack's outputs, role keys included, are
-exported as `make outputs` would. `make demo` shows it; tests/test_readme.py asserts it.
+exported as `make outputs` would, into a stand-in checkout (a folder with the project's
+`Pulumi.yaml` and `.lakeops/outputs-dev.json`), where lakeops finds them by itself as it does
+in a real one, from any folder below. `make demo` shows it; tests/test_readme.py asserts it.
 
-README blocks are marked: `<!-- walkthrough -->` before a block runs it in order, in one
-working folder (bash blocks line by line, python blocks as scripts); `<!-- not run: why -->`
-names why a block is only shown (it needs Docker, say). Every fenced block carries one mark.
+README blocks are marked: `<!-- walkthrough -->` before a block runs it in order, as one shell
+session that starts in the stand-in checkout (bash blocks line by line, each in the folder the
+previous one's `cd` left; python blocks as scripts, as `python - <<'EOF'` would run them);
+`<!-- not run: why -->` names why a block is only shown (it needs Docker, say). Every fenced
+block carries one mark.
 """
 
 from __future__ import annotations
@@ -17,8 +21,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,7 +38,7 @@ from tests.conftest import s3_client
 from tests.support.apply_stack import apply_s3_resources
 from tests.support.iam import create_iam_user
 from tests.support.pulumi_stack import run_stack
-from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement, start_moto
+from tests.support.s3server import S3Endpoint, set_auth_enforcement, start_moto
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
@@ -74,16 +81,20 @@ def readme_blocks(text: str | None = None) -> list[Block]:
 
 @dataclass
 class DevLake:
-    """A stand-in for the dev lake, and the environment a newcomer's shell would have."""
+    """A stand-in for the dev lake, and the shell a newcomer would have: its environment, and
+    the folder it is in (``cwd``: the stand-in checkout at first, then wherever `cd` went)."""
 
     server: S3Endpoint
     outputs: Path
     env: dict[str, str]
+    checkout: Path
+    cwd: Path
 
 
 @contextmanager
 def dev_lake(workdir: Path) -> Iterator[DevLake]:
-    """The dev stack's lake on a fresh moto server, IAM enforced, outputs exported."""
+    """The dev stack's lake on a fresh moto server, IAM enforced, outputs exported into
+    ``workdir``, which stands in for the checkout: lakeops finds them there by itself."""
     server = start_moto()
     try:
         admin_client = s3_client(server)
@@ -101,6 +112,8 @@ def dev_lake(workdir: Path) -> Iterator[DevLake]:
             }
         admin = create_iam_user(server, f"lake-admin-{uuid.uuid4().hex[:4]}", ADMIN_POLICY)
         outputs = {**run.outputs, "endpoint": server.url, "roleCredentials": credentials}
+        # What makes a folder the project for lakeops (stack_outputs.find_project_dir).
+        shutil.copyfile(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
         exported = workdir / ".lakeops" / "outputs-dev.json"
         exported.parent.mkdir(parents=True, exist_ok=True)
         exported.write_text(json.dumps(outputs, indent=2))
@@ -113,12 +126,10 @@ def dev_lake(workdir: Path) -> Iterator[DevLake]:
         env.update(
             {
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                "LAKEOPS_OUTPUTS_FILE": str(exported),
                 # The administrator's login, as the MinIO root login is in the dev lake; the
                 # walkthrough's jobs run as roles.
                 "AWS_ACCESS_KEY_ID": admin.access_key_id,
                 "AWS_SECRET_ACCESS_KEY": admin.secret_access_key,
-                "AWS_REGION": REGION,
                 "HOME": str(workdir),
             }
         )
@@ -126,7 +137,7 @@ def dev_lake(workdir: Path) -> Iterator[DevLake]:
             if name in os.environ:
                 env[name] = os.environ[name]
         set_auth_enforcement(server, enforced=True)
-        yield DevLake(server, exported, env)
+        yield DevLake(server, exported, env, checkout=workdir, cwd=workdir)
     finally:
         server.stop()
 
@@ -147,12 +158,13 @@ class Step:
 _EXITS = re.compile(r"#\s*exits (\d+)")
 
 
-def run_block(block: Block, lake: DevLake, workdir: Path) -> Iterator[Step]:
-    """Run one walkthrough block: each shell line, or the whole python block."""
+def run_block(block: Block, lake: DevLake) -> Iterator[Step]:
+    """Run one walkthrough block in ``lake.cwd``: each shell line, or the whole python block."""
     if block.lang == "python":
         done = subprocess.run(
-            [sys.executable, "-c", block.body],
-            cwd=workdir,
+            [sys.executable, "-"],
+            input=block.body,
+            cwd=lake.cwd,
             env=lake.env,
             capture_output=True,
             text=True,
@@ -166,13 +178,29 @@ def run_block(block: Block, lake: DevLake, workdir: Path) -> Iterator[Step]:
         if not command or command.startswith("#"):
             continue
         said = _EXITS.search(line)
+        code, output = _run_shell(command, lake)
+        yield Step(command, code, output, int(said[1]) if said else 0)
+
+
+def _run_shell(command: str, lake: DevLake) -> tuple[int, str]:
+    """One shell line in ``lake.cwd``; a `cd` in it moves ``lake.cwd`` for the lines after."""
+    fd, name = tempfile.mkstemp(prefix="walkthrough-cwd-")
+    os.close(fd)
+    where = Path(name)
+    script = f"{command}\n__status=$?\npwd -P > {shlex.quote(name)}\nexit $__status\n"
+    try:
         done = subprocess.run(
-            ["bash", "-c", command],
-            cwd=workdir,
+            ["bash", "-c", script],
+            cwd=lake.cwd,
             env=lake.env,
             capture_output=True,
             text=True,
             timeout=300,
             check=False,
         )
-        yield Step(command, done.returncode, done.stdout + done.stderr, int(said[1]) if said else 0)
+        moved = where.read_text().strip()
+        if moved:
+            lake.cwd = Path(moved)
+    finally:
+        where.unlink(missing_ok=True)
+    return done.returncode, done.stdout + done.stderr
