@@ -284,7 +284,7 @@ class _Resolver:
         purpose: str | None,
         transport: str | None,
     ) -> LakeConfig:
-        outputs = self._stack_outputs(stack, outputs_file)
+        outputs = self._stack_outputs(stack, outputs_file, named_backend=backend is not None)
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
 
         chosen_backend = self._pick(
@@ -459,7 +459,11 @@ class _Resolver:
         )
 
     def _stack_outputs(
-        self, stack: str | None, outputs_file: str | os.PathLike[str] | None
+        self,
+        stack: str | None,
+        outputs_file: str | os.PathLike[str] | None,
+        *,
+        named_backend: bool,
     ) -> StackOutputs | None:
         file_value = self._pick(
             "outputs_file", (outputs_file, SOURCE_ARGUMENT), self._env(ENV_OUTPUTS_FILE)
@@ -471,9 +475,10 @@ class _Resolver:
         project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
         if stack_value is not None:
             return read_stack_outputs(str(stack_value), project_dir)
-        if self._env(ENV_BACKEND) or project_dir is None:
+        if named_backend or self._env(ENV_BACKEND) or project_dir is None:
             return None
-        # Inside the project, with nothing named: the dev stack's exported outputs, as the
+        # Inside the project, with nothing named (no backend either: an argument counts as
+        # much as LAKEOPS_BACKEND): the dev stack's exported outputs, as the
         # Make targets use them, so that `lakeops` and `make` always see the same lake.
         found = discovered_outputs(project_dir)
         if found is None:

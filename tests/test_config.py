@@ -453,6 +453,24 @@ def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_th
     assert LakeConfig.resolve(env={"LAKEOPS_BACKEND": "minio"}).bucket(BRONZE) == "raw"
 
 
+@pytest.mark.parametrize("backend", ["aws", "minio"])
+def test_a_backend_named_as_an_argument_turns_the_finding_off_as_the_variable_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    monkeypatch.chdir(tmp_path)
+    buckets = {"bronze": "acme-raw", "silver": "acme-staging", "gold": "acme-curated"}
+
+    config = LakeConfig.resolve(backend=backend, buckets=buckets, env={})
+
+    assert "outputs_file" not in config.sources
+    assert config.endpoint_url != DEV_OUTPUTS["endpoint"]
+    assert config.region != DEV_OUTPUTS["region"]
+
+
 def test_an_export_older_than_the_stack_is_reported_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
