@@ -341,6 +341,8 @@ class _Resolver:
             layer: self._bucket(layer, buckets, outputs, from_outputs) for layer in StorageLayer
         }
         self._check_distinct(resolved_buckets)
+        if on_aws:
+            self._check_aws_buckets(resolved_buckets)
         grant = self._role(role, outputs, resolved_backend)
         if grant is not None and grant.access_key_id is not None:
             # A MinIO role is its own user: its keys replace any others.
@@ -514,6 +516,25 @@ class _Resolver:
                 hint="Use 3-63 lower-case letters, digits, '.' and '-'.",
             )
         return name
+
+    def _check_aws_buckets(self, buckets: dict[StorageLayer, str]) -> None:
+        """Bucket names are global on AWS: the dev defaults there are strangers' buckets."""
+        defaulted = [
+            layer for layer in StorageLayer if self.sources[f"bucket.{layer}"] == SOURCE_DEV_DEFAULT
+        ]
+        if not defaulted:
+            return
+        layers = ", ".join(str(layer) for layer in defaulted)
+        names = ", ".join(repr(buckets[layer]) for layer in defaulted)
+        self._tolerate(
+            ConfigurationError(
+                f"on AWS, no bucket is named for {layers}: the dev defaults ({names}) are "
+                "global AWS names that other accounts own.",
+                hint="Point lakeops at the stack's outputs (LAKEOPS_OUTPUTS_FILE="
+                ".lakeops/outputs-prod.json, or LAKEOPS_STACK=prod), or set "
+                f"{', '.join(bucket_env_var(layer) for layer in defaulted)}.",
+            )
+        )
 
     def _check_distinct(self, buckets: dict[StorageLayer, str]) -> None:
         """Each layer needs its own bucket: bronze's conditional writes are per bucket."""

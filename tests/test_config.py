@@ -132,10 +132,40 @@ def test_aws_outputs_mean_aws_endpoint_and_the_default_credential_chain(tmp_path
     assert lake.client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
 
 
+AWS_BUCKET_VARIABLES = {
+    "LAKEOPS_BUCKET_BRONZE": "acme-raw",
+    "LAKEOPS_BUCKET_SILVER": "acme-staging",
+    "LAKEOPS_BUCKET_GOLD": "acme-curated",
+}
+
+
 def test_backend_aws_from_the_environment_drops_the_dev_endpoint() -> None:
-    config = LakeConfig.resolve(env={"LAKEOPS_BACKEND": "aws", "AWS_REGION": "us-west-2"})
+    env = {"LAKEOPS_BACKEND": "aws", "AWS_REGION": "us-west-2", **AWS_BUCKET_VARIABLES}
+    config = LakeConfig.resolve(env=env)
     assert config.endpoint_url is None
     assert config.access_key_id is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "missing"),
+    [
+        ({"env": {"LAKEOPS_BACKEND": "aws"}}, "bronze, silver, gold"),
+        ({"backend": "aws", "env": {"LAKEOPS_BUCKET_BRONZE": "acme-raw"}}, "silver, gold"),
+    ],
+)
+def test_on_aws_the_dev_bucket_names_are_refused(settings: dict[str, Any], missing: str) -> None:
+    """raw, staging and curated are global AWS names: somebody else's buckets."""
+    with pytest.raises(ConfigurationError, match=f"no bucket is named for {missing}:") as caught:
+        LakeConfig.resolve(**settings)
+    assert "LAKEOPS_OUTPUTS_FILE" in str(caught.value) and "LAKEOPS_STACK" in str(caught.value)
+    assert "LAKEOPS_BUCKET_SILVER" in str(caught.value)
+    # `lakeops config` still shows the table, with the problem.
+    lenient = LakeConfig.resolve(lenient=True, **settings)
+    assert lenient.bucket(GOLD) == "curated"
+    assert [p for p in lenient.problems if "no bucket is named" in p]
+    # Named in every layer, or from the stack's outputs, they are used.
+    named = LakeConfig.resolve(backend="aws", env=AWS_BUCKET_VARIABLES)
+    assert named.bucket(GOLD) == "acme-curated"
 
 
 def test_custom_endpoints_use_path_style_addressing() -> None:

@@ -455,6 +455,7 @@ def test_a_missing_reader_names_its_extra(
 MINIO_HTTPS = "https://minio.example.internal:9443"
 AWS_REGION = "eu-west-1"
 TEMP_KEY, TEMP_SECRET, TEMP_TOKEN = "ASIAEXAMPLETEMP00001", "temp/secret+key", "temp-session-token"
+AWS_BUCKETS = {"bronze": "acme-raw", "silver": "acme-staging", "gold": "acme-curated"}
 
 
 @pytest.fixture
@@ -483,7 +484,7 @@ def minio_https(**overrides: Any) -> Lake:
 
 def aws_chain() -> Lake:
     """AWS with no keys and no profile: lakeops itself runs boto3's default chain."""
-    return Lake(LakeConfig.resolve(backend="aws", region=AWS_REGION, env={}))
+    return Lake(LakeConfig.resolve(backend="aws", region=AWS_REGION, buckets=AWS_BUCKETS, env={}))
 
 
 def aws_temporary_keys() -> Lake:
@@ -491,6 +492,7 @@ def aws_temporary_keys() -> Lake:
         LakeConfig.resolve(
             backend="aws",
             region=AWS_REGION,
+            buckets=AWS_BUCKETS,
             access_key_id=TEMP_KEY,
             secret_access_key=TEMP_SECRET,
             session_token=TEMP_TOKEN,
@@ -510,7 +512,7 @@ def aws_profile(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Lake:
     )
     clean_env.setenv("AWS_CONFIG_FILE", str(config))
     clean_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    return Lake(LakeConfig.resolve(backend="aws", profile="analytics", env={}))
+    return Lake(LakeConfig.resolve(backend="aws", profile="analytics", buckets=AWS_BUCKETS, env={}))
 
 
 @pytest.fixture
