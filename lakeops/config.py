@@ -284,7 +284,13 @@ class _Resolver:
         purpose: str | None,
         transport: str | None,
     ) -> LakeConfig:
-        outputs = self._stack_outputs(stack, outputs_file, named_backend=backend is not None)
+        outputs = self._stack_outputs(
+            stack,
+            outputs_file,
+            named_backend=backend is not None,
+            # A dev role's keys are a Pulumi secret: ask the CLI for them only then.
+            secrets=role is not None or self._env(ENV_ROLE) is not None,
+        )
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
 
         chosen_backend = self._pick(
@@ -466,6 +472,7 @@ class _Resolver:
         outputs_file: str | os.PathLike[str] | None,
         *,
         named_backend: bool,
+        secrets: bool,
     ) -> StackOutputs | None:
         file_value = self._pick(
             "outputs_file", (outputs_file, SOURCE_ARGUMENT), self._env(ENV_OUTPUTS_FILE)
@@ -476,7 +483,7 @@ class _Resolver:
         project = self._env(ENV_PROJECT_DIR)
         project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
         if stack_value is not None:
-            return read_stack_outputs(str(stack_value), project_dir)
+            return read_stack_outputs(str(stack_value), project_dir, secrets=secrets)
         if named_backend or self._env(ENV_BACKEND) or project_dir is None:
             return None
         # Inside the project, with nothing named (no backend either: an argument counts as

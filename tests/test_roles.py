@@ -5,6 +5,9 @@ IAM-enforcing test server with the stack's own policy documents."""
 from __future__ import annotations
 
 import json
+import os
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -131,6 +134,50 @@ def test_a_role_the_outputs_cannot_provide_is_refused_with_the_fix(
     # `lakeops config` still shows everything, and the problem.
     lenient = LakeConfig.resolve(outputs_file=outputs, role=role, env={}, lenient=True)
     assert any(message in problem for problem in lenient.problems)
+
+
+def test_a_dev_role_is_read_through_the_pulumi_cli_with_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LAKEOPS_STACK=dev, as the role error's hint says, with `pulumi` installed: a stand-in
+    answers as `pulumi stack output --json` does, masking secrets without --show-secrets."""
+    keys = {"analyst": {"accessKeyId": "AKIAANALYSTKEY", "secretAccessKey": "analyst-secret-0"}}
+    buckets = {layer: layer.value for layer in StorageLayer}
+    outputs = dev_outputs("http://localhost:9000", buckets, keys)
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "pulumi"
+    stand_in.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, sys
+            with open({str(calls)!r}, "a") as calls:
+                calls.write(" ".join(sys.argv[1:]) + "\\n")
+            outputs = json.loads({json.dumps(json.dumps(outputs))})
+            if "--show-secrets" not in sys.argv:
+                outputs["roleCredentials"] = "[secret]"
+            print(json.dumps(outputs))
+            """
+        )
+    )
+    stand_in.chmod(0o755)
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = {"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)}
+
+    config = LakeConfig.resolve(role="analyst", env=env)
+    plain = LakeConfig.resolve(env=env)
+
+    assert config.access_key_id == "AKIAANALYSTKEY"
+    assert config.secret_access_key == "analyst-secret-0"
+    assert config.sources["access_key_id"] == "role 'analyst' (stack outputs, pulumi stack 'dev')"
+    # Secrets are asked for only when a role needs them.
+    with_role, without = calls.read_text().splitlines()
+    assert "--show-secrets" in with_role.split()
+    assert "--show-secrets" not in without.split()
+    assert plain.access_key_id == "minio"
 
 
 def test_a_role_needs_stack_outputs() -> None:
