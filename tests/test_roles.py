@@ -180,6 +180,31 @@ def test_a_dev_role_is_read_through_the_pulumi_cli_with_its_secrets(
     assert plain.access_key_id == "minio"
 
 
+def test_no_role_secret_shows_in_any_repr_or_message(tmp_path: Path) -> None:
+    from lakeops import LakeOpsError
+    from lakeops.roles import grant_for
+    from lakeops.stack_outputs import read_outputs_file
+
+    keys = {
+        role: {"accessKeyId": f"AKIA{role.upper()}KEY", "secretAccessKey": f"{role}-secret-9f3"}
+        for role in ("ingest", "analyst")
+    }
+    path = tmp_path / "o.json"
+    buckets = {layer: f"t-{layer.value}" for layer in StorageLayer}
+    path.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, keys)))
+
+    outputs = read_outputs_file(path)
+    grant = grant_for("ingest", outputs, outputs.backend)  # type: ignore[arg-type]
+    config = LakeConfig.resolve(outputs_file=path, role="ingest", env={})
+    shown = " ".join(f"{o!r} {o!s}" for o in (outputs, grant, config))
+
+    assert "ingest-secret-9f3" not in shown and "analyst-secret-9f3" not in shown
+    assert "AKIAINGESTKEY" not in shown
+    assert outputs.role_credentials["analyst"][1] == "analyst-secret-9f3"
+    # Every role's secret is scrubbed from messages, not only the one acted as.
+    assert "analyst-secret-9f3" not in str(LakeOpsError("server said: analyst-secret-9f3"))
+
+
 def test_a_role_needs_stack_outputs() -> None:
     with pytest.raises(ConfigurationError, match="no stack outputs say what it is"):
         LakeConfig.resolve(role="analyst", env={})
