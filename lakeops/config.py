@@ -351,7 +351,18 @@ class _Resolver:
             self._check_aws_buckets(resolved_buckets)
         grant = self._role(role, outputs, resolved_backend)
         if grant is not None and grant.access_key_id is not None:
-            # A MinIO role is its own user: its keys replace any others.
+            # A MinIO role is its own user: its keys replace the environment's (the admin
+            # shell's root login); explicit keys and a role contradict each other. (On AWS,
+            # explicit keys are what the role is assumed with.)
+            if access_key_id is not None:
+                self._tolerate(
+                    ConfigurationError(
+                        f"both access keys and role {grant.role!r} were passed: the role is a "
+                        "MinIO user that signs with its own keys, from the stack outputs.",
+                        hint="Pass one or the other: the role to act as it, or the keys to "
+                        "sign with them.",
+                    )
+                )
             self.sources["access_key_id"] = self.sources["secret_access_key"] = grant.source
             access_key_id, secret_access_key, session_token = (
                 grant.access_key_id,

@@ -205,6 +205,28 @@ def test_no_role_secret_shows_in_any_repr_or_message(tmp_path: Path) -> None:
     assert "analyst-secret-9f3" not in str(LakeOpsError("server said: analyst-secret-9f3"))
 
 
+def test_explicit_keys_and_a_dev_role_together_are_refused(tmp_path: Path) -> None:
+    """A dev role is a MinIO user with keys of its own: explicit keys would be dropped. Keys in
+    the environment are another matter: the admin shell's root login, which a role replaces."""
+    outputs = tmp_path / "o.json"
+    buckets = {layer: layer.value for layer in StorageLayer}
+    keys = {"ingest": {"accessKeyId": "AKIAINGESTKEY", "secretAccessKey": "ingest-secret-0"}}
+    outputs.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, keys)))
+
+    with pytest.raises(ConfigurationError, match="both access keys and role 'ingest'") as caught:
+        LakeConfig.resolve(
+            outputs_file=outputs,
+            role="ingest",
+            access_key_id="AKIAEXPLICIT",
+            secret_access_key="explicit-secret-0",
+            env={},
+        )
+    assert "explicit-secret-0" not in str(caught.value)
+    root_login = {"AWS_ACCESS_KEY_ID": "minio", "AWS_SECRET_ACCESS_KEY": "minio123"}
+    from_env = LakeConfig.resolve(outputs_file=outputs, role="ingest", env=root_login)
+    assert from_env.access_key_id == "AKIAINGESTKEY"
+
+
 def test_a_role_needs_stack_outputs() -> None:
     with pytest.raises(ConfigurationError, match="no stack outputs say what it is"):
         LakeConfig.resolve(role="analyst", env={})
