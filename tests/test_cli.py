@@ -397,6 +397,13 @@ def test_the_installed_command_documents_itself() -> None:
     assert "verify found drift" in done.stdout
 
 
+def test_the_endpoint_option_names_its_variables_in_their_order() -> None:
+    from lakeops.cli import build_parser
+
+    help_text = " ".join(build_parser().format_help().split())
+    assert "S3 API URL (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL)" in help_text
+
+
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
     for layer in ("curated", StorageLayer.GOLD.value, f"s3://{dev_lake.buckets['gold']}"):
         listed = dev_lake.run("ls", layer)

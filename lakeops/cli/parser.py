@@ -23,7 +23,11 @@ def _global_options(defaults: bool) -> Parser:
     flag = False if defaults else argparse.SUPPRESS
     parser = Parser(add_help=False)
     where = parser.add_argument_group("where the lake is (overrides the environment and stack)")
-    where.add_argument("--endpoint-url", default=unset, help="S3 API URL (AWS_ENDPOINT_URL)")
+    where.add_argument(
+        "--endpoint-url",
+        default=unset,
+        help="S3 API URL (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL)",
+    )
     where.add_argument("--region", default=unset, help="region (AWS_REGION)")
     where.add_argument("--profile", default=unset, help="AWS profile (AWS_PROFILE)")
     where.add_argument(
