@@ -463,6 +463,36 @@ def test_config_shows_the_keys_a_profile_really_gives(
     assert "prof-secret-1" not in out.getvalue()
 
 
+@pytest.mark.parametrize("profile", [None, "empty"])
+def test_config_says_where_it_looked_when_no_credentials_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profile: str | None
+) -> None:
+    from lakeops.cli import main
+
+    (tmp_path / "config").write_text("[profile empty]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    if profile:
+        monkeypatch.setenv("AWS_PROFILE", profile)
+    for name, value in AWS_BUCKET_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    out = __import__("io").StringIO()
+
+    code = main(["--backend", "aws", "--json", "config"], out=out)
+
+    (problem,) = json.loads(out.getvalue())["problems"]
+    assert code == 3
+    if profile:
+        assert "no credentials found in AWS profile 'empty' (from env AWS_PROFILE)" in problem
+        assert "aws sso login --profile empty" in problem
+    else:
+        assert "no credentials found in boto3's default chain" in problem
+        assert "AWS_PROFILE is not set" in problem
+
+
 def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

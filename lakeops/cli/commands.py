@@ -482,6 +482,22 @@ class Command:
         return EXIT_OK
 
 
+def _no_credentials(config: LakeConfig) -> str:
+    """Where the credentials were looked for, and what to do about it."""
+    if config.profile is not None:
+        where = config.sources.get("profile", "")
+        return (
+            f"no credentials found in AWS profile {config.profile!r} (from {where}): log in "
+            f"to it (aws sso login --profile {config.profile}), or give it keys in "
+            "~/.aws/credentials, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."
+        )
+    return (
+        "no credentials found in boto3's default chain (environment, ~/.aws files, container "
+        "and instance roles; AWS_PROFILE is not set): set AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or log in (aws sso login)."
+    )
+
+
 def _chain_credentials(
     config: LakeConfig, rows: list[tuple[str, str, str]]
 ) -> tuple[list[tuple[str, str, str]], str | None]:
@@ -492,10 +508,7 @@ def _chain_credentials(
     except (botocore.exceptions.BotoCoreError, LakeOpsError) as exc:
         return rows, f"credentials: {type(exc).__name__}: {exc}"
     if found is None:
-        return rows, (
-            "no credentials found: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-            "or log in (aws sso login)."
-        )
+        return rows, _no_credentials(config)
     frozen = found.get_frozen_credentials()
     method = getattr(found, "method", "") or "boto3"
     source = {name: where for name, _, where in rows}.get("access_key_id", "")
