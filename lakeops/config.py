@@ -163,7 +163,7 @@ class LakeConfig:
             ("region", self.region),
             *((f"bucket.{layer}", self.buckets[layer]) for layer in StorageLayer),
             ("profile", self.profile or "(not set)"),
-            ("role", self.role or "(none: the credentials' own rights)"),
+            ("role", self.role or self._no_role()),
             *((("role_arn", self.role_arn),) if self.role_arn else ()),
             ("access_key_id", show_key_id(self.access_key_id)),
             ("secret_access_key", _mask(self.secret_access_key)),
@@ -177,7 +177,16 @@ class LakeConfig:
             ("max_attempts", str(self.timeouts.max_attempts)),
             ("transport", self.transport),
         ]
-        return [(name, value, self.sources.get(name, "")) for name, value in rows]
+        sources = dict(self.sources)
+        if self.role is None and self.sources.get("access_key_id") == SOURCE_DEV_DEFAULT:
+            sources["role"] = SOURCE_DEV_DEFAULT
+        return [(name, value, sources.get(name, "")) for name, value in rows]
+
+    def _no_role(self) -> str:
+        if self.sources.get("access_key_id") == SOURCE_DEV_DEFAULT:
+            # The dev defaults are MinIO's root login: everything, everywhere.
+            return "(none: the MinIO root login, for administration only; jobs use --role)"
+        return "(none: the credentials' own rights)"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value, _ in self.describe())

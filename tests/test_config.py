@@ -291,6 +291,17 @@ def test_secrets_are_masked_in_repr_and_describe() -> None:
     assert rows["access_key_id"] == "AKIA****"
 
 
+def test_without_a_role_the_dev_defaults_are_shown_as_the_root_login() -> None:
+    rows = {name: (value, source) for name, value, source in LakeConfig.resolve(env={}).describe()}
+    assert rows["role"] == (
+        "(none: the MinIO root login, for administration only; jobs use --role)",
+        "dev default",
+    )
+    keys = {"AWS_ACCESS_KEY_ID": "AKIAENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}
+    own = {name: value for name, value, _ in LakeConfig.resolve(env=keys).describe()}
+    assert own["role"] == "(none: the credentials' own rights)"
+
+
 def test_an_explicit_profile_outranks_keys_in_the_environment(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
