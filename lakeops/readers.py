@@ -516,6 +516,12 @@ def environment(lake: Lake, show_secrets: bool = False) -> dict[str, str]:
 
 
 _DOTENV_PLAIN = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
+_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _hidden(name: str, value: str) -> bool:
+    """A credential :func:`environment` masked: its line must not set the variable."""
+    return name in _CREDENTIAL_VARS and (value == MASK or value.endswith("****"))
 
 
 def render_environment(variables: Mapping[str, str], fmt: EnvFormat = "sh") -> str:
@@ -529,11 +535,17 @@ def render_environment(variables: Mapping[str, str], fmt: EnvFormat = "sh") -> s
         )
     lines = []
     if MASK in variables.values():
-        lines.append("# Secrets are masked: ask for them (--show-secrets) to use these values.")
+        lines.append(
+            "# Secrets are masked, and their lines commented out: add --show-secrets to set them."
+        )
     if "DUCKDB_S3_ENDPOINT" in variables:
         lines.append("# DuckDB has no variable for the URL style: run SET s3_url_style = 'path';")
     for name, value in variables.items():
-        if fmt == "sh":
+        if _hidden(name, value):
+            # So that `eval` never sets a masked value, which would break every tool.
+            shown = f"export {name}={value}" if fmt == "sh" else f"{name}={value}"
+            lines.append(f"# {shown}  (hidden: add --show-secrets)")
+        elif fmt == "sh":
             lines.append(f"export {name}={shlex.quote(value)}")
         elif _DOTENV_PLAIN.match(value):
             lines.append(f"{name}={value}")

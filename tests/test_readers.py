@@ -894,6 +894,20 @@ def test_secrets_are_masked_unless_asked(fmt: readers.EnvFormat) -> None:
 
 
 @pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("fmt", ["sh", "dotenv"])
+def test_masked_credentials_are_commented_out_so_eval_sets_none(fmt: readers.EnvFormat) -> None:
+    text = readers.render_environment(readers.environment(aws_temporary_keys()), fmt)
+
+    shell = sourced(text)
+
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(shell)
+    assert shell["AWS_REGION"] == AWS_REGION
+    export = "export " if fmt == "sh" else ""
+    assert f"# {export}AWS_SECRET_ACCESS_KEY=[secret]  (hidden: add --show-secrets)" in text
+    assert f"# {export}AWS_ACCESS_KEY_ID=ASIA****  (hidden: add --show-secrets)" in text
+
+
+@pytest.mark.usefixtures("clean_env")
 def test_sh_and_dotenv_say_what_duckdb_needs_besides() -> None:
     for fmt in ("sh", "dotenv"):
         text = readers.render_environment(readers.environment(minio_http()), fmt)
