@@ -4,6 +4,7 @@ IAM-enforcing test server with the stack's own policy documents."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sys
@@ -300,6 +301,83 @@ def test_an_aws_role_is_assumed_with_a_session_name_that_says_who_and_what(
     assert [e["Key"] for e in lake.list_objects(GOLD)] == ["aggregated/seed.csv"]
     with pytest.raises(AccessDeniedError):
         lake.list_objects(SILVER)
+
+
+def aws_role(
+    iam_moto: S3Endpoint, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> tuple[str, Any, Path]:
+    """An analyst IAM role, a user allowed to assume it, and prod outputs that name it."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    name = f"lake-analyst-{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    allowed = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
+    base = create_iam_user(
+        iam_moto,
+        f"deployer-{uuid.uuid4().hex[:6]}",
+        {"Version": "2012-10-17", "Statement": [allowed]},
+    )
+    outputs = tmp_path / "outputs-prod.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "backend": "aws",
+                "endpoint": None,
+                "region": REGION,
+                "buckets": {layer.value: n for layer, n in buckets.items()},
+                "rolePolicies": {"analyst": name},
+                "roleArns": {"analyst": arn},
+            }
+        )
+    )
+    return arn, base, outputs
+
+
+def test_env_with_an_aws_role_prints_the_assumed_keys_not_the_base_profile(
+    iam_moto: S3Endpoint,
+    lake_buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, base, outputs = aws_role(iam_moto, lake_buckets, tmp_path)
+    (tmp_path / "credentials").write_text(
+        f"[base]\naws_access_key_id = {base.access_key_id}\n"
+        f"aws_secret_access_key = {base.secret_access_key}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "base")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", iam_moto.url)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    out, err = io.StringIO(), io.StringIO()
+
+    code = main(
+        ["--outputs-file", str(outputs), "--role", "analyst", "env", "--show-secrets"],
+        out=out,
+        err=err,
+    )
+
+    assert code == 0, err.getvalue()
+    shown = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.getvalue().splitlines()
+        if line.startswith("export ")
+    )
+    assert "AWS_PROFILE" not in shown
+    assert shown["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert shown["AWS_ACCESS_KEY_ID"] != base.access_key_id
+    assert shown["AWS_SESSION_TOKEN"]
+    assert "role analyst's keys are temporary: they expire at" in err.getvalue()
 
 
 def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:

@@ -180,10 +180,17 @@ class Command:
         return ConfigurationError.exit_code if problems else EXIT_OK
 
     def env(self) -> int:
-        from lakeops.readers import environment, render_environment
+        from lakeops.readers import credentials_expiry, environment, render_environment
 
-        values = environment(self.lake(), show_secrets=self.args.show_secrets)
+        lake = self.lake()
+        values = environment(lake, show_secrets=self.args.show_secrets)
         self.out.write(render_environment(values, "json" if self.args.json else self.args.format))
+        expiry = credentials_expiry(lake) if lake.config.role_arn else None
+        if expiry is not None:
+            self.err.write(
+                f"lakeops: role {lake.config.role}'s keys are temporary: they expire at "
+                f"{expiry:%Y-%m-%d %H:%M:%S %Z}; run `lakeops env` again then.\n"
+            )
         return EXIT_OK
 
     # -- looking -------------------------------------------------------------------------------
