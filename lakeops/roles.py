@@ -103,7 +103,8 @@ def assumed_session(base: boto3.session.Session, role_arn: str, name: str) -> bo
     assumed = botocore.credentials.DeferredRefreshableCredentials(
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
-    core = botocore.session.Session()
+    # The base profile's settings (ca_bundle, retries, ...) apply to the role's requests too.
+    core = botocore.session.Session(profile=base._session.profile)
     # botocore has no public setter for refreshable credentials; this is how boto3's own
     # documentation and botocore's tests give a session a RefreshableCredentials.
     core._credentials = assumed  # type: ignore[attr-defined]

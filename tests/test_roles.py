@@ -380,6 +380,40 @@ def test_env_with_an_aws_role_prints_the_assumed_keys_not_the_base_profile(
     assert "role analyst's keys are temporary: they expire at" in err.getvalue()
 
 
+def test_an_assumed_role_keeps_the_profiles_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role's session is built on the base profile's settings: its ca_bundle (a company
+    proxy's CA, say) still applies. Nothing is sent: the role is assumed on first use."""
+    ca = tmp_path / "company-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "config").write_text(f"[profile base]\nregion = eu-west-1\nca_bundle = {ca}\n")
+    (tmp_path / "credentials").write_text(
+        "[base]\naws_access_key_id = AKIABASEKEY\naws_secret_access_key = base-secret\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    buckets = {layer: f"acme-{layer.value}" for layer in StorageLayer}
+    outputs = tmp_path / "outputs-prod.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "backend": "aws",
+                "region": "eu-west-1",
+                "buckets": {layer.value: name for layer, name in buckets.items()},
+                "roleArns": {"analyst": "arn:aws:iam::123456789012:role/lake-analyst"},
+            }
+        )
+    )
+
+    lake = Lake(profile="base", outputs_file=outputs, role="analyst", env={})
+
+    client: Any = lake.client
+    assert lake.config.role_arn is not None
+    assert client._endpoint.http_session._verify == str(ca)
+
+
 def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:
     outputs = tmp_path / "o.json"
     buckets = {layer: layer.value for layer in StorageLayer}
