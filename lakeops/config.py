@@ -14,6 +14,7 @@ AWS's own and credentials come from boto3's default chain (profile, SSO, instanc
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from lakeops.roles import ENV_ROLE, RoleGrant, grant_for, session_name
 from lakeops.stack_outputs import (
     DISCOVERED_STACK,
     discovered_outputs,
+    exported_outputs_path,
     find_project_dir,
     read_outputs_file,
     read_stack_outputs,
@@ -100,6 +102,10 @@ class Timeouts:
                 hint=f"Set {ENV_MAX_ATTEMPTS} to the number of tries, the first included (3).",
             )
 
+
+log = logging.getLogger(__name__)
+# The stale exports warned about already: once per process is enough.
+_warned_stale: set[str] = set()
 
 SOURCE_ARGUMENT = "argument"
 SOURCE_DEV_DEFAULT = "dev default"
@@ -503,7 +509,10 @@ class _Resolver:
         project = self._env(ENV_PROJECT_DIR)
         project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
         if stack_value is not None:
-            return read_stack_outputs(str(stack_value), project_dir, secrets=secrets)
+            named = read_stack_outputs(str(stack_value), project_dir, secrets=secrets)
+            if project_dir is not None and named.source.startswith("file "):
+                self._note_stale(project_dir, str(stack_value))
+            return named
         if named_backend or self._env(ENV_BACKEND) or project_dir is None:
             return None
         # Inside the project, with nothing named (no backend either: an argument counts as
@@ -513,10 +522,20 @@ class _Resolver:
         if found is None:
             return None
         self.sources["outputs_file"] = f"found in the project ({found.source})"
-        stale = stale_outputs(project_dir, DISCOVERED_STACK)
-        if stale:
-            self.problems.append(stale)
+        self._note_stale(project_dir, DISCOVERED_STACK)
         return found
+
+    def _note_stale(self, project_dir: Path, stack: str) -> None:
+        """An export older than its stack: a problem for `lakeops config` to show, and for any
+        other use one warning per process (on stderr, where logging is not set up)."""
+        stale = stale_outputs(project_dir, stack)
+        if stale is None:
+            return
+        self.problems.append(stale)
+        exported = str(exported_outputs_path(project_dir.resolve(), stack))
+        if not self.lenient and exported not in _warned_stale:
+            _warned_stale.add(exported)
+            log.warning("lakeops: warning: %s", stale)
 
     def _bucket(
         self,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -558,3 +560,42 @@ def test_an_export_older_than_the_stack_is_reported_stale(
     config = LakeConfig.resolve(env={})
 
     assert any("older than the dev stack's last update" in p for p in config.problems)
+
+
+def test_every_command_warns_once_when_it_uses_a_stale_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    checkpoint = tmp_path / ".pulumi-state" / ".pulumi" / "stacks" / "lake" / "dev.json"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text("{}")
+    os.utime(exported, (1_000_000, 1_000_000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEOPS_"))}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lakeops", "env"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "http://minio.internal:9000" in done.stdout
+    (warning,) = done.stderr.splitlines()
+    assert warning.startswith("lakeops: warning: .lakeops/outputs-dev.json is older than")
+    # Once per process, however often the configuration is resolved.
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.WARNING, logger="lakeops")
+    for _ in range(3):
+        LakeConfig.resolve(env={})
+    assert len([r for r in caplog.records if "is older than" in r.getMessage()]) == 1
+    # The same export, read for LAKEOPS_STACK=dev without the pulumi CLI, is just as old.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    named = LakeConfig.resolve(env={"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)})
+    assert any("older than the dev stack's last update" in p for p in named.problems)
