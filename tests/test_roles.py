@@ -21,8 +21,10 @@ from lakeinfra.policies import role_policy
 from lakeops import AccessDeniedError, ConfigurationError, Lake, LakeConfig, StorageLayer
 from lakeops.cli import main
 from tests.conftest import s3_client
+from tests.support.apply_stack import apply_s3_resources
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.iam import create_iam_user
+from tests.support.pulumi_stack import run_stack
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 
 BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
@@ -412,6 +414,51 @@ def test_an_assumed_role_keeps_the_profiles_settings(
     client: Any = lake.client
     assert lake.config.role_arn is not None
     assert client._endpoint.http_session._verify == str(ca)
+
+
+def test_verify_as_a_role_says_what_it_could_not_check_and_exits_6(
+    iam_moto: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst may read gold only: verify's other checks are not drift but access denied."""
+    admin = s3_client(iam_moto)
+    run = run_stack("dev", {"lake:bucketPrefix": f"lkr-{uuid.uuid4().hex[:10]}"})
+    applied = apply_s3_resources(run, admin)
+    buckets = {StorageLayer(layer): name for layer, name in run.outputs["buckets"].items()}
+    analyst = create_iam_user(
+        iam_moto, f"analyst-{uuid.uuid4().hex[:6]}", role_policy("analyst", buckets)
+    )
+    keys = {"accessKeyId": analyst.access_key_id, "secretAccessKey": analyst.secret_access_key}
+    outputs = tmp_path / "outputs-dev.json"
+    outputs.write_text(
+        json.dumps({**run.outputs, "endpoint": iam_moto.url, "roleCredentials": {"analyst": keys}})
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", iam_moto.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", iam_moto.secret_key)
+    argv = ["--outputs-file", str(outputs), "--role", "analyst"]
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        code = main([*argv, "--json", "verify"], out=out, err=err)
+        human = io.StringIO()
+        main([*argv, "verify"], out=human, err=io.StringIO())
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)
+        for name in {r.inputs["bucket"] for r in applied if r.type.endswith("Bucket")}:
+            purge_bucket(admin, name)
+
+    checks = {(c["check"], c["layer"]): c for c in json.loads(out.getvalue())["checks"]}
+    assert code == 6, out.getvalue()
+    assert json.loads(err.getvalue())["error"] == "AccessDeniedError"
+    assert "admin login" in err.getvalue()
+    results = {c["result"] for c in checks.values()}
+    assert results == {"pass", "not checked"}, checks
+    bronze = checks[("bucket exists", "bronze")]
+    assert bronze["detail"] == "access denied: role 'analyst' lacks s3:ListBucket (HeadBucket)"
+    assert checks[("versioning", "silver")]["result"] == "not checked"
+    assert checks[("bucket exists", "gold")]["result"] == "pass"
+    assert checks[("prefix reports/", "gold")]["result"] == "pass"
+    assert "lacks s3:GetBucketVersioning" in checks[("versioning", "gold")]["detail"]
+    assert "no drift in the 4 checks made; 17 not checked (access denied)" in human.getvalue()
 
 
 def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from lakeops.client import make_session
 from lakeops.config import LakeConfig, show_key_id
 from lakeops.datasets.results import DatasetResult, plural
 from lakeops.errors import (
+    AccessDeniedError,
     ConfigurationError,
     InvalidMetadataError,
     LakeOpsError,
@@ -35,7 +36,7 @@ from lakeops.locations import is_uri, resolve
 from lakeops.ops.listing import nearest_prefixes
 from lakeops.redaction import quoted
 from lakeops.sample import SampleFile, upload_sample
-from lakeops.verify import FAIL, SKIP, verify_lake
+from lakeops.verify import FAIL, NOT_CHECKED, SKIP, verify_lake
 
 log = logging.getLogger("lakeops.cli")
 
@@ -432,6 +433,8 @@ class Command:
         lake = self.lake()
         checks = verify_lake(lake)
         ok = all(check.ok for check in checks)
+        drift = any(check.drift for check in checks)
+        denied = sum(check.result == NOT_CHECKED for check in checks)
         if self.args.json:
             self.emit({"ok": ok, "endpoint": lake.config.endpoint_label, "checks": checks})
         else:
@@ -440,12 +443,24 @@ class Command:
             failed = sum(check.result == FAIL for check in checks)
             skipped = sum(check.result == SKIP for check in checks)
             summary = "the lake matches its layout"
-            if not ok:
+            if drift:
                 summary = f"drift: {failed} check(s) failed" + (
                     f", {skipped} skipped" if skipped else ""
                 )
+            if denied:
+                made = f"no drift in the {len(checks) - denied} checks made"
+                summary = f"{summary if drift else made}; {denied} not checked (access denied)"
             self.out.write(f"\n{lake.config.endpoint_label}: {summary}\n")
-        return EXIT_OK if ok else EXIT_DRIFT
+        if drift:
+            return EXIT_DRIFT
+        if denied:
+            who = f"role {lake.config.role!r}" if lake.config.role else "these credentials"
+            raise AccessDeniedError(
+                f"verify could not make {denied} of {len(checks)} checks: access denied to {who}.",
+                hint="verify reads every bucket's configuration: run it with the admin login "
+                "(the MinIO root login, or the deployer's AWS credentials), without --role.",
+            )
+        return EXIT_OK
 
     def _verify_dataset(self) -> int:
         place = self.words.place("LAYER PREFIX", key_optional=True)
