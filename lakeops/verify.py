@@ -9,6 +9,12 @@ public-access block API.
 Bronze gets two more: whether the server itself refuses overwrites under ``If-None-Match``
 (Ceph RGW 16.2 does not, on versioned buckets), and whether any bronze key holds more than one
 version, which means something wrote over it (a client with the root login, say).
+
+Not quite read-only: "conditional writes" writes bronze's first prefix marker under
+``If-None-Match: *`` (lakeops.ops.conditional), which a server that keeps the rule refuses; one
+that ignores it gets an identical second version of the marker, which the probe then deletes.
+verify never probes a missing marker (the probe would create it). "written over" lists
+bronze's versions up to ``history_limit`` (``verify --history``: all of them).
 """
 
 from __future__ import annotations
@@ -41,6 +47,8 @@ PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
 NOT_CHECKED = "not checked"
 # How many written-over bronze keys a row names.
 _NAMED_KEYS = 5
+# How many bronze versions the "written over" check lists by default (ten list requests).
+HISTORY_LIMIT = 10_000
 # The permission each request needs, for the "not checked" rows.
 _PERMISSIONS = {
     "HeadBucket": "s3:ListBucket",
@@ -49,6 +57,7 @@ _PERMISSIONS = {
     "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
     "GetBucketEncryption": "s3:GetEncryptionConfiguration",
     "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "HeadObject": "s3:GetObject",
     "ListObjectVersions": "s3:ListBucketVersions",
 }
 _MISSING_CONFIG = {
@@ -90,11 +99,12 @@ class _Denied(Exception):
 class _Layer:
     """The checks of one layer's bucket."""
 
-    def __init__(self, lake: Lake, layer: StorageLayer) -> None:
+    def __init__(self, lake: Lake, layer: StorageLayer, history_limit: int | None) -> None:
         self.lake = lake
         self.layer = layer
         self.bucket = lake.config.bucket(layer)
         self.client = lake.client
+        self.history_limit = history_limit
 
     def row(self, check: str, ok: bool, detail: str) -> Check:
         return Check(check, self.layer.value, self.bucket, PASS if ok else FAIL, detail)
@@ -250,6 +260,20 @@ class _Layer:
         )
 
     def conditional_writes(self) -> Check:
+        marker = marker_key(LAYOUT[self.layer].prefixes[0])
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=marker)
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code in DENIED_CODES:
+                return self.denied("conditional writes", "HeadObject")
+            if code not in NOT_FOUND_CODES:
+                raise translate(exc, self._target("check")) from exc
+            # The probe would write it: verify reports drift, it does not repair it.
+            detail = f"not probed: marker {marker} missing (verify creates no object)"
+            return Check("conditional writes", self.layer.value, self.bucket, SKIP, detail)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target("check")) from exc
         enforced = self.lake.enforces_conditional_writes(self.layer)
         if enforced is None:
             role = self.lake.config.role
@@ -270,11 +294,16 @@ class _Layer:
         return self.row("conditional writes", enforced, detail)
 
     def written_over(self) -> Check:
-        """Keys with more than one version (or a delete marker): bronze is append-only."""
+        """Keys with more than one version (or a delete marker): bronze is append-only.
+        Lists the first ``history_limit`` versions (None: all), and says so."""
         over: list[str] = []
-        count, previous, seen = 0, "", 0
+        count, previous, seen, listed = 0, "", 0, 0
+        limit = self.history_limit
         try:
             for version in self.lake.iter_versions(self.layer):
+                listed += 1
+                if limit is not None and listed > limit:
+                    break
                 if is_marker_key(self.layer, version.key):
                     continue
                 if version.key == previous:
@@ -289,13 +318,18 @@ class _Layer:
             raise
         except AccessDeniedError:
             return self.denied("written over", "ListObjectVersions")
+        scope = (
+            f" among the first {limit:,} versions (`lakeops verify --history` lists them all)"
+            if limit is not None and listed > limit
+            else ""
+        )
         if not count:
-            return self.row("written over", True, "every key has one version")
+            return self.row("written over", True, f"every key has one version{scope}")
         more = f" and {count - len(over)} more" if count > len(over) else ""
         return self.row(
             "written over",
             False,
-            f"{count} key(s) have more than one version: {', '.join(over)}{more} "
+            f"{count} key(s) have more than one version{scope}: {', '.join(over)}{more} "
             "(`lakeops versions bronze KEY`)",
         )
 
@@ -347,6 +381,9 @@ def _lifecycle_problems(
     return problems
 
 
-def verify_lake(lake: Lake) -> list[Check]:
-    """Every check of every layer, in layout order."""
-    return [check for layer in StorageLayer for check in _Layer(lake, layer).checks()]
+def verify_lake(lake: Lake, *, history_limit: int | None = HISTORY_LIMIT) -> list[Check]:
+    """Every check of every layer, in layout order; the "written over" check lists the first
+    ``history_limit`` bronze versions (None: all)."""
+    return [
+        check for layer in StorageLayer for check in _Layer(lake, layer, history_limit).checks()
+    ]

@@ -36,7 +36,7 @@ from lakeops.locations import is_uri, resolve
 from lakeops.ops.listing import nearest_prefixes
 from lakeops.redaction import quoted
 from lakeops.sample import SampleFile, upload_sample
-from lakeops.verify import FAIL, NOT_CHECKED, SKIP, verify_lake
+from lakeops.verify import FAIL, HISTORY_LIMIT, NOT_CHECKED, SKIP, verify_lake
 
 log = logging.getLogger("lakeops.cli")
 
@@ -431,7 +431,7 @@ class Command:
         if self.words._words:
             return self._verify_dataset()
         lake = self.lake()
-        checks = verify_lake(lake)
+        checks = verify_lake(lake, history_limit=None if self.args.history else HISTORY_LIMIT)
         ok = all(check.ok for check in checks)
         drift = any(check.drift for check in checks)
         denied = sum(check.result == NOT_CHECKED for check in checks)

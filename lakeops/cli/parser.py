@@ -223,7 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command(
         "verify",
         "Check the lake against its layout, or a published dataset against its manifest.",
-        "lakeops verify\n       lakeops verify LAYER PREFIX [--deep]",
+        "lakeops verify [--history]\n       lakeops verify LAYER PREFIX [--deep]",
     )
     verify.add_argument(
         "where",
@@ -235,6 +235,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--deep",
         action="store_true",
         help="read every object's bytes and hash them, instead of trusting stored checksums",
+    )
+    verify.add_argument(
+        "--history",
+        action="store_true",
+        help="the lake: list every bronze version to find keys written over (default: the "
+        "first 10,000)",
     )
 
     command("sample", "Upload the bundled sample dataset to bronze (idempotent).")
