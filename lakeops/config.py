@@ -14,6 +14,7 @@ AWS's own and credentials come from boto3's default chain (profile, SSO, instanc
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from lakeops.roles import ENV_ROLE, RoleGrant, grant_for, session_name
 from lakeops.stack_outputs import (
     DISCOVERED_STACK,
     discovered_outputs,
+    exported_outputs_path,
     find_project_dir,
     read_outputs_file,
     read_stack_outputs,
@@ -101,6 +103,10 @@ class Timeouts:
             )
 
 
+log = logging.getLogger(__name__)
+# The stale exports warned about already: once per process is enough.
+_warned_stale: set[str] = set()
+
 SOURCE_ARGUMENT = "argument"
 SOURCE_DEV_DEFAULT = "dev default"
 SOURCE_LAKEOPS_DEFAULT = "lakeops default"
@@ -163,7 +169,7 @@ class LakeConfig:
             ("region", self.region),
             *((f"bucket.{layer}", self.buckets[layer]) for layer in StorageLayer),
             ("profile", self.profile or "(not set)"),
-            ("role", self.role or "(none: the credentials' own rights)"),
+            ("role", self.role or self._no_role()),
             *((("role_arn", self.role_arn),) if self.role_arn else ()),
             ("access_key_id", show_key_id(self.access_key_id)),
             ("secret_access_key", _mask(self.secret_access_key)),
@@ -177,7 +183,16 @@ class LakeConfig:
             ("max_attempts", str(self.timeouts.max_attempts)),
             ("transport", self.transport),
         ]
-        return [(name, value, self.sources.get(name, "")) for name, value in rows]
+        sources = dict(self.sources)
+        if self.role is None and self.sources.get("access_key_id") == SOURCE_DEV_DEFAULT:
+            sources["role"] = SOURCE_DEV_DEFAULT
+        return [(name, value, sources.get(name, "")) for name, value in rows]
+
+    def _no_role(self) -> str:
+        if self.sources.get("access_key_id") == SOURCE_DEV_DEFAULT:
+            # The dev defaults are MinIO's root login: everything, everywhere.
+            return "(none: the MinIO root login, for administration only; jobs use --role)"
+        return "(none: the credentials' own rights)"
 
     def __repr__(self) -> str:
         shown = ", ".join(f"{name}={value!r}" for name, value, _ in self.describe())
@@ -284,7 +299,13 @@ class _Resolver:
         purpose: str | None,
         transport: str | None,
     ) -> LakeConfig:
-        outputs = self._stack_outputs(stack, outputs_file)
+        outputs = self._stack_outputs(
+            stack,
+            outputs_file,
+            named_backend=backend is not None,
+            # A dev role's keys are a Pulumi secret: ask the CLI for them only then.
+            secrets=role is not None or self._env(ENV_ROLE) is not None,
+        )
         from_outputs = f"stack outputs ({outputs.source})" if outputs else ""
 
         chosen_backend = self._pick(
@@ -341,9 +362,22 @@ class _Resolver:
             layer: self._bucket(layer, buckets, outputs, from_outputs) for layer in StorageLayer
         }
         self._check_distinct(resolved_buckets)
+        if on_aws:
+            self._check_aws_buckets(resolved_buckets)
         grant = self._role(role, outputs, resolved_backend)
         if grant is not None and grant.access_key_id is not None:
-            # A MinIO role is its own user: its keys replace any others.
+            # A MinIO role is its own user: its keys replace the environment's (the admin
+            # shell's root login); explicit keys and a role contradict each other. (On AWS,
+            # explicit keys are what the role is assumed with.)
+            if access_key_id is not None:
+                self._tolerate(
+                    ConfigurationError(
+                        f"both access keys and role {grant.role!r} were passed: the role is a "
+                        "MinIO user that signs with its own keys, from the stack outputs.",
+                        hint="Pass one or the other: the role to act as it, or the keys to "
+                        "sign with them.",
+                    )
+                )
             self.sources["access_key_id"] = self.sources["secret_access_key"] = grant.source
             access_key_id, secret_access_key, session_token = (
                 grant.access_key_id,
@@ -459,7 +493,12 @@ class _Resolver:
         )
 
     def _stack_outputs(
-        self, stack: str | None, outputs_file: str | os.PathLike[str] | None
+        self,
+        stack: str | None,
+        outputs_file: str | os.PathLike[str] | None,
+        *,
+        named_backend: bool,
+        secrets: bool,
     ) -> StackOutputs | None:
         file_value = self._pick(
             "outputs_file", (outputs_file, SOURCE_ARGUMENT), self._env(ENV_OUTPUTS_FILE)
@@ -470,19 +509,33 @@ class _Resolver:
         project = self._env(ENV_PROJECT_DIR)
         project_dir = Path(project[0]) if project else find_project_dir(Path.cwd())
         if stack_value is not None:
-            return read_stack_outputs(str(stack_value), project_dir)
-        if self._env(ENV_BACKEND) or project_dir is None:
+            named = read_stack_outputs(str(stack_value), project_dir, secrets=secrets)
+            if project_dir is not None and named.source.startswith("file "):
+                self._note_stale(project_dir, str(stack_value))
+            return named
+        if named_backend or self._env(ENV_BACKEND) or project_dir is None:
             return None
-        # Inside the project, with nothing named: the dev stack's exported outputs, as the
+        # Inside the project, with nothing named (no backend either: an argument counts as
+        # much as LAKEOPS_BACKEND): the dev stack's exported outputs, as the
         # Make targets use them, so that `lakeops` and `make` always see the same lake.
         found = discovered_outputs(project_dir)
         if found is None:
             return None
         self.sources["outputs_file"] = f"found in the project ({found.source})"
-        stale = stale_outputs(project_dir, DISCOVERED_STACK)
-        if stale:
-            self.problems.append(stale)
+        self._note_stale(project_dir, DISCOVERED_STACK)
         return found
+
+    def _note_stale(self, project_dir: Path, stack: str) -> None:
+        """An export older than its stack: a problem for `lakeops config` to show, and for any
+        other use one warning per process (on stderr, where logging is not set up)."""
+        stale = stale_outputs(project_dir, stack)
+        if stale is None:
+            return
+        self.problems.append(stale)
+        exported = str(exported_outputs_path(project_dir.resolve(), stack))
+        if not self.lenient and exported not in _warned_stale:
+            _warned_stale.add(exported)
+            log.warning("lakeops: warning: %s", stale)
 
     def _bucket(
         self,
@@ -509,6 +562,25 @@ class _Resolver:
                 hint="Use 3-63 lower-case letters, digits, '.' and '-'.",
             )
         return name
+
+    def _check_aws_buckets(self, buckets: dict[StorageLayer, str]) -> None:
+        """Bucket names are global on AWS: the dev defaults there are strangers' buckets."""
+        defaulted = [
+            layer for layer in StorageLayer if self.sources[f"bucket.{layer}"] == SOURCE_DEV_DEFAULT
+        ]
+        if not defaulted:
+            return
+        layers = ", ".join(str(layer) for layer in defaulted)
+        names = ", ".join(repr(buckets[layer]) for layer in defaulted)
+        self._tolerate(
+            ConfigurationError(
+                f"on AWS, no bucket is named for {layers}: the dev defaults ({names}) are "
+                "global AWS names that other accounts own.",
+                hint="Point lakeops at the stack's outputs (LAKEOPS_OUTPUTS_FILE="
+                ".lakeops/outputs-prod.json, or LAKEOPS_STACK=prod), or set "
+                f"{', '.join(bucket_env_var(layer) for layer in defaulted)}.",
+            )
+        )
 
     def _check_distinct(self, buckets: dict[StorageLayer, str]) -> None:
         """Each layer needs its own bucket: bronze's conditional writes are per bucket."""

@@ -16,6 +16,7 @@ from typing import Any
 
 from lakeops.errors import ConfigurationError
 from lakeops.layout import StorageLayer
+from lakeops.redaction import register_secret
 
 
 class Backend(StrEnum):
@@ -99,7 +100,7 @@ class StackOutputs:
     default_encryption: str | None
     # The pipeline roles: MinIO users' keys (dev), IAM role ARNs (prod, where created).
     # "[secret]" is how `pulumi stack output --json` shows secrets it was not asked to show.
-    role_credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    role_credentials: Mapping[str, tuple[str, str]] = field(default_factory=dict, repr=False)
     role_credentials_masked: bool = False
     role_arns: Mapping[str, str] = field(default_factory=dict)
     role_policies: Mapping[str, str] = field(default_factory=dict)
@@ -180,6 +181,8 @@ def _parse_credentials(raw: object) -> dict[str, tuple[str, str]]:
     for role, keys in raw.items():
         if isinstance(keys, Mapping) and keys.get("accessKeyId") and keys.get("secretAccessKey"):
             found[str(role)] = (str(keys["accessKeyId"]), str(keys["secretAccessKey"]))
+            # Every role's, not only the one acted as: no message may show any of them.
+            register_secret(found[str(role)][1])
     return found
 
 

@@ -59,6 +59,7 @@ import shlex
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlsplit
@@ -456,8 +457,9 @@ def environment(lake: Lake, show_secrets: bool = False) -> dict[str, str]:
     * aws-cli, boto3 and lakeops: ``AWS_ENDPOINT_URL_S3`` (S3 only, so STS and IAM calls still
       go to AWS; botocore then uses path style by itself), ``AWS_REGION`` (aws-cli v2, SDKs)
       and ``AWS_DEFAULT_REGION`` (botocore), ``AWS_ACCESS_KEY_ID``,
-      ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` when lakeops holds keys,
-      ``AWS_PROFILE`` when it uses a profile, ``AWS_CA_BUNDLE`` when set.
+      ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN`` when lakeops holds keys or acts as an
+      assumed role (its temporary keys, frozen: :func:`credentials_expiry` says until when),
+      else ``AWS_PROFILE`` when it uses a profile; ``AWS_CA_BUNDLE`` when set.
     * s5cmd: ``S3_ENDPOINT_URL`` (it ignores ``AWS_ENDPOINT_URL*``; it uses path style for
       any non-AWS endpoint), and the ``AWS_*`` credentials, ``AWS_REGION`` and
       ``AWS_CA_BUNDLE`` through the AWS SDK for Go.
@@ -481,7 +483,8 @@ def environment(lake: Lake, show_secrets: bool = False) -> dict[str, str]:
         variables["AWS_ENDPOINT_URL_S3"] = endpoint
     variables["AWS_REGION"] = config.region
     variables["AWS_DEFAULT_REGION"] = config.region
-    if config.access_key_id is not None:
+    if config.access_key_id is not None or config.role_arn is not None:
+        # The keys lakeops signs with: an assumed role's too (frozen: see credentials_expiry).
         keys = _frozen_keys(lake)
         assert keys is not None
         variables["AWS_ACCESS_KEY_ID"] = (
@@ -515,7 +518,22 @@ def environment(lake: Lake, show_secrets: bool = False) -> dict[str, str]:
     return variables
 
 
+def credentials_expiry(lake: Lake) -> datetime | None:
+    """When the temporary keys lakeops signs with expire (an assumed role's); None for keys
+    that do not, or whose expiry lakeops does not know (a session token given to it)."""
+    found = lake.session.get_credentials()
+    # botocore's refreshable credentials know their expiry, without a public accessor.
+    expiry = getattr(found, "_expiry_time", None)
+    return expiry if isinstance(expiry, datetime) else None
+
+
 _DOTENV_PLAIN = re.compile(r"^[A-Za-z0-9_./:@+,=-]*$")
+_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+
+
+def _hidden(name: str, value: str) -> bool:
+    """A credential :func:`environment` masked: its line must not set the variable."""
+    return name in _CREDENTIAL_VARS and (value == MASK or value.endswith("****"))
 
 
 def render_environment(variables: Mapping[str, str], fmt: EnvFormat = "sh") -> str:
@@ -529,11 +547,17 @@ def render_environment(variables: Mapping[str, str], fmt: EnvFormat = "sh") -> s
         )
     lines = []
     if MASK in variables.values():
-        lines.append("# Secrets are masked: ask for them (--show-secrets) to use these values.")
+        lines.append(
+            "# Secrets are masked, and their lines commented out: add --show-secrets to set them."
+        )
     if "DUCKDB_S3_ENDPOINT" in variables:
         lines.append("# DuckDB has no variable for the URL style: run SET s3_url_style = 'path';")
     for name, value in variables.items():
-        if fmt == "sh":
+        if _hidden(name, value):
+            # So that `eval` never sets a masked value, which would break every tool.
+            shown = f"export {name}={value}" if fmt == "sh" else f"{name}={value}"
+            lines.append(f"# {shown}  (hidden: add --show-secrets)")
+        elif fmt == "sh":
             lines.append(f"export {name}={shlex.quote(value)}")
         elif _DOTENV_PLAIN.match(value):
             lines.append(f"{name}={value}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import getpass
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import boto3
 import botocore.credentials
@@ -30,9 +30,9 @@ _SESSION_NAME_LENGTH = 64
 class RoleGrant:
     role: str
     source: str
-    # MinIO: the role's own keys.
-    access_key_id: str | None = None
-    secret_access_key: str | None = None
+    # MinIO: the role's own keys (never in repr).
+    access_key_id: str | None = field(default=None, repr=False)
+    secret_access_key: str | None = field(default=None, repr=False)
     # AWS: the IAM role to assume.
     role_arn: str | None = None
 
@@ -103,7 +103,8 @@ def assumed_session(base: boto3.session.Session, role_arn: str, name: str) -> bo
     assumed = botocore.credentials.DeferredRefreshableCredentials(
         method="assume-role", refresh_using=fetcher.fetch_credentials
     )
-    core = botocore.session.Session()
+    # The base profile's settings (ca_bundle, retries, ...) apply to the role's requests too.
+    core = botocore.session.Session(profile=base._session.profile)
     # botocore has no public setter for refreshable credentials; this is how boto3's own
     # documentation and botocore's tests give a session a RefreshableCredentials.
     core._credentials = assumed  # type: ignore[attr-defined]

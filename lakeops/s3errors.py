@@ -210,10 +210,16 @@ def _outside_the_layout(target: Target) -> str:
 
 
 def credentials_rejected(target: Target, code: str) -> CredentialsRejectedError:
+    # Never a secret, not even the dev default one: point at where the dev login is set.
+    dev_login = (
+        " (the dev MinIO's root login is MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env)"
+        if target.backend is Backend.MINIO
+        else ""
+    )
     return CredentialsRejectedError(
         f"{target.endpoint} rejected the credentials ({code}) to {target.action} {target.where}.",
-        hint="Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the profile or the role (the dev "
-        "MinIO's root login is minio / minio123), and `lakeops config` for where they come from.",
+        hint=f"Check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, the profile or the role{dev_login}"
+        ", and `lakeops config` for where they come from.",
     )
 
 

@@ -84,9 +84,14 @@ def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
     return StackOutputs.parse(data, source=f"file {shown or str(path)!r}")
 
 
-def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOutputs:
-    """Run ``pulumi stack output --json`` for ``stack``. Secrets stay masked: lakeops needs none."""
+def read_outputs_from_cli(
+    stack: str, project_dir: Path, pulumi: str, *, secrets: bool = False
+) -> StackOutputs:
+    """Run ``pulumi stack output --json`` for ``stack``. Secrets stay masked unless ``secrets``
+    (a dev role's keys): then they go into memory only, never to a file."""
     command = [pulumi, "stack", "output", "--json", "--stack", stack, "--non-interactive"]
+    if secrets:
+        command.append("--show-secrets")
     try:
         done = subprocess.run(
             command,
@@ -106,8 +111,9 @@ def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOu
         raise ConfigurationError(
             f"`pulumi stack output` failed for stack {stack!r} in {str(project_dir)!r}: "
             f"{last_line}",
-            hint="Log in to the stack's backend (the Makefile sets PULUMI_BACKEND_URL for dev), "
-            "or export the outputs with `make outputs` and set LAKEOPS_OUTPUTS_FILE.",
+            hint="Log in to the stack's backend (the Makefile sets PULUMI_BACKEND_URL for dev"
+            + (", and PULUMI_CONFIG_PASSPHRASE for its secrets" if secrets else "")
+            + "), or export the outputs with `make outputs` and set LAKEOPS_OUTPUTS_FILE.",
         )
     try:
         data = json.loads(done.stdout)
@@ -119,8 +125,11 @@ def read_outputs_from_cli(stack: str, project_dir: Path, pulumi: str) -> StackOu
     return StackOutputs.parse(data, source=f"pulumi stack {stack!r}")
 
 
-def read_stack_outputs(stack: str, project_dir: Path | None) -> StackOutputs:
-    """The outputs of a named stack: from the CLI if it is installed, else the exported file."""
+def read_stack_outputs(
+    stack: str, project_dir: Path | None, *, secrets: bool = False
+) -> StackOutputs:
+    """The outputs of a named stack: from the CLI if it is installed (with its secrets when
+    ``secrets``), else the exported file."""
     if project_dir is None:
         raise ConfigurationError(
             f"stack {stack!r} is named, but no Pulumi.yaml was found here or above.",
@@ -130,7 +139,7 @@ def read_stack_outputs(stack: str, project_dir: Path | None) -> StackOutputs:
     pulumi = shutil.which("pulumi")
     if pulumi is not None:
         try:
-            return read_outputs_from_cli(stack, project_dir, pulumi)
+            return read_outputs_from_cli(stack, project_dir, pulumi, secrets=secrets)
         except ConfigurationError as error:
             if not exported.is_file():
                 raise

@@ -1,12 +1,20 @@
 """Comparing the live lake with the declared layout and the stack's intent.
 
 One row per check. A layer whose bucket is missing gets its other checks marked as skipped,
-which counts as drift. Encryption and the public-access block are checked on AWS only:
-MinIO encrypts only with a KMS configured, and has no public-access block API.
+which counts as drift. A check the credentials may not make (a pipeline role's, say) is "not
+checked", which is no drift: verify needs the admin login. Encryption and the public-access
+block are checked on AWS only: MinIO encrypts only with a KMS configured, and has no
+public-access block API.
 
 Bronze gets two more: whether the server itself refuses overwrites under ``If-None-Match``
 (Ceph RGW 16.2 does not, on versioned buckets), and whether any bronze key holds more than one
 version, which means something wrote over it (a client with the root login, say).
+
+Not quite read-only: "conditional writes" writes bronze's first prefix marker under
+``If-None-Match: *`` (lakeops.ops.conditional), which a server that keeps the rule refuses; one
+that ignores it gets an identical second version of the marker, which the probe then deletes.
+verify never probes a missing marker (the probe would create it). "written over" lists
+bronze's versions up to ``history_limit`` (``verify --history``: all of them).
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 
 from lakeops.contract import Backend, LifecycleIntent
+from lakeops.errors import AccessDeniedError, CredentialsRejectedError
 from lakeops.layout import LAYOUT, StorageLayer, is_marker_key, marker_key
 from lakeops.s3errors import (
     CREDENTIALS_REJECTED_CODES,
@@ -34,8 +43,23 @@ if TYPE_CHECKING:
     from lakeops.lake import Lake
 
 PASS, FAIL, SKIP = "pass", "FAIL", "skipped"
+# Access denied: the check could not be made (no drift; verify needs the admin login).
+NOT_CHECKED = "not checked"
 # How many written-over bronze keys a row names.
 _NAMED_KEYS = 5
+# How many bronze versions the "written over" check lists by default (ten list requests).
+HISTORY_LIMIT = 10_000
+# The permission each request needs, for the "not checked" rows.
+_PERMISSIONS = {
+    "HeadBucket": "s3:ListBucket",
+    "ListObjectsV2": "s3:ListBucket",
+    "GetBucketVersioning": "s3:GetBucketVersioning",
+    "GetBucketLifecycleConfiguration": "s3:GetLifecycleConfiguration",
+    "GetBucketEncryption": "s3:GetEncryptionConfiguration",
+    "GetPublicAccessBlock": "s3:GetBucketPublicAccessBlock",
+    "HeadObject": "s3:GetObject",
+    "ListObjectVersions": "s3:ListBucketVersions",
+}
 _MISSING_CONFIG = {
     "NoSuchLifecycleConfiguration",
     "ServerSideEncryptionConfigurationNotFoundError",
@@ -55,25 +79,44 @@ class Check:
     def ok(self) -> bool:
         return self.result == PASS
 
+    @property
+    def drift(self) -> bool:
+        """What the row found differs from the layout (a check not made is no drift)."""
+        return self.result in (FAIL, SKIP)
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
 class _Denied(Exception):
-    pass
+    """Access denied to the request ``action``."""
+
+    def __init__(self, action: str) -> None:
+        super().__init__(action)
+        self.action = action
 
 
 class _Layer:
     """The checks of one layer's bucket."""
 
-    def __init__(self, lake: Lake, layer: StorageLayer) -> None:
+    def __init__(self, lake: Lake, layer: StorageLayer, history_limit: int | None) -> None:
         self.lake = lake
         self.layer = layer
         self.bucket = lake.config.bucket(layer)
         self.client = lake.client
+        self.history_limit = history_limit
 
     def row(self, check: str, ok: bool, detail: str) -> Check:
         return Check(check, self.layer.value, self.bucket, PASS if ok else FAIL, detail)
+
+    def denied(self, check: str, action: str) -> Check:
+        """The row of a check the credentials may not make."""
+        role = self.lake.config.role
+        who = f"role {role!r}" if role else "these credentials"
+        lacks = _PERMISSIONS.get(action, action)
+        request = "" if lacks == f"s3:{action}" else f" ({action})"
+        detail = f"access denied: {who} lacks {lacks}{request}"
+        return Check(check, self.layer.value, self.bucket, NOT_CHECKED, detail)
 
     def call(self, action: str, method: Callable[..., Any], **kwargs: Any) -> dict[str, Any] | None:
         """The response, None when the configuration does not exist; raises on other errors."""
@@ -84,7 +127,7 @@ class _Layer:
             if code in _MISSING_CONFIG:
                 return None
             if code in DENIED_CODES:
-                raise _Denied(f"access denied ({action})") from exc
+                raise _Denied(action) from exc
             raise translate(exc, self._target(action)) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, self._target(action)) from exc
@@ -112,13 +155,17 @@ class _Layer:
                 ("written over", self.written_over),
             ]
         for name, check in planned:
+            if exists.result == NOT_CHECKED:
+                detail = "access denied to the bucket"
+                yield Check(name, self.layer.value, self.bucket, NOT_CHECKED, detail)
+                continue
             if not exists.ok:
                 yield Check(name, self.layer.value, self.bucket, SKIP, "bucket missing")
                 continue
             try:
                 yield check()
             except _Denied as denied:
-                yield self.row(name, False, str(denied))
+                yield self.denied(name, denied.action)
 
     def bucket_exists(self) -> Check:
         try:
@@ -146,11 +193,13 @@ class _Layer:
             if code in CREDENTIALS_REJECTED_CODES:
                 raise credentials_rejected(self._target("check"), code) from exc
             if code in DENIED_CODES:
-                return self.row("bucket exists", False, "access denied (HeadBucket)")
+                return self.denied("bucket exists", "HeadBucket")
             raise translate(exc, self._target("check")) from exc
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, self._target("check")) from exc
-        return self.row("bucket exists", False, "HeadBucket refused, listing allowed")
+        # The listing proves the bucket exists; HEAD needs the same s3:ListBucket on AWS and
+        # MinIO, so a policy or server that refuses only the HEAD is odd, and worth showing.
+        return self.row("bucket exists", True, "HeadBucket refused, listing allowed")
 
     def versioning(self) -> Check:
         status = (self.call("GetBucketVersioning", self.client.get_bucket_versioning) or {}).get(
@@ -211,14 +260,30 @@ class _Layer:
         )
 
     def conditional_writes(self) -> Check:
+        marker = marker_key(LAYOUT[self.layer].prefixes[0])
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=marker)
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code in DENIED_CODES:
+                return self.denied("conditional writes", "HeadObject")
+            if code not in NOT_FOUND_CODES:
+                raise translate(exc, self._target("check")) from exc
+            # The probe would write it: verify reports drift, it does not repair it.
+            detail = f"not probed: marker {marker} missing (verify creates no object)"
+            return Check("conditional writes", self.layer.value, self.bucket, SKIP, detail)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target("check")) from exc
         enforced = self.lake.enforces_conditional_writes(self.layer)
         if enforced is None:
+            role = self.lake.config.role
             return Check(
                 "conditional writes",
                 self.layer.value,
                 self.bucket,
-                SKIP,
-                "could not tell: no write access, or the probe failed (see --debug)",
+                NOT_CHECKED,
+                f"could not tell: {f'role {role!r}' if role else 'these credentials'} may "
+                "lack s3:PutObject, or the probe failed (see --debug)",
             )
         detail = (
             "the server refuses to overwrite (If-None-Match)"
@@ -229,27 +294,42 @@ class _Layer:
         return self.row("conditional writes", enforced, detail)
 
     def written_over(self) -> Check:
-        """Keys with more than one version (or a delete marker): bronze is append-only."""
+        """Keys with more than one version (or a delete marker): bronze is append-only.
+        Lists the first ``history_limit`` versions (None: all), and says so."""
         over: list[str] = []
-        count, previous, seen = 0, "", 0
-        for version in self.lake.iter_versions(self.layer):
-            if is_marker_key(self.layer, version.key):
-                continue
-            if version.key == previous:
-                seen += 1
-                if seen == 2:
-                    count += 1
-                    if len(over) < _NAMED_KEYS:
-                        over.append(version.key)
-            else:
-                previous, seen = version.key, 1
+        count, previous, seen, listed = 0, "", 0, 0
+        limit = self.history_limit
+        try:
+            for version in self.lake.iter_versions(self.layer):
+                listed += 1
+                if limit is not None and listed > limit:
+                    break
+                if is_marker_key(self.layer, version.key):
+                    continue
+                if version.key == previous:
+                    seen += 1
+                    if seen == 2:
+                        count += 1
+                        if len(over) < _NAMED_KEYS:
+                            over.append(version.key)
+                else:
+                    previous, seen = version.key, 1
+        except CredentialsRejectedError:
+            raise
+        except AccessDeniedError:
+            return self.denied("written over", "ListObjectVersions")
+        scope = (
+            f" among the first {limit:,} versions (`lakeops verify --history` lists them all)"
+            if limit is not None and listed > limit
+            else ""
+        )
         if not count:
-            return self.row("written over", True, "every key has one version")
+            return self.row("written over", True, f"every key has one version{scope}")
         more = f" and {count - len(over)} more" if count > len(over) else ""
         return self.row(
             "written over",
             False,
-            f"{count} key(s) have more than one version: {', '.join(over)}{more} "
+            f"{count} key(s) have more than one version{scope}: {', '.join(over)}{more} "
             "(`lakeops versions bronze KEY`)",
         )
 
@@ -301,6 +381,9 @@ def _lifecycle_problems(
     return problems
 
 
-def verify_lake(lake: Lake) -> list[Check]:
-    """Every check of every layer, in layout order."""
-    return [check for layer in StorageLayer for check in _Layer(lake, layer).checks()]
+def verify_lake(lake: Lake, *, history_limit: int | None = HISTORY_LIMIT) -> list[Check]:
+    """Every check of every layer, in layout order; the "written over" check lists the first
+    ``history_limit`` bronze versions (None: all)."""
+    return [
+        check for layer in StorageLayer for check in _Layer(lake, layer, history_limit).checks()
+    ]

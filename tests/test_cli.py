@@ -238,6 +238,61 @@ def test_verify_detects_aws_drift(aws_lake: DeployedLake) -> None:
     assert "BlockPublicAcls" in checks[("public access block", "bronze")]["detail"]
 
 
+def test_verify_creates_no_object_where_a_marker_is_missing(dev_lake: DeployedLake) -> None:
+    """The conditional-write probe writes bronze's first marker: on a missing one it would
+    create it, and hide the drift from the next run."""
+    bronze = dev_lake.buckets["bronze"]
+    dev_lake.admin.delete_object(Bucket=bronze, Key="postgres/")
+
+    first = dev_lake.run("--json", "verify")
+    second = dev_lake.run("--json", "verify")
+
+    assert first.code == second.code == 1
+    for result in (first, second):
+        checks = rows(result)
+        assert checks[("prefix postgres/", "bronze")]["result"] == "FAIL"
+        assert checks[("conditional writes", "bronze")]["result"] == "skipped"
+        assert "marker postgres/ missing" in checks[("conditional writes", "bronze")]["detail"]
+    listed = dev_lake.admin.list_object_versions(Bucket=bronze, Prefix="postgres/")
+    # Only the deleted marker's version, under its delete marker: nothing was written.
+    assert [v["IsLatest"] for v in listed.get("Versions", [])] == [False]
+
+
+def test_verify_lists_a_bounded_bronze_history_unless_asked_for_all(
+    dev_lake: DeployedLake,
+) -> None:
+    from lakeops import Lake, LakeConfig
+    from lakeops.verify import verify_lake
+
+    bronze = dev_lake.buckets["bronze"]
+    for n in range(4):
+        dev_lake.admin.put_object(Bucket=bronze, Key=f"files/{n}.csv", Body=b"a\n")
+    # Written over, and listed last: files/ sorts before the keys of the other prefixes.
+    dev_lake.admin.put_object(Bucket=bronze, Key="streaming/z.csv", Body=b"a\n")
+    dev_lake.admin.put_object(Bucket=bronze, Key="streaming/z.csv", Body=b"b\n")
+    lake = Lake(
+        LakeConfig.resolve(
+            endpoint_url=dev_lake.endpoint.url,
+            outputs_file=dev_lake.outputs_file,
+            access_key_id=dev_lake.endpoint.access_key,
+            secret_access_key=dev_lake.endpoint.secret_key,
+            env={},
+        )
+    )
+
+    (bounded,) = [c for c in verify_lake(lake, history_limit=5) if c.check == "written over"]
+    (whole,) = [c for c in verify_lake(lake, history_limit=None) if c.check == "written over"]
+    cli = dev_lake.run("--json", "verify", "--history")
+
+    assert bounded.ok
+    assert "among the first 5 versions (`lakeops verify --history` lists them all)" in (
+        bounded.detail
+    )
+    assert not whole.ok and "streaming/z.csv" in whole.detail
+    assert cli.code == 1
+    assert "streaming/z.csv" in rows(cli)[("written over", "bronze")]["detail"]
+
+
 # -- sample, ls, upload, download, promote ----------------------------------------------------
 
 
@@ -504,6 +559,13 @@ def test_ls_shows_control_characters_in_keys_as_escapes(dev_lake: DeployedLake) 
     assert listed.code == 0, listed.err
     assert "files/\\x1b[31mred.csv" in listed.out
     assert "\x1b" not in listed.out
+
+
+def test_the_endpoint_option_names_its_variables_in_their_order() -> None:
+    from lakeops.cli import build_parser
+
+    help_text = " ".join(build_parser().format_help().split())
+    assert "S3 API URL (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL)" in help_text
 
 
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:

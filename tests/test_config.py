@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import stat
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -132,10 +134,40 @@ def test_aws_outputs_mean_aws_endpoint_and_the_default_credential_chain(tmp_path
     assert lake.client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
 
 
+AWS_BUCKET_VARIABLES = {
+    "LAKEOPS_BUCKET_BRONZE": "acme-raw",
+    "LAKEOPS_BUCKET_SILVER": "acme-staging",
+    "LAKEOPS_BUCKET_GOLD": "acme-curated",
+}
+
+
 def test_backend_aws_from_the_environment_drops_the_dev_endpoint() -> None:
-    config = LakeConfig.resolve(env={"LAKEOPS_BACKEND": "aws", "AWS_REGION": "us-west-2"})
+    env = {"LAKEOPS_BACKEND": "aws", "AWS_REGION": "us-west-2", **AWS_BUCKET_VARIABLES}
+    config = LakeConfig.resolve(env=env)
     assert config.endpoint_url is None
     assert config.access_key_id is None
+
+
+@pytest.mark.parametrize(
+    ("settings", "missing"),
+    [
+        ({"env": {"LAKEOPS_BACKEND": "aws"}}, "bronze, silver, gold"),
+        ({"backend": "aws", "env": {"LAKEOPS_BUCKET_BRONZE": "acme-raw"}}, "silver, gold"),
+    ],
+)
+def test_on_aws_the_dev_bucket_names_are_refused(settings: dict[str, Any], missing: str) -> None:
+    """raw, staging and curated are global AWS names: somebody else's buckets."""
+    with pytest.raises(ConfigurationError, match=f"no bucket is named for {missing}:") as caught:
+        LakeConfig.resolve(**settings)
+    assert "LAKEOPS_OUTPUTS_FILE" in str(caught.value) and "LAKEOPS_STACK" in str(caught.value)
+    assert "LAKEOPS_BUCKET_SILVER" in str(caught.value)
+    # `lakeops config` still shows the table, with the problem.
+    lenient = LakeConfig.resolve(lenient=True, **settings)
+    assert lenient.bucket(GOLD) == "curated"
+    assert [p for p in lenient.problems if "no bucket is named" in p]
+    # Named in every layer, or from the stack's outputs, they are used.
+    named = LakeConfig.resolve(backend="aws", env=AWS_BUCKET_VARIABLES)
+    assert named.bucket(GOLD) == "acme-curated"
 
 
 def test_custom_endpoints_use_path_style_addressing() -> None:
@@ -259,6 +291,17 @@ def test_secrets_are_masked_in_repr_and_describe() -> None:
     rows = {name: value for name, value, _ in config.describe()}
     assert rows["secret_access_key"] == "****"
     assert rows["access_key_id"] == "AKIA****"
+
+
+def test_without_a_role_the_dev_defaults_are_shown_as_the_root_login() -> None:
+    rows = {name: (value, source) for name, value, source in LakeConfig.resolve(env={}).describe()}
+    assert rows["role"] == (
+        "(none: the MinIO root login, for administration only; jobs use --role)",
+        "dev default",
+    )
+    keys = {"AWS_ACCESS_KEY_ID": "AKIAENVKEY", "AWS_SECRET_ACCESS_KEY": "env-secret"}
+    own = {name: value for name, value, _ in LakeConfig.resolve(env=keys).describe()}
+    assert own["role"] == "(none: the credentials' own rights)"
 
 
 def test_an_explicit_profile_outranks_keys_in_the_environment(
@@ -433,6 +476,36 @@ def test_config_shows_the_keys_a_profile_really_gives(
     assert "prof-secret-1" not in out.getvalue()
 
 
+@pytest.mark.parametrize("profile", [None, "empty"])
+def test_config_says_where_it_looked_when_no_credentials_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, profile: str | None
+) -> None:
+    from lakeops.cli import main
+
+    (tmp_path / "config").write_text("[profile empty]\nregion = eu-west-1\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    if profile:
+        monkeypatch.setenv("AWS_PROFILE", profile)
+    for name, value in AWS_BUCKET_VARIABLES.items():
+        monkeypatch.setenv(name, value)
+    out = __import__("io").StringIO()
+
+    code = main(["--backend", "aws", "--json", "config"], out=out)
+
+    (problem,) = json.loads(out.getvalue())["problems"]
+    assert code == 3
+    if profile:
+        assert "no credentials found in AWS profile 'empty' (from env AWS_PROFILE)" in problem
+        assert "aws sso login --profile empty" in problem
+    else:
+        assert "no credentials found in boto3's default chain" in problem
+        assert "AWS_PROFILE is not set" in problem
+
+
 def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_them(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -453,6 +526,24 @@ def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_th
     assert LakeConfig.resolve(env={"LAKEOPS_BACKEND": "minio"}).bucket(BRONZE) == "raw"
 
 
+@pytest.mark.parametrize("backend", ["aws", "minio"])
+def test_a_backend_named_as_an_argument_turns_the_finding_off_as_the_variable_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, backend: str
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    monkeypatch.chdir(tmp_path)
+    buckets = {"bronze": "acme-raw", "silver": "acme-staging", "gold": "acme-curated"}
+
+    config = LakeConfig.resolve(backend=backend, buckets=buckets, env={})
+
+    assert "outputs_file" not in config.sources
+    assert config.endpoint_url != DEV_OUTPUTS["endpoint"]
+    assert config.region != DEV_OUTPUTS["region"]
+
+
 def test_an_export_older_than_the_stack_is_reported_stale(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -469,3 +560,42 @@ def test_an_export_older_than_the_stack_is_reported_stale(
     config = LakeConfig.resolve(env={})
 
     assert any("older than the dev stack's last update" in p for p in config.problems)
+
+
+def test_every_command_warns_once_when_it_uses_a_stale_export(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    exported = exported_outputs_path(tmp_path, "dev")
+    exported.parent.mkdir()
+    exported.write_text(json.dumps(DEV_OUTPUTS))
+    checkpoint = tmp_path / ".pulumi-state" / ".pulumi" / "stacks" / "lake" / "dev.json"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_text("{}")
+    os.utime(exported, (1_000_000, 1_000_000))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEOPS_"))}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "lakeops", "env"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert "http://minio.internal:9000" in done.stdout
+    (warning,) = done.stderr.splitlines()
+    assert warning.startswith("lakeops: warning: .lakeops/outputs-dev.json is older than")
+    # Once per process, however often the configuration is resolved.
+    monkeypatch.chdir(tmp_path)
+    caplog.set_level(logging.WARNING, logger="lakeops")
+    for _ in range(3):
+        LakeConfig.resolve(env={})
+    assert len([r for r in caplog.records if "is older than" in r.getMessage()]) == 1
+    # The same export, read for LAKEOPS_STACK=dev without the pulumi CLI, is just as old.
+    monkeypatch.setenv("PATH", str(tmp_path / "empty-bin"))
+    named = LakeConfig.resolve(env={"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)})
+    assert any("older than the dev stack's last update" in p for p in named.problems)

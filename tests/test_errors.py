@@ -17,6 +17,7 @@ import pytest
 
 from lakeops import (
     AccessDeniedError,
+    Backend,
     CredentialsRejectedError,
     EndpointUnreachableError,
     Lake,
@@ -175,3 +176,17 @@ def test_a_registered_secret_is_scrubbed_from_any_message() -> None:
     error = LakeOpsError(f"the server said: bad secret wJal/rXUtn+FEMI for {config.region}")
     assert "wJal/rXUtn+FEMI" not in str(error)
     assert "****" in str(error)
+
+
+@pytest.mark.parametrize("backend", list(Backend))
+def test_the_rejected_credentials_hint_shows_no_password_and_names_minio_only_there(
+    backend: Backend,
+) -> None:
+    from lakeops.s3errors import Target, credentials_rejected
+
+    target = Target("list", "http://localhost:9000", backend, StorageLayer.BRONZE, "raw")
+    hint = credentials_rejected(target, "SignatureDoesNotMatch").hint or ""
+
+    assert "minio123" not in hint and "minio /" not in hint
+    assert ("MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env" in hint) is (backend is Backend.MINIO)
+    assert "AWS_ACCESS_KEY_ID" in hint

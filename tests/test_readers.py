@@ -455,6 +455,7 @@ def test_a_missing_reader_names_its_extra(
 MINIO_HTTPS = "https://minio.example.internal:9443"
 AWS_REGION = "eu-west-1"
 TEMP_KEY, TEMP_SECRET, TEMP_TOKEN = "ASIAEXAMPLETEMP00001", "temp/secret+key", "temp-session-token"
+AWS_BUCKETS = {"bronze": "acme-raw", "silver": "acme-staging", "gold": "acme-curated"}
 
 
 @pytest.fixture
@@ -483,7 +484,7 @@ def minio_https(**overrides: Any) -> Lake:
 
 def aws_chain() -> Lake:
     """AWS with no keys and no profile: lakeops itself runs boto3's default chain."""
-    return Lake(LakeConfig.resolve(backend="aws", region=AWS_REGION, env={}))
+    return Lake(LakeConfig.resolve(backend="aws", region=AWS_REGION, buckets=AWS_BUCKETS, env={}))
 
 
 def aws_temporary_keys() -> Lake:
@@ -491,6 +492,7 @@ def aws_temporary_keys() -> Lake:
         LakeConfig.resolve(
             backend="aws",
             region=AWS_REGION,
+            buckets=AWS_BUCKETS,
             access_key_id=TEMP_KEY,
             secret_access_key=TEMP_SECRET,
             session_token=TEMP_TOKEN,
@@ -510,7 +512,7 @@ def aws_profile(clean_env: pytest.MonkeyPatch, tmp_path: Path) -> Lake:
     )
     clean_env.setenv("AWS_CONFIG_FILE", str(config))
     clean_env.setenv("AWS_SHARED_CREDENTIALS_FILE", str(credentials))
-    return Lake(LakeConfig.resolve(backend="aws", profile="analytics", env={}))
+    return Lake(LakeConfig.resolve(backend="aws", profile="analytics", buckets=AWS_BUCKETS, env={}))
 
 
 @pytest.fixture
@@ -889,6 +891,20 @@ def test_secrets_are_masked_unless_asked(fmt: readers.EnvFormat) -> None:
     for secret in (TEMP_KEY, TEMP_SECRET, TEMP_TOKEN):
         assert secret in shown
     assert readers.MASK not in shown
+
+
+@pytest.mark.usefixtures("clean_env")
+@pytest.mark.parametrize("fmt", ["sh", "dotenv"])
+def test_masked_credentials_are_commented_out_so_eval_sets_none(fmt: readers.EnvFormat) -> None:
+    text = readers.render_environment(readers.environment(aws_temporary_keys()), fmt)
+
+    shell = sourced(text)
+
+    assert not {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} & set(shell)
+    assert shell["AWS_REGION"] == AWS_REGION
+    export = "export " if fmt == "sh" else ""
+    assert f"# {export}AWS_SECRET_ACCESS_KEY=[secret]  (hidden: add --show-secrets)" in text
+    assert f"# {export}AWS_ACCESS_KEY_ID=ASIA****  (hidden: add --show-secrets)" in text
 
 
 @pytest.mark.usefixtures("clean_env")

@@ -4,7 +4,11 @@ IAM-enforcing test server with the stack's own policy documents."""
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import sys
+import textwrap
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +21,10 @@ from lakeinfra.policies import role_policy
 from lakeops import AccessDeniedError, ConfigurationError, Lake, LakeConfig, StorageLayer
 from lakeops.cli import main
 from tests.conftest import s3_client
+from tests.support.apply_stack import apply_s3_resources
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.iam import create_iam_user
+from tests.support.pulumi_stack import run_stack
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 
 BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
@@ -135,6 +141,97 @@ def test_a_role_the_outputs_cannot_provide_is_refused_with_the_fix(
     assert any(message in problem for problem in lenient.problems)
 
 
+def test_a_dev_role_is_read_through_the_pulumi_cli_with_its_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """LAKEOPS_STACK=dev, as the role error's hint says, with `pulumi` installed: a stand-in
+    answers as `pulumi stack output --json` does, masking secrets without --show-secrets."""
+    keys = {"analyst": {"accessKeyId": "AKIAANALYSTKEY", "secretAccessKey": "analyst-secret-0"}}
+    buckets = {layer: layer.value for layer in StorageLayer}
+    outputs = dev_outputs("http://localhost:9000", buckets, keys)
+    calls = tmp_path / "calls"
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    stand_in = bin_dir / "pulumi"
+    stand_in.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, sys
+            with open({str(calls)!r}, "a") as calls:
+                calls.write(" ".join(sys.argv[1:]) + "\\n")
+            outputs = json.loads({json.dumps(json.dumps(outputs))})
+            if "--show-secrets" not in sys.argv:
+                outputs["roleCredentials"] = "[secret]"
+            print(json.dumps(outputs))
+            """
+        )
+    )
+    stand_in.chmod(0o755)
+    (tmp_path / "Pulumi.yaml").write_text("name: lake\n")
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    env = {"LAKEOPS_STACK": "dev", "LAKEOPS_PROJECT_DIR": str(tmp_path)}
+
+    config = LakeConfig.resolve(role="analyst", env=env)
+    plain = LakeConfig.resolve(env=env)
+
+    assert config.access_key_id == "AKIAANALYSTKEY"
+    assert config.secret_access_key == "analyst-secret-0"
+    assert config.sources["access_key_id"] == "role 'analyst' (stack outputs, pulumi stack 'dev')"
+    # Secrets are asked for only when a role needs them.
+    with_role, without = calls.read_text().splitlines()
+    assert "--show-secrets" in with_role.split()
+    assert "--show-secrets" not in without.split()
+    assert plain.access_key_id == "minio"
+
+
+def test_no_role_secret_shows_in_any_repr_or_message(tmp_path: Path) -> None:
+    from lakeops import LakeOpsError
+    from lakeops.roles import grant_for
+    from lakeops.stack_outputs import read_outputs_file
+
+    keys = {
+        role: {"accessKeyId": f"AKIA{role.upper()}KEY", "secretAccessKey": f"{role}-secret-9f3"}
+        for role in ("ingest", "analyst")
+    }
+    path = tmp_path / "o.json"
+    buckets = {layer: f"t-{layer.value}" for layer in StorageLayer}
+    path.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, keys)))
+
+    outputs = read_outputs_file(path)
+    grant = grant_for("ingest", outputs, outputs.backend)  # type: ignore[arg-type]
+    config = LakeConfig.resolve(outputs_file=path, role="ingest", env={})
+    shown = " ".join(f"{o!r} {o!s}" for o in (outputs, grant, config))
+
+    assert "ingest-secret-9f3" not in shown and "analyst-secret-9f3" not in shown
+    assert "AKIAINGESTKEY" not in shown
+    assert outputs.role_credentials["analyst"][1] == "analyst-secret-9f3"
+    # Every role's secret is scrubbed from messages, not only the one acted as.
+    assert "analyst-secret-9f3" not in str(LakeOpsError("server said: analyst-secret-9f3"))
+
+
+def test_explicit_keys_and_a_dev_role_together_are_refused(tmp_path: Path) -> None:
+    """A dev role is a MinIO user with keys of its own: explicit keys would be dropped. Keys in
+    the environment are another matter: the admin shell's root login, which a role replaces."""
+    outputs = tmp_path / "o.json"
+    buckets = {layer: layer.value for layer in StorageLayer}
+    keys = {"ingest": {"accessKeyId": "AKIAINGESTKEY", "secretAccessKey": "ingest-secret-0"}}
+    outputs.write_text(json.dumps(dev_outputs("http://localhost:9000", buckets, keys)))
+
+    with pytest.raises(ConfigurationError, match="both access keys and role 'ingest'") as caught:
+        LakeConfig.resolve(
+            outputs_file=outputs,
+            role="ingest",
+            access_key_id="AKIAEXPLICIT",
+            secret_access_key="explicit-secret-0",
+            env={},
+        )
+    assert "explicit-secret-0" not in str(caught.value)
+    root_login = {"AWS_ACCESS_KEY_ID": "minio", "AWS_SECRET_ACCESS_KEY": "minio123"}
+    from_env = LakeConfig.resolve(outputs_file=outputs, role="ingest", env=root_login)
+    assert from_env.access_key_id == "AKIAINGESTKEY"
+
+
 def test_a_role_needs_stack_outputs() -> None:
     with pytest.raises(ConfigurationError, match="no stack outputs say what it is"):
         LakeConfig.resolve(role="analyst", env={})
@@ -208,6 +305,162 @@ def test_an_aws_role_is_assumed_with_a_session_name_that_says_who_and_what(
     assert [e["Key"] for e in lake.list_objects(GOLD)] == ["aggregated/seed.csv"]
     with pytest.raises(AccessDeniedError):
         lake.list_objects(SILVER)
+
+
+def aws_role(
+    iam_moto: S3Endpoint, buckets: dict[StorageLayer, str], tmp_path: Path
+) -> tuple[str, Any, Path]:
+    """An analyst IAM role, a user allowed to assume it, and prod outputs that name it."""
+    iam = boto3.client(
+        "iam",
+        endpoint_url=iam_moto.url,
+        region_name=REGION,
+        aws_access_key_id=iam_moto.access_key,
+        aws_secret_access_key=iam_moto.secret_key,
+    )
+    name = f"lake-analyst-{uuid.uuid4().hex[:6]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
+    }
+    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    allowed = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
+    base = create_iam_user(
+        iam_moto,
+        f"deployer-{uuid.uuid4().hex[:6]}",
+        {"Version": "2012-10-17", "Statement": [allowed]},
+    )
+    outputs = tmp_path / "outputs-prod.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "backend": "aws",
+                "endpoint": None,
+                "region": REGION,
+                "buckets": {layer.value: n for layer, n in buckets.items()},
+                "rolePolicies": {"analyst": name},
+                "roleArns": {"analyst": arn},
+            }
+        )
+    )
+    return arn, base, outputs
+
+
+def test_env_with_an_aws_role_prints_the_assumed_keys_not_the_base_profile(
+    iam_moto: S3Endpoint,
+    lake_buckets: dict[StorageLayer, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _, base, outputs = aws_role(iam_moto, lake_buckets, tmp_path)
+    (tmp_path / "credentials").write_text(
+        f"[base]\naws_access_key_id = {base.access_key_id}\n"
+        f"aws_secret_access_key = {base.secret_access_key}\n"
+    )
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_PROFILE", "base")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", iam_moto.url)
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    out, err = io.StringIO(), io.StringIO()
+
+    code = main(
+        ["--outputs-file", str(outputs), "--role", "analyst", "env", "--show-secrets"],
+        out=out,
+        err=err,
+    )
+
+    assert code == 0, err.getvalue()
+    shown = dict(
+        line.removeprefix("export ").split("=", 1)
+        for line in out.getvalue().splitlines()
+        if line.startswith("export ")
+    )
+    assert "AWS_PROFILE" not in shown
+    assert shown["AWS_ACCESS_KEY_ID"].startswith("ASIA")
+    assert shown["AWS_ACCESS_KEY_ID"] != base.access_key_id
+    assert shown["AWS_SESSION_TOKEN"]
+    assert "role analyst's keys are temporary: they expire at" in err.getvalue()
+
+
+def test_an_assumed_role_keeps_the_profiles_settings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The role's session is built on the base profile's settings: its ca_bundle (a company
+    proxy's CA, say) still applies. Nothing is sent: the role is assumed on first use."""
+    ca = tmp_path / "company-ca.pem"
+    ca.write_text("-----BEGIN CERTIFICATE-----\n")
+    (tmp_path / "config").write_text(f"[profile base]\nregion = eu-west-1\nca_bundle = {ca}\n")
+    (tmp_path / "credentials").write_text(
+        "[base]\naws_access_key_id = AKIABASEKEY\naws_secret_access_key = base-secret\n"
+    )
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    monkeypatch.delenv("AWS_CA_BUNDLE", raising=False)
+    buckets = {layer: f"acme-{layer.value}" for layer in StorageLayer}
+    outputs = tmp_path / "outputs-prod.json"
+    outputs.write_text(
+        json.dumps(
+            {
+                "backend": "aws",
+                "region": "eu-west-1",
+                "buckets": {layer.value: name for layer, name in buckets.items()},
+                "roleArns": {"analyst": "arn:aws:iam::123456789012:role/lake-analyst"},
+            }
+        )
+    )
+
+    lake = Lake(profile="base", outputs_file=outputs, role="analyst", env={})
+
+    client: Any = lake.client
+    assert lake.config.role_arn is not None
+    assert client._endpoint.http_session._verify == str(ca)
+
+
+def test_verify_as_a_role_says_what_it_could_not_check_and_exits_6(
+    iam_moto: S3Endpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The analyst may read gold only: verify's other checks are not drift but access denied."""
+    admin = s3_client(iam_moto)
+    run = run_stack("dev", {"lake:bucketPrefix": f"lkr-{uuid.uuid4().hex[:10]}"})
+    applied = apply_s3_resources(run, admin)
+    buckets = {StorageLayer(layer): name for layer, name in run.outputs["buckets"].items()}
+    analyst = create_iam_user(
+        iam_moto, f"analyst-{uuid.uuid4().hex[:6]}", role_policy("analyst", buckets)
+    )
+    keys = {"accessKeyId": analyst.access_key_id, "secretAccessKey": analyst.secret_access_key}
+    outputs = tmp_path / "outputs-dev.json"
+    outputs.write_text(
+        json.dumps({**run.outputs, "endpoint": iam_moto.url, "roleCredentials": {"analyst": keys}})
+    )
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", iam_moto.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", iam_moto.secret_key)
+    argv = ["--outputs-file", str(outputs), "--role", "analyst"]
+    set_auth_enforcement(iam_moto, enforced=True)
+    try:
+        out, err = io.StringIO(), io.StringIO()
+        code = main([*argv, "--json", "verify"], out=out, err=err)
+        human = io.StringIO()
+        main([*argv, "verify"], out=human, err=io.StringIO())
+    finally:
+        set_auth_enforcement(iam_moto, enforced=False)
+        for name in {r.inputs["bucket"] for r in applied if r.type.endswith("Bucket")}:
+            purge_bucket(admin, name)
+
+    checks = {(c["check"], c["layer"]): c for c in json.loads(out.getvalue())["checks"]}
+    assert code == 6, out.getvalue()
+    assert json.loads(err.getvalue())["error"] == "AccessDeniedError"
+    assert "admin login" in err.getvalue()
+    results = {c["result"] for c in checks.values()}
+    assert results == {"pass", "not checked"}, checks
+    bronze = checks[("bucket exists", "bronze")]
+    assert bronze["detail"] == "access denied: role 'analyst' lacks s3:ListBucket (HeadBucket)"
+    assert checks[("versioning", "silver")]["result"] == "not checked"
+    assert checks[("bucket exists", "gold")]["result"] == "pass"
+    assert checks[("prefix reports/", "gold")]["result"] == "pass"
+    assert "lacks s3:GetBucketVersioning" in checks[("versioning", "gold")]["detail"]
+    assert "no drift in the 4 checks made; 17 not checked (access denied)" in human.getvalue()
 
 
 def test_the_command_takes_a_role_and_config_names_it(tmp_path: Path) -> None:

@@ -22,6 +22,7 @@ from lakeops.client import make_session
 from lakeops.config import LakeConfig, show_key_id
 from lakeops.datasets.results import DatasetResult, plural
 from lakeops.errors import (
+    AccessDeniedError,
     ConfigurationError,
     InvalidMetadataError,
     LakeOpsError,
@@ -35,7 +36,7 @@ from lakeops.locations import is_uri, resolve
 from lakeops.ops.listing import nearest_prefixes
 from lakeops.redaction import quoted
 from lakeops.sample import SampleFile, upload_sample
-from lakeops.verify import FAIL, SKIP, verify_lake
+from lakeops.verify import FAIL, HISTORY_LIMIT, NOT_CHECKED, SKIP, verify_lake
 
 log = logging.getLogger("lakeops.cli")
 
@@ -194,10 +195,17 @@ class Command:
         return ConfigurationError.exit_code if problems else EXIT_OK
 
     def env(self) -> int:
-        from lakeops.readers import environment, render_environment
+        from lakeops.readers import credentials_expiry, environment, render_environment
 
-        values = environment(self.lake(), show_secrets=self.args.show_secrets)
+        lake = self.lake()
+        values = environment(lake, show_secrets=self.args.show_secrets)
         self.out.write(render_environment(values, "json" if self.args.json else self.args.format))
+        expiry = credentials_expiry(lake) if lake.config.role_arn else None
+        if expiry is not None:
+            self.err.write(
+                f"lakeops: role {lake.config.role}'s keys are temporary: they expire at "
+                f"{expiry:%Y-%m-%d %H:%M:%S %Z}; run `lakeops env` again then.\n"
+            )
         return EXIT_OK
 
     # -- looking -------------------------------------------------------------------------------
@@ -439,8 +447,10 @@ class Command:
         if self.words._words:
             return self._verify_dataset()
         lake = self.lake()
-        checks = verify_lake(lake)
+        checks = verify_lake(lake, history_limit=None if self.args.history else HISTORY_LIMIT)
         ok = all(check.ok for check in checks)
+        drift = any(check.drift for check in checks)
+        denied = sum(check.result == NOT_CHECKED for check in checks)
         if self.args.json:
             self.emit({"ok": ok, "endpoint": lake.config.endpoint_label, "checks": checks})
         else:
@@ -449,12 +459,24 @@ class Command:
             failed = sum(check.result == FAIL for check in checks)
             skipped = sum(check.result == SKIP for check in checks)
             summary = "the lake matches its layout"
-            if not ok:
+            if drift:
                 summary = f"drift: {failed} check(s) failed" + (
                     f", {skipped} skipped" if skipped else ""
                 )
+            if denied:
+                made = f"no drift in the {len(checks) - denied} checks made"
+                summary = f"{summary if drift else made}; {denied} not checked (access denied)"
             self.out.write(f"\n{lake.config.endpoint_label}: {summary}\n")
-        return EXIT_OK if ok else EXIT_DRIFT
+        if drift:
+            return EXIT_DRIFT
+        if denied:
+            who = f"role {lake.config.role!r}" if lake.config.role else "these credentials"
+            raise AccessDeniedError(
+                f"verify could not make {denied} of {len(checks)} checks: access denied to {who}.",
+                hint="verify reads every bucket's configuration: run it with the admin login "
+                "(the MinIO root login, or the deployer's AWS credentials), without --role.",
+            )
+        return EXIT_OK
 
     def _verify_dataset(self) -> int:
         place = self.words.place("LAYER PREFIX", key_optional=True)
@@ -498,6 +520,22 @@ class Command:
         return EXIT_OK
 
 
+def _no_credentials(config: LakeConfig) -> str:
+    """Where the credentials were looked for, and what to do about it."""
+    if config.profile is not None:
+        where = config.sources.get("profile", "")
+        return (
+            f"no credentials found in AWS profile {config.profile!r} (from {where}): log in "
+            f"to it (aws sso login --profile {config.profile}), or give it keys in "
+            "~/.aws/credentials, or set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY."
+        )
+    return (
+        "no credentials found in boto3's default chain (environment, ~/.aws files, container "
+        "and instance roles; AWS_PROFILE is not set): set AWS_ACCESS_KEY_ID / "
+        "AWS_SECRET_ACCESS_KEY or AWS_PROFILE, or log in (aws sso login)."
+    )
+
+
 def _chain_credentials(
     config: LakeConfig, rows: list[tuple[str, str, str]]
 ) -> tuple[list[tuple[str, str, str]], str | None]:
@@ -508,10 +546,7 @@ def _chain_credentials(
     except (botocore.exceptions.BotoCoreError, LakeOpsError) as exc:
         return rows, f"credentials: {type(exc).__name__}: {exc}"
     if found is None:
-        return rows, (
-            "no credentials found: set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE, "
-            "or log in (aws sso login)."
-        )
+        return rows, _no_credentials(config)
     frozen = found.get_frozen_credentials()
     method = getattr(found, "method", "") or "boto3"
     source = {name: where for name, _, where in rows}.get("access_key_id", "")

@@ -23,7 +23,11 @@ def _global_options(defaults: bool) -> Parser:
     flag = False if defaults else argparse.SUPPRESS
     parser = Parser(add_help=False)
     where = parser.add_argument_group("where the lake is (overrides the environment and stack)")
-    where.add_argument("--endpoint-url", default=unset, help="S3 API URL (AWS_ENDPOINT_URL)")
+    where.add_argument(
+        "--endpoint-url",
+        default=unset,
+        help="S3 API URL (AWS_ENDPOINT_URL_S3, then AWS_ENDPOINT_URL)",
+    )
     where.add_argument("--region", default=unset, help="region (AWS_REGION)")
     where.add_argument("--profile", default=unset, help="AWS profile (AWS_PROFILE)")
     where.add_argument(
@@ -222,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     verify = command(
         "verify",
         "Check the lake against its layout, or a published dataset against its manifest.",
-        "lakeops verify\n       lakeops verify LAYER PREFIX [--deep]",
+        "lakeops verify [--history]\n       lakeops verify LAYER PREFIX [--deep]",
     )
     verify.add_argument(
         "where",
@@ -234,6 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--deep",
         action="store_true",
         help="read every object's bytes and hash them, instead of trusting stored checksums",
+    )
+    verify.add_argument(
+        "--history",
+        action="store_true",
+        help="the lake: list every bronze version to find keys written over (default: the "
+        "first 10,000)",
     )
 
     command("sample", "Upload the bundled sample dataset to bronze (idempotent).")
