@@ -33,9 +33,10 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -43,6 +44,10 @@ sys.path.insert(0, str(REPO))
 from tests.conftest import s3_client  # noqa: E402
 from tests.support.buckets import create_versioned_bucket, purge_bucket  # noqa: E402
 from tests.support.s3server import REGION, S3Endpoint, start_moto  # noqa: E402
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 PEERS = REPO / ".bench" / "peers" / "bin"
 LAKEOPS = [sys.executable, "-m", "lakeops", "--no-progress"]
@@ -125,6 +130,8 @@ def commands(
         }
         peer_source, peer_target = f"{lake.uri('silver', 'cleaned/' + peer_seed)}*", f"{out}/"
         aws_args = [lake.uri("silver", f"cleaned/{peer_seed}"), str(out)]
+    # lakeops with its per-object requests on boto3 instead of the CRT (LAKEOPS_TRANSPORT).
+    found["lakeops boto3"] = ["env", "LAKEOPS_TRANSPORT=boto3", *found["lakeops"]]
     if s5cmd:
         found["s5cmd"] = [s5cmd, "cp", peer_source, peer_target]
     if aws:
@@ -156,9 +163,11 @@ def make_data(root: Path) -> dict[str, Path]:
     return folders
 
 
-def seed(lake: Lake, folders: dict[str, Path]) -> None:
-    """The published datasets lakeops promotes and downloads, and a manifest-less copy of the
-    same objects for the peers."""
+def seed(lake: Lake, folders: dict[str, Path], job: str) -> None:
+    """What ``job`` reads: the published datasets lakeops promotes (bronze) or downloads
+    (silver), and a manifest-less copy of the same objects for the peers."""
+    if job == "upload":
+        return
     env = lake.env()
     for name, folder in folders.items():
         ds = name.replace(" ", "")
@@ -181,43 +190,59 @@ def seed(lake: Lake, folders: dict[str, Path]) -> None:
             check=True,
         )
         raw = [sys.executable, str(REPO / "benchmarks" / "raw_boto3.py")]
-        subprocess.run(
-            [*raw, "upload", str(folder), lake.uri("bronze", f"api/peerseed-{ds}/")],
-            env=env,
-            check=True,
+        peer_seed = (
+            lake.uri("bronze", f"api/peerseed-{ds}/")
+            if job == "promote"
+            else lake.uri("silver", f"cleaned/peerseed-{ds}/")
         )
-        subprocess.run(
-            [*raw, "upload", str(folder), lake.uri("silver", f"cleaned/peerseed-{ds}/")],
-            env=env,
-            check=True,
-        )
+        subprocess.run([*raw, "upload", str(folder), peer_seed], env=env, check=True)
 
 
-def measure(
-    lake: Lake, folders: dict[str, Path], reps: int, scratch: Path
-) -> dict[tuple[str, str, str], list[tuple[float, float]]]:
-    results: dict[tuple[str, str, str], list[tuple[float, float]]] = defaultdict(list)
+Results = dict[tuple[str, str, str], list[tuple[float, float]]]
+
+
+def measure(lake: Lake, *, job: str, name: str, folder: Path, reps: int, scratch: Path) -> Results:
+    """``reps`` interleaved runs of every client on one job and dataset. What each run wrote
+    is deleted after it, so the server holds no more than one run's data at a time."""
+    results: Results = defaultdict(list)
     env = lake.env()
+    admin = s3_client(lake.server)
+    ds = name.replace(" ", "")
     for rep in range(reps):
-        for job in JOBS:
-            for name, folder in folders.items():
-                ds = name.replace(" ", "")
-                order = sorted(commands(job, lake, data=folder, out=scratch, run="x", ds=ds))
-                # Interleaved, and rotated each repetition, so no client always goes first.
-                order = order[rep % len(order) :] + order[: rep % len(order)]
-                for client in order:
-                    run = f"{ds}-{client.replace(' ', '')}-{rep}-{uuid.uuid4().hex[:6]}"
-                    out = scratch / run
-                    command = commands(job, lake, data=folder, out=out, run=run, ds=ds)[client]
-                    results[(job, name, client)].append(timed(command, env))
-                    shutil.rmtree(out, ignore_errors=True)
-                    wall = results[(job, name, client)][-1][0]
-                    print(f"  {job:<8} {name:<13} {client:<9} {wall:6.2f} s", file=sys.stderr)
+        order = sorted(commands(job, lake, data=folder, out=scratch, run="x", ds=ds))
+        # Interleaved, and rotated each repetition, so no client always goes first.
+        order = order[rep % len(order) :] + order[: rep % len(order)]
+        for client in order:
+            run = f"{ds}-{client.replace(' ', '')}-{rep}-{uuid.uuid4().hex[:6]}"
+            out = scratch / run
+            command = commands(job, lake, data=folder, out=out, run=run, ds=ds)[client]
+            results[(job, name, client)].append(timed(command, env))
+            shutil.rmtree(out, ignore_errors=True)
+            written = {"upload": ("bronze", "api"), "promote": ("silver", "cleaned")}.get(job)
+            if written is not None:
+                layer, top = written
+                delete_prefix(admin, lake.buckets[layer], f"{top}/bench/{run}/")
+            wall = results[(job, name, client)][-1][0]
+            print(f"  {job:<8} {name:<13} {client:<13} {wall:6.2f} s", file=sys.stderr)
     return results
 
 
-def table(server: str, results: dict[tuple[str, str, str], list[tuple[float, float]]]) -> None:
-    clients = ["lakeops", "s5cmd", "aws-cli", "raw boto3"]
+def delete_prefix(admin: S3Client, bucket: str, prefix: str) -> None:
+    """Every version under ``prefix``, so that an in-memory server gives the memory back."""
+    pages = admin.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+    for page in pages:
+        doomed: list[ObjectIdentifierTypeDef] = [
+            {"Key": entry["Key"], "VersionId": entry["VersionId"]}
+            for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
+        ]
+        for start in range(0, len(doomed), 1000):
+            admin.delete_objects(
+                Bucket=bucket, Delete={"Objects": doomed[start : start + 1000], "Quiet": True}
+            )
+
+
+def table(server: str, results: Results) -> None:
+    clients = ["lakeops", "lakeops boto3", "s5cmd", "aws-cli", "raw boto3"]
     print(f"\n## {server}: median wall seconds of whole processes (CPU seconds)\n")
     print("| job | data | " + " | ".join(clients) + " | lakeops / s5cmd | lakeops / raw boto3 |")
     print("|---|---|" + "---|" * (len(clients) + 2))
@@ -348,24 +373,54 @@ def main() -> None:
         scratch = Path(tmp)
         folders = make_data(scratch)
         for kind in args.servers.split(","):
-            with server_of(kind, scratch) as server:
-                if server is None:
-                    continue
-                admin = s3_client(server)
-                run = uuid.uuid4().hex[:8]
-                buckets = {layer: f"bench-{run}-{layer}" for layer in ("bronze", "silver", "gold")}
-                for name in buckets.values():
-                    create_versioned_bucket(admin, name)
-                lake = Lake(server, buckets)
-                try:
-                    seed(lake, folders)
-                    results = measure(lake, folders, args.reps, scratch)
-                    table(f"{kind} ({server.url})", results)
-                    if args.plan_keys:
+            results: Results = {}
+            url = ""
+            # moto keeps what was ever written in memory, deleted or not: a fresh server for
+            # each job and dataset. RGW gives it back once deleted: one server for all.
+            blocks = [(job, name) for job in JOBS for name in folders]
+            groups = [[block] for block in blocks] if kind == "moto" else [blocks]
+            for group in groups:
+                with server_of(kind, scratch) as server, lake_on(server) as lake:
+                    if lake is None:
+                        break
+                    url = lake.server.url
+                    for job, name in group:
+                        seed(lake, {name: folders[name]}, job)
+                        results.update(
+                            measure(
+                                lake,
+                                job=job,
+                                name=name,
+                                folder=folders[name],
+                                reps=args.reps,
+                                scratch=scratch,
+                            )
+                        )
+            if results:
+                table(f"{kind} ({url})", results)
+            if args.plan_keys and results:
+                with server_of(kind, scratch) as server, lake_on(server) as lake:
+                    if lake is not None:
                         plan_memory(lake, args.plan_keys, scratch)
-                finally:
-                    for name in buckets.values():
-                        purge_bucket(admin, name)
+
+
+@contextmanager
+def lake_on(server: S3Endpoint | None) -> Iterator[Lake | None]:
+    """Three fresh versioned buckets on ``server``, removed afterwards."""
+    if server is None:
+        yield None
+        return
+    admin = s3_client(server)
+    run = uuid.uuid4().hex[:8]
+    buckets = {layer: f"bench-{run}-{layer}" for layer in ("bronze", "silver", "gold")}
+    for name in buckets.values():
+        create_versioned_bucket(admin, name)
+    try:
+        yield Lake(server, buckets)
+    finally:
+        for name in buckets.values():
+            with suppress(Exception):  # a server that fell over must not hide the results
+                purge_bucket(admin, name)
 
 
 if __name__ == "__main__":
