@@ -37,6 +37,8 @@ ADMIN_LAKEOPS = $(CLEAN_ENV) AWS_ACCESS_KEY_ID="$$LAKE_ADMIN_USER" \
 export LAKE_ADMIN_USER := $(MINIO_ROOT_USER)
 export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
 export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
+# Set in .env or on the command line (make up LAKE_REPLACE_BRONZE=yes); the preflight reads it.
+export LAKE_REPLACE_BRONZE
 
 .PHONY: help
 help: ## List the targets
