@@ -42,6 +42,8 @@ ENDPOINT = "endpoint"  # S3 API URL for clients; null on AWS
 REGION = "region"
 BUCKETS = "buckets"  # {"bronze": name, "silver": name, "gold": name}
 BUCKET_ARNS = "bucketArns"  # {"bronze": arn, ...}
+# The pipeline roles every stack declares; infra/lakeinfra/policies.py grants each its access.
+PIPELINE_ROLES = ("ingest", "transform", "publish", "analyst")
 ROLE_POLICIES = "rolePolicies"  # {"ingest": policy name, ...}
 ROLE_ARNS = "roleArns"  # AWS: {"ingest": role ARN, ...} for the roles created; else {}
 ROLE_POLICY_ARNS = "rolePolicyArns"  # AWS: {"ingest": policy ARN, ...}

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from lakeops.contract import PIPELINE_ROLES
 from lakeops.layout import LAYOUT, StorageLayer
 
 PolicyDocument = dict[str, Any]
@@ -60,6 +61,8 @@ ROLES: Mapping[str, RoleSpec] = {
     ),
     "analyst": RoleSpec(reads=(GOLD,), writes=(), purpose="read gold only"),
 }
+if tuple(ROLES) != PIPELINE_ROLES:
+    raise RuntimeError(f"ROLES {tuple(ROLES)} must match lakeops.contract.PIPELINE_ROLES")
 
 
 def bucket_arn(bucket: str) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from lakeops._version import __version__
 from lakeops.cli.exits import EXIT_CODES, UsageError
+from lakeops.contract import PIPELINE_ROLES
 
 LAYERS = "bronze, silver or gold (or their buckets: raw, staging, curated)"
 URI_NOTE = "Any LAYER KEY pair may be given as one s3://bucket/key URI of the lake instead."
@@ -47,8 +48,7 @@ def _global_options(defaults: bool) -> Parser:
     where.add_argument(
         "--role",
         default=unset,
-        help="act as a pipeline role of the stack: ingest, transform, publish or analyst "
-        "(LAKEOPS_ROLE)",
+        help=f"act as a pipeline role of the stack: {', '.join(PIPELINE_ROLES)} (LAKEOPS_ROLE)",
     )
     output = parser.add_argument_group("output")
     output.add_argument(
@@ -166,7 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
     upload.add_argument(
         "--skip-conflicts",
         action="store_true",
-        help="upload the rest when some keys hold other content (bronze); publishes nothing",
+        help=(
+            "upload the rest when some keys hold other content (bronze); the dataset is then"
+            " not published"
+        ),
     )
     upload.add_argument(
         "--no-publish", action="store_true", help="write no manifest or _SUCCESS marker"
