@@ -1,4 +1,6 @@
-"""The seed's module functions, served by a default :class:`Lake` built from the environment."""
+"""The module-level functions pipelines call (upload_to_layer, download_from_layer,
+list_layer_objects, promote_data and the dataset ones), served by a default :class:`Lake`
+built from the environment."""
 
 from __future__ import annotations
 

@@ -67,7 +67,10 @@ def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
     except FileNotFoundError:
         raise ConfigurationError(
             f"stack outputs file {str(path)!r} does not exist.",
-            hint=f"Export it with {export_hint()}, or unset LAKEOPS_OUTPUTS_FILE.",
+            hint=(
+                f"Export it with {export_hint()}, or name another file with --outputs-file"
+                " or LAKEOPS_OUTPUTS_FILE."
+            ),
         ) from None
     except OSError as exc:
         raise ConfigurationError(
