@@ -24,14 +24,17 @@ EXIT_CODES = [
     (EXIT_DRIFT, "verify found drift, or a dataset that differs from its manifest"),
     (ValidationError.exit_code, "bad input or usage (nothing was sent)"),
     (ConfigurationError.exit_code, "configuration error"),
-    (NotFoundError.exit_code, "bucket, object or dataset not found (or nothing matched)"),
-    (ImmutableObjectError.exit_code, "would overwrite what must not change (bronze, a dataset)"),
+    (NotFoundError.exit_code, "bucket, object or dataset not found, or nothing matched"),
+    (
+        ImmutableObjectError.exit_code,
+        ("would overwrite what must not change (bronze, a published dataset, a local file)"),
+    ),
     (AccessDeniedError.exit_code, "credentials rejected, or access denied by policy"),
     (EndpointUnreachableError.exit_code, "endpoint unreachable, or the connection kept dropping"),
     (IntegrityError.exit_code, "data failed its checksum, or bronze was written over"),
     (StorageError.exit_code, "other object-store error"),
     (LakeOpsError.exit_code, "other lakeops error"),
-    (EXIT_INTERRUPTED, "interrupted (Ctrl-C); run the same command again to finish"),
+    (EXIT_INTERRUPTED, "interrupted (Ctrl-C or SIGTERM); run the same command again to finish"),
     (EXIT_BROKEN_PIPE, "the output pipe was closed (for example by head)"),
 ]
 
