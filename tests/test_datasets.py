@@ -1092,7 +1092,8 @@ def test_lineage_on_aws_uses_the_s3_naming_of_the_spec() -> None:
     from lakeops import LakeConfig
     from lakeops.datasets.lineage import dataset_name
 
-    config = LakeConfig.resolve(backend="aws", region="eu-west-1", env={})
+    buckets = {"bronze": "acme-raw", "silver": "acme-staging", "gold": "acme-curated"}
+    config = LakeConfig.resolve(backend="aws", region="eu-west-1", buckets=buckets, env={})
 
     assert dataset_name(config, "acme-raw", "postgres/users/") == (
         "s3://acme-raw",
