@@ -535,7 +535,7 @@ class _Resolver:
         exported = str(exported_outputs_path(project_dir.resolve(), stack))
         if not self.lenient and exported not in _warned_stale:
             _warned_stale.add(exported)
-            log.warning("lakeops: warning: %s", stale)
+            log.warning("%s", stale)
 
     def _bucket(
         self,

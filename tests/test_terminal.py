@@ -175,7 +175,45 @@ def test_a_dataset_job_has_one_bar_with_files_bytes_and_rate(
     bars = [s for s in terminal.seen if "uploading" in s]
     assert bars, terminal.seen
     assert any("files" in s and "/300" in s for s in bars)
-    assert all(s.count("uploading") == 1 for s in bars), "one bar for the whole job"
+    two = [s for s in bars if s.count("uploading") != 1]
+    assert not two, f"one bar for the whole job, not:\n{two[0]}"
     final = terminal.text()
     assert "uploaded 300 objects" in final and "published:" in final
     assert "uploading" not in final
+
+
+WARNS_DURING_A_JOB = """
+import logging, sys, time
+from lakeops.cli import _logging
+from lakeops.cli.progress import JobBar
+from lakeops.datasets.runner import JobProgress
+
+bar = JobBar("upload", sys.stderr)
+with _logging(False, sys.stderr):
+    for done in range(1, 11):
+        bar(JobProgress("transferring", done, 10, done * 1024, 10 * 1024, 0, 0.1 * done))
+        if done == 5:
+            logging.getLogger("lakeops.ops").warning("the server ignores If-None-Match")
+        time.sleep(0.05)
+    bar.close()
+print("done")
+"""
+
+
+def test_a_warning_during_a_job_gets_its_own_line_and_the_bar_goes_on_below_it(
+    tmp_path: Path,
+) -> None:
+    env = {**os.environ, "TERM": "xterm", "COLUMNS": str(COLUMNS), "LINES": str(LINES)}
+    terminal = Terminal([sys.executable, "-c", WARNS_DURING_A_JOB], env, tmp_path)
+
+    assert terminal.finish() == 0, terminal.text()
+    warned = [s for s in terminal.seen if "ignores If-None-Match" in s]
+    assert warned, terminal.seen
+    for screen in warned:
+        lines = screen.splitlines()
+        assert "lakeops: warning: the server ignores If-None-Match" in lines
+        assert sum("uploading" in line for line in lines) <= 1, screen
+    assert terminal.text().splitlines() == [
+        "lakeops: warning: the server ignores If-None-Match",
+        "done",
+    ]

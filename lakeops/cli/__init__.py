@@ -48,26 +48,43 @@ def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO, out: 
         err.write(scrub("".join(traceback.format_exception(error))))
 
 
+class _BarSafeHandler(logging.Handler):
+    """Writes log lines through tqdm, which lifts any progress bar off the screen first and
+    draws it again below, so a warning during a job is not left inside a half-drawn bar."""
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm  # imported when there is something to say: start-up stays quick
+
+        try:
+            tqdm.write(self.format(record), file=self._stream)
+        except Exception:  # logging must never end the command
+            self.handleError(record)
+
+
 @contextmanager
-def _debug_logging(enabled: bool, err: TextIO) -> Iterator[None]:
-    """With --debug, lakeops' own log lines (one per request among them) go to stderr,
-    scrubbed of every known secret; botocore's own debug output stays off, since it
-    dumps headers."""
-    if not enabled:
-        yield
-        return
-    handler = logging.StreamHandler(err)
+def _logging(debug: bool, err: TextIO) -> Iterator[None]:
+    """lakeops' warnings go to stderr as "lakeops: warning: ..."; with --debug, every log line
+    (one per request among them). All are scrubbed of every known secret; botocore's own
+    debug output stays off, since it dumps headers."""
+    handler = _BarSafeHandler(err)
     handler.addFilter(ScrubbingFilter())
-    handler.setFormatter(logging.Formatter("lakeops: %(name)s: %(message)s"))
+    shown = "lakeops: %(name)s: %(message)s" if debug else "lakeops: warning: %(message)s"
+    handler.setFormatter(logging.Formatter(shown))
     logger = logging.getLogger("lakeops")
-    previous = logger.level
+    previous = logger.level, logger.propagate
     logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.DEBUG if debug else logging.WARNING)
+    logger.propagate = False  # the root logger's last-resort handler would print it again
     try:
         yield
     finally:
         logger.removeHandler(handler)
-        logger.setLevel(previous)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
 
 
 @contextmanager
@@ -97,7 +114,7 @@ def main(  # noqa: PLR0911 - one exit status per kind of outcome
     # Known before parsing, so that even usage errors come out as JSON when asked.
     as_json, debug = "--json" in words, "--debug" in words
     try:
-        with _sigterm_interrupts(), _debug_logging(debug, err):
+        with _sigterm_interrupts(), _logging(debug, err):
             args = build_parser().parse_args(words)
             return int(getattr(Command(args, out, err), args.command.replace("-", "_"))())
     except LakeOpsError as error:
