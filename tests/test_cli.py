@@ -390,6 +390,12 @@ def test_a_dry_run_exits_as_the_job_would_and_says_why(
     assert "late.csv" in planned.out and "Nothing was written" in planned.out
     assert "the job would be refused" in planned.err and "was published" in planned.err
     assert as_json.json()["refusal_exit_code"] == 5
+    rows = {line.split()[-1]: line.split()[0] for line in planned.out.splitlines()[1:3]}
+    assert rows == {"users.csv": "identical", "late.csv": "new"}
+    items = {item["path"]: item for item in as_json.json()["items"]}
+    assert items["late.csv"]["action"] == "new" and items["late.csv"]["size"] == 5
+    assert items["users.csv"]["action"] == "identical"
+    assert items["late.csv"]["target"] == "cleaned/users/late.csv"
 
 
 def test_reading_an_unpublished_prefix_says_so(dev_lake: DeployedLake, tmp_path: Path) -> None:

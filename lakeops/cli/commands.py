@@ -8,13 +8,14 @@ import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
 
 import botocore.exceptions
 
 from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
-from lakeops.cli.output import emit, jsonable, printable, size, table
+from lakeops.cli.output import emit, emit_with_items, jsonable, printable, size, table, table_of
 from lakeops.cli.progress import JobBar, PhaseBar
 from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
@@ -131,17 +132,22 @@ class Command:
                 "objects were read, as listed now.\n"
             )
         if self.args.json:
-            document = jsonable(result)
-            if not result.dry_run:
-                document.pop("items", None)
-            self.emit(document)
+            document = {f.name: getattr(result, f.name) for f in fields(result)}
+            items = document.pop("items")
+            if result.dry_run:
+                emit_with_items(document, items, self.out)
+            else:
+                self.emit(document)
             return self._refused(result)
         if result.dry_run:
-            rows = [
-                (item.action.value, size(item.size), item.relative, item.note)
-                for item in result.items
-            ]
-            table(rows, ("ACTION", "SIZE", "PATH", "NOTE"), self.out)
+            table_of(
+                lambda: (
+                    (item.action.value, size(item.size), item.relative, item.note)
+                    for item in result.items
+                ),
+                ("ACTION", "SIZE", "PATH", "NOTE"),
+                self.out,
+            )
             self.out.write(
                 f"\nplan: {result.new} new, {result.changed} changed, {result.identical} "
                 f"identical, {result.conflicts} conflicting, {result.invalid} invalid; "

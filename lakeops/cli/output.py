@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, is_dataclass
 from datetime import datetime
 from enum import Enum
@@ -52,8 +53,26 @@ def printable(text: str) -> str:
 
 
 def table(rows: Sequence[Sequence[object]], headers: Sequence[str], out: TextIO) -> None:
-    cells = [[printable(str(c)) for c in row] for row in rows]
-    widths = [max(len(c) for c in column) for column in zip(headers, *cells, strict=True)]
-    for line in (headers, *cells):
-        out.write("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-        out.write("\n")
+    table_of(lambda: rows, headers, out)
+
+
+def table_of(
+    rows: Callable[[], Iterable[Sequence[object]]], headers: Sequence[str], out: TextIO
+) -> None:
+    """An aligned table of the rows ``rows()`` gives, called twice (widths first, then the
+    lines), so that a plan of millions of rows is never held as text all at once."""
+    widths = [len(h) for h in headers]
+    for row in rows():
+        widths = [max(w, len(printable(str(c)))) for w, c in zip(widths, row, strict=True)]
+    for line in itertools.chain([headers], rows()):
+        cells = (printable(str(c)).ljust(w) for c, w in zip(line, widths, strict=True))
+        out.write("  ".join(cells).rstrip() + "\n")
+
+
+def emit_with_items(document: Mapping[str, Any], items: Iterable[Any], out: TextIO) -> None:
+    """``document`` as JSON with an ``items`` list written one item at a time."""
+    head = json.dumps({**jsonable(document), "items": []}, indent=2)
+    out.write(head.removesuffix("[]\n}") + "[")
+    for index, item in enumerate(items):
+        out.write(("," if index else "") + "\n    " + json.dumps(jsonable(item)))
+    out.write("\n  ]\n}\n")
