@@ -436,7 +436,7 @@ def plan_download(
     return plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     listed: Listed
     sha256: str | None = None  # recorded in the manifest

@@ -77,10 +77,14 @@ def _probe(ctx: Context, layer: StorageLayer) -> bool | None:
     outcome, extra_version = _put_marker(ctx, bucket, marker)
     if outcome != "written":
         return True if outcome == "refused" else None
+    promise = (
+        "bronze's append-only rule is not enforced by the server; lakeops checks before each write"
+        if layer is StorageLayer.BRONZE
+        else "the server does not make a dataset's first publish win; lakeops checks for a "
+        "manifest before writing one"
+    )
     log.warning(
-        "s3://%s ignores If-None-Match: bronze's append-only rule is not enforced by the "
-        "server; lakeops checks before each write, which another client can race.",
-        bucket,
+        "s3://%s ignores If-None-Match: %s, which another client can race.", bucket, promise
     )
     if extra_version is not None:
         try:
