@@ -243,46 +243,8 @@ def test_an_aws_role_is_assumed_with_a_session_name_that_says_who_and_what(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    iam = boto3.client(
-        "iam",
-        endpoint_url=iam_moto.url,
-        region_name=REGION,
-        aws_access_key_id=iam_moto.access_key,
-        aws_secret_access_key=iam_moto.secret_key,
-    )
-    name = f"lake-analyst-{uuid.uuid4().hex[:6]}"
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
-    }
-    arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
-    iam.put_role_policy(
-        RoleName=name,
-        PolicyName="analyst",
-        PolicyDocument=json.dumps(role_policy("analyst", lake_buckets)),
-    )
-    # A principal allowed to assume it: the base credentials of the default chain.
-    base = create_iam_user(
-        iam_moto,
-        f"deployer-{uuid.uuid4().hex[:6]}",
-        {
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}],
-        },
-    )
-    outputs = tmp_path / "outputs-prod.json"
-    outputs.write_text(
-        json.dumps(
-            {
-                "backend": "aws",
-                "endpoint": None,
-                "region": REGION,
-                "buckets": {layer.value: n for layer, n in lake_buckets.items()},
-                "rolePolicies": {"analyst": name},
-                "roleArns": {"analyst": arn},
-            }
-        )
-    )
+    arn, base, outputs = aws_role(iam_moto, lake_buckets, tmp_path)
+    name = arn.rsplit("/", 1)[-1]
     # The test server stands in for AWS: S3 and STS endpoints from boto3's own variables.
     monkeypatch.setenv("AWS_ENDPOINT_URL", iam_moto.url)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", base.access_key_id)
@@ -324,6 +286,12 @@ def aws_role(
         "Statement": [{"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "sts:AssumeRole"}],
     }
     arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"]
+    iam.put_role_policy(
+        RoleName=name,
+        PolicyName="analyst",
+        PolicyDocument=json.dumps(role_policy("analyst", buckets)),
+    )
+    # A principal allowed to assume it: the base credentials of the default chain.
     allowed = {"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": arn}
     base = create_iam_user(
         iam_moto,
