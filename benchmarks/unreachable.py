@@ -22,34 +22,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.support.faults import SilentServer  # noqa: E402
+from tests.support.faults import SilentServer, blackholed  # noqa: E402
 from tests.support.s3server import free_port  # noqa: E402
 
 
 @contextmanager
 def refused() -> Iterator[str]:
     yield f"http://127.0.0.1:{free_port()}"
-
-
-@contextmanager
-def blackholed() -> Iterator[str]:
-    """A listener whose accept queue is full: new connections get no answer at all, as behind
-    a firewall that drops packets."""
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = []
-        for _ in range(4):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
-        try:
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            for filler in fillers:
-                filler.close()
 
 
 @contextmanager

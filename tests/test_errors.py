@@ -7,7 +7,6 @@ shows a secret.
 from __future__ import annotations
 
 import logging
-import socket
 import time
 import uuid
 from collections.abc import Callable
@@ -27,6 +26,7 @@ from lakeops import (
 )
 from tests.conftest import config_for, s3_client
 from tests.support.buckets import create_versioned_bucket, unique_bucket_names
+from tests.support.faults import blackholed
 from tests.support.iam import create_iam_user
 from tests.support.s3server import S3Endpoint, free_port, set_auth_enforcement
 
@@ -55,26 +55,12 @@ def test_a_refused_connection_names_the_endpoint_and_how_to_start_it(tmp_path: P
 
 @pytest.mark.slow
 def test_an_endpoint_that_never_answers_fails_within_about_ten_seconds() -> None:
-    # A listener whose accept queue is full drops new connection attempts, like a firewall
-    # that swallows packets: each attempt waits for the connect timeout.
-    with socket.socket() as listener:
-        listener.bind(("127.0.0.1", 0))
-        listener.listen(0)
-        port = listener.getsockname()[1]
-        fillers = []
-        for _ in range(4):
-            filler = socket.socket()
-            filler.setblocking(False)
-            filler.connect_ex(("127.0.0.1", port))
-            fillers.append(filler)
-        try:
-            started = time.monotonic()
-            with pytest.raises(EndpointUnreachableError, match=f"127.0.0.1:{port}"):
-                unreachable_lake(f"http://127.0.0.1:{port}").list_objects(StorageLayer.BRONZE)
-            elapsed = time.monotonic() - started
-        finally:
-            for filler in fillers:
-                filler.close()
+    # A firewall that swallows packets: each attempt waits for the connect timeout.
+    with blackholed() as url:
+        started = time.monotonic()
+        with pytest.raises(EndpointUnreachableError, match=url.removeprefix("http://")):
+            unreachable_lake(url).list_objects(StorageLayer.BRONZE)
+        elapsed = time.monotonic() - started
     assert 2 <= elapsed < 12
 
 

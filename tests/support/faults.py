@@ -193,3 +193,25 @@ class SilentServer:
         self._socket.close()
         for connection in self._held:
             connection.close()
+
+
+@contextmanager
+def blackholed() -> Iterator[str]:
+    """The URL of a listener whose accept queue is full: new connections get no answer at
+    all, as behind a firewall that drops packets, so each attempt waits for the connect
+    timeout."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)
+        port = listener.getsockname()[1]
+        fillers = []
+        for _ in range(4):
+            filler = socket.socket()
+            filler.setblocking(False)
+            filler.connect_ex(("127.0.0.1", port))
+            fillers.append(filler)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            for filler in fillers:
+                filler.close()
