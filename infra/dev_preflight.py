@@ -34,19 +34,16 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import botocore.exceptions
 import yaml
 
 from lakeinfra.args import minio_endpoint, prefixed
-from lakeops import LakeConfig, StorageLayer
-from lakeops.client import make_s3_client
+from lakeinfra.markers import S3Login, s3_client
+from lakeops import StorageLayer
 from lakeops.layout import LAYOUT, is_marker_key
 from lakeops.s3errors import error_code
-
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
 
 BUCKET_TYPE = "minio:index/s3Bucket:S3Bucket"
 RESET_HINT = (
@@ -65,14 +62,6 @@ BAD_SIGNATURE = "SignatureDoesNotMatch"
 
 class PreflightError(Exception):
     """`pulumi up` must not run; the message says why and what to do."""
-
-
-@dataclass(frozen=True)
-class Login:
-    endpoint: str
-    region: str
-    user: str
-    password: str
 
 
 @dataclass(frozen=True)
@@ -266,39 +255,27 @@ def _config_value(project: Path, stack: str, key: str) -> str:
     return output.removesuffix("\n")
 
 
-def _client(login: Login) -> S3Client:
-    return make_s3_client(
-        LakeConfig.resolve(
-            endpoint_url=login.endpoint,
-            region=login.region,
-            access_key_id=login.user,
-            secret_access_key=login.password,
-            env={},
-        )
-    )
-
-
 def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
     prefix = config.get("lake:bucketPrefix") or None
     return frozenset(prefixed(prefix, LAYOUT[layer].default_bucket) for layer in StorageLayer)
 
 
-def login_of(project: Path, stack: str, config: Mapping[str, Any]) -> Login:
+def login_of(project: Path, stack: str, config: Mapping[str, Any]) -> S3Login:
     """The login the MinIO provider will use: server and region from the stack file, user and
     password from `pulumi config get` (the password may be a secret)."""
     ssl = str(config.get("minio:minioSsl", False)).lower() == "true"
-    return Login(
+    return S3Login(
         endpoint=minio_endpoint(str(config["minio:minioServer"]), ssl),
         region=str(config.get("minio:minioRegion") or "us-east-1"),
-        user=_config_value(project, stack, "minio:minioUser"),
-        password=_config_value(project, stack, "minio:minioPassword"),
+        access_key_id=_config_value(project, stack, "minio:minioUser"),
+        secret_access_key=_config_value(project, stack, "minio:minioPassword"),
     )
 
 
-def minio_buckets(login: Login, stack: str) -> frozenset[str]:
+def minio_buckets(login: S3Login, stack: str) -> frozenset[str]:
     """The buckets MinIO has, listed with the stack's login; a refused login or an unreachable
     server stops the preflight with what to do."""
-    client = _client(login)
+    client = s3_client(login)
     stop = (
         "Stopped before `pulumi up`: its refresh would take every bucket it cannot see for "
         "gone and drop it from the state."
@@ -323,14 +300,15 @@ def minio_buckets(login: Login, stack: str) -> frozenset[str]:
             )
             raise PreflightError(
                 f"MinIO at {login.endpoint} refused the {stack} stack's login ({code}: the "
-                f"{wrong} is wrong). Pulumi logs in as minio:minioUser {login.user!r} with "
-                f"minio:minioPassword from the {stack} stack's config; MinIO's login is "
-                f"MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env (defaults in .env.example). "
+                f"{wrong} is wrong). Pulumi logs in as minio:minioUser "
+                f"{login.access_key_id!r} with minio:minioPassword from the {stack} stack's "
+                "config; MinIO's login is MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env "
+                "(defaults in .env.example). "
                 f"Make them match: {fix}. {stop}"
             ) from None
         raise PreflightError(
             f"MinIO at {login.endpoint} refused to list buckets for minio:minioUser "
-            f"{login.user!r} ({code}). The {stack} stack needs MinIO's root login "
+            f"{login.access_key_id!r} ({code}). The {stack} stack needs MinIO's root login "
             f"(MINIO_ROOT_USER / MINIO_ROOT_PASSWORD in .env). {stop}"
         ) from None
     except botocore.exceptions.BotoCoreError as exc:
@@ -342,10 +320,10 @@ def minio_buckets(login: Login, stack: str) -> frozenset[str]:
     return frozenset(bucket["Name"] for bucket in listing.get("Buckets", []))
 
 
-def objects_in(login: Login, bucket: str) -> int:
+def objects_in(login: S3Login, bucket: str) -> int:
     """How many object versions and delete markers ``bucket`` holds, its prefix markers aside,
     counted up to COUNT_LIMIT."""
-    client = _client(login)
+    client = s3_client(login)
     count = 0
     try:
         for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
