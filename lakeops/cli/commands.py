@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -15,7 +14,15 @@ from typing import Any, TextIO
 import botocore.exceptions
 
 from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
-from lakeops.cli.output import emit, emit_with_items, jsonable, printable, size, table, table_of
+from lakeops.cli.output import (
+    emit,
+    emit_list,
+    emit_with_items,
+    printable,
+    size,
+    table,
+    table_of,
+)
 from lakeops.cli.progress import JobBar, PhaseBar
 from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
@@ -225,11 +232,7 @@ class Command:
         if first is None:
             return self._nothing_matched(lake, place)
         if self.args.json:
-            # Streamed, so that millions of keys never sit in memory at once.
-            self.out.write("[")
-            for index, entry in enumerate(itertools.chain([first], entries)):
-                self.out.write(("," if index else "") + "\n  " + json.dumps(jsonable(entry)))
-            self.out.write("\n]\n")
+            emit_list(itertools.chain([first], entries), self.out)
             return EXIT_OK
         for entry in itertools.chain([first], entries):
             when = entry["LastModified"].strftime("%Y-%m-%d %H:%M:%S")

@@ -72,7 +72,15 @@ def table_of(
 def emit_with_items(document: Mapping[str, Any], items: Iterable[Any], out: TextIO) -> None:
     """``document`` as JSON with an ``items`` list written one item at a time."""
     head = json.dumps({**jsonable(document), "items": []}, indent=2)
-    out.write(head.removesuffix("[]\n}") + "[")
+    out.write(head.removesuffix("[]\n}"))
+    emit_list(items, out, indent="  ")
+    out.write("}\n")
+
+
+def emit_list(items: Iterable[Any], out: TextIO, *, indent: str = "") -> None:
+    """A JSON list written one item (one line) at a time, so that millions of items never sit
+    in memory at once."""
+    out.write("[")
     for index, item in enumerate(items):
-        out.write(("," if index else "") + "\n    " + json.dumps(jsonable(item)))
-    out.write("\n  ]\n}\n")
+        out.write(("," if index else "") + f"\n{indent}  " + json.dumps(jsonable(item)))
+    out.write(f"\n{indent}]\n")
