@@ -45,17 +45,34 @@ help: ## List the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "}; {printf "  %-20s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# Every package .venv holds is pinned, with its hashes, in requirements/*.txt: an upstream release
+# never changes what `make venv` or CI installs without a commit (`make lock` changes it on
+# purpose). The bootstrap lock brings pip and hatchling (the build backend, used without build
+# isolation so that it too comes from the lock); the project itself is installed without
+# dependencies, so nothing unpinned can come in through it.
+LOCKS := requirements/bootstrap.txt requirements/lock.txt
+PIP_LOCKED = $(BIN)/python -m pip install --quiet --require-hashes --no-deps --only-binary :all:
+$(STAMP): pyproject.toml $(LOCKS)
 	@if [ -e $(VENV) ] && [ ! -w $(VENV) ]; then \
 		echo "$(VENV) is not writable (made by another user, with sudo?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed; run with PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[infra,test,dev]'
+	$(PIP_LOCKED) -r requirements/bootstrap.txt
+	$(PIP_LOCKED) -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	@touch $@
 
-.PHONY: venv
-venv: $(STAMP) ## Create the virtualenv (.venv) that tests, lint and Pulumi share
+.PHONY: venv lock
+venv: $(STAMP) ## Create the virtualenv (.venv) that tests, lint and Pulumi share, from the lock files
+
+# The one way to change what is installed: edit pyproject.toml (or requirements/bootstrap.in),
+# then `make lock` (UPGRADE="--upgrade-package moto" or "--upgrade" to move pins on purpose),
+# review the diff, run make test, and commit pyproject.toml and requirements/ together.
+UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --python-version 3.11 $(UPGRADE)
+lock: $(STAMP) ## Re-pin requirements/*.txt from pyproject.toml (UPGRADE=--upgrade to move every pin)
+	$(UV_COMPILE) requirements/bootstrap.in -o requirements/bootstrap.txt
+	$(UV_COMPILE) pyproject.toml --extra infra --extra test --extra dev -o requirements/lock.txt
 
 # -- the local platform ------------------------------------------------------------------------
 
