@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -13,6 +14,7 @@ import pytest
 from lakeops import Lake, LakeConfig, StorageLayer
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.capabilities import FEATURES, Capabilities, probe
+from tests.support.iam import iam_enforcement_faults
 from tests.support.s3server import (
     CHECKSUM_CALCULATION_VAR,
     EXTERNAL_ENDPOINT_VAR,
@@ -170,8 +172,21 @@ def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
 
 @pytest.fixture(scope="session")
 def iam_moto() -> Iterator[S3Endpoint]:
-    """A moto server of its own whose IAM checks tests switch on (set_auth_enforcement)."""
+    """A moto server of its own whose IAM checks tests switch on (set_auth_enforcement).
+
+    Calibrated first: on a moto that checks API operation names instead of IAM actions (5.2.6),
+    every test of a least-privilege policy would mean nothing, so each of them errors here.
+    """
     endpoint = start_moto()
+    faults = iam_enforcement_faults(endpoint)
+    if faults:
+        endpoint.stop()
+        pytest.fail(
+            f"this moto ({importlib.metadata.version('moto')}) does not check IAM policies as "
+            f"AWS does ({'; '.join(faults)}): the policy tests would mean nothing. Install the "
+            "locked versions (make venv; requirements/lock.txt).",
+            pytrace=False,
+        )
     yield endpoint
     endpoint.stop()
 

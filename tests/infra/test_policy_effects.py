@@ -34,7 +34,7 @@ from lakeops.layout import LAYOUT
 from tests.conftest import config_for, s3_client
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.capabilities import Capabilities
-from tests.support.iam import IamUser, create_iam_user
+from tests.support.iam import IamUser, create_iam_user, iam_enforcement_faults
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 
 if TYPE_CHECKING:
@@ -46,6 +46,15 @@ SEED_BODY = b"id\n1\n"
 
 def seed_key(layer: StorageLayer) -> str:
     return f"{LAYOUT[layer].prefixes[0]}seed.csv"
+
+
+def test_the_iam_server_checks_actions_as_aws_does(iam_moto: S3Endpoint) -> None:
+    """The calibration every policy test stands on: HeadObject under s3:GetObject and
+    ListObjectsV2 under s3:ListBucket allowed, a versioned delete under an explicit
+    s3:DeleteObjectVersion deny refused. The iam_moto fixture runs it too and fails every
+    policy test on a server that gets it wrong; this test comes first in the module because
+    the `roles` fixture keeps IAM checks on until the module ends."""
+    assert iam_enforcement_faults(iam_moto) == []
 
 
 @dataclass
