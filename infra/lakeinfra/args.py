@@ -15,7 +15,22 @@ from lakeops.layout import LAYOUT, StorageLayer
 
 _PREFIX = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}[a-z0-9]$|^[a-z0-9]$")
 OBJECT_LOCK_MODES = ("GOVERNANCE", "COMPLIANCE")
-_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[A-Za-z0-9-]+$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:(?P<region>[a-z0-9-]+):\d{12}:key/[A-Za-z0-9-]+$")
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+_PRINCIPAL_ARN = re.compile(r"^arn:aws[a-z-]*:(iam|sts)::(?P<account>\d{12}):\S+$")
+# S3 allows 50 tags on a bucket, IAM 50 on a policy or role; the program adds these three.
+PROGRAM_TAGS = ("managed-by", "system", "lake-layer")
+MAX_RESOURCE_TAGS = 50
+# What a role's trust policy may grant: assuming the role, and the session details that go with it.
+TRUST_ACTIONS = frozenset(
+    {
+        "sts:AssumeRole",
+        "sts:AssumeRoleWithWebIdentity",
+        "sts:AssumeRoleWithSAML",
+        "sts:TagSession",
+        "sts:SetSourceIdentity",
+    }
+)
 # S3 refuses lifecycle transitions to the infrequent-access classes before 30 days.
 _MINIMUM_TRANSITION_DAYS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
 # Storage classes a lifecycle rule may move bronze to.
@@ -50,7 +65,8 @@ def _positive(name: str, value: int) -> None:
 
 @dataclass(frozen=True)
 class ObjectLockArgs:
-    """Object lock on bronze. It can only be chosen when the bucket is created."""
+    """Object lock on bronze, with a default retention. AWS enables it on an existing bucket
+    but never disables it; MinIO chooses it when the bucket is created."""
 
     mode: str = "GOVERNANCE"
     days: int = 365
@@ -85,6 +101,12 @@ class MinioLakeArgs:
 @dataclass(frozen=True)
 class AwsLakeArgs:
     region: str
+    # The one AWS account the stack deploys into: the provider refuses any other
+    # (allowed_account_ids), whatever AWS_PROFILE the shell has.
+    account_id: str = ""
+    # Who runs `pulumi up` (role ARNs, wildcards allowed): the only principals, with the
+    # break-glass ones, that may change bronze's bucket configuration and write its markers.
+    deployer_principals: Sequence[str] = ()
     kms_key_id: str | None = None
     break_glass_principals: Sequence[str] = ()
     bronze_transition_days: int = 30
@@ -109,22 +131,115 @@ class AwsLakeArgs:
                 f"bronzeTransitionDays must be at least {minimum} for "
                 f"{self.bronze_storage_class}; S3 refuses earlier transitions to it."
             )
-        if self.kms_key_id is not None and not _KMS_KEY_ARN.match(self.kms_key_id):
+        if not _ACCOUNT_ID.match(self.account_id):
             raise LakeArgsError(
-                f"kmsKeyId {self.kms_key_id!r} is not a key ARN "
-                "(arn:aws:kms:<region>:<account>:key/<id>); the role policies need the key's ARN."
+                f"lake:accountId must be the 12-digit ID of the AWS account the stack deploys "
+                f"into, not {self.account_id!r}: the provider then refuses to act in any other "
+                "account, whatever AWS_PROFILE the shell has. Set it in Pulumi.prod.yaml."
             )
-        for principal in self.break_glass_principals:
-            if not principal.startswith("arn:"):
-                raise LakeArgsError(
-                    f"breakGlassPrincipals entry {principal!r} is not an ARN "
-                    "(arn:aws:iam::<account>:role/<name>)."
-                )
+        self._check_kms_key()
+        self._check_principals()
         unknown = set(self.role_trust_policies) - set(ROLES)
         if unknown:
             raise LakeArgsError(
                 f"roleTrust names unknown roles {sorted(unknown)}; roles are {sorted(ROLES)}."
             )
+        for role, document in self.role_trust_policies.items():
+            check_trust_policy(role, document)
+        self._check_tags()
+
+    def _check_kms_key(self) -> None:
+        if self.kms_key_id is None:
+            return
+        found = _KMS_KEY_ARN.match(self.kms_key_id)
+        if not found:
+            raise LakeArgsError(
+                f"kmsKeyId {self.kms_key_id!r} is not a key ARN "
+                "(arn:aws:kms:<region>:<account>:key/<id>); the role policies need the key's ARN."
+            )
+        if found["region"] != self.region:
+            raise LakeArgsError(
+                f"kmsKeyId {self.kms_key_id!r} is a key in {found['region']}, but the stack's "
+                f"buckets are in {self.region} (aws:region): S3 encrypts only with a key in the "
+                "bucket's own region. Name a key (or a multi-Region replica) in "
+                f"{self.region}."
+            )
+
+    def _check_principals(self) -> None:
+        if not self.deployer_principals:
+            raise LakeArgsError(
+                "lake:deployerPrincipals must name who runs `pulumi up` for this stack (for "
+                "example arn:aws:iam::<account>:role/lake-deployer): bronze's bucket policy "
+                "refuses configuration changes to everyone else but the break-glass principals."
+            )
+        for key, principals in (
+            ("deployerPrincipals", self.deployer_principals),
+            ("breakGlassPrincipals", self.break_glass_principals),
+        ):
+            for principal in principals:
+                found = _PRINCIPAL_ARN.match(principal)
+                if not found:
+                    raise LakeArgsError(
+                        f"{key} entry {principal!r} is not an ARN "
+                        "(arn:aws:iam::<account>:role/<name>)."
+                    )
+                if found["account"] != self.account_id:
+                    raise LakeArgsError(
+                        f"{key} entry {principal!r} is in account {found['account']}, not in "
+                        f"lake:accountId {self.account_id}."
+                    )
+
+    def _check_tags(self) -> None:
+        clashing = sorted(set(self.tags) & set(PROGRAM_TAGS))
+        if clashing:
+            raise LakeArgsError(f"lake:tags may not set {clashing}: the program sets them.")
+        if len(self.tags) + len(PROGRAM_TAGS) > MAX_RESOURCE_TAGS:
+            raise LakeArgsError(
+                f"lake:tags has {len(self.tags)} tags; S3 buckets and IAM policies take "
+                f"{MAX_RESOURCE_TAGS}, {len(PROGRAM_TAGS)} of them the program's own, so at most "
+                f"{MAX_RESOURCE_TAGS - len(PROGRAM_TAGS)}."
+            )
+
+
+def check_trust_policy(role: str, document: Mapping[str, Any]) -> None:
+    """A role's trust policy lets named principals assume it, and does nothing else.
+
+    IAM accepts ``"Principal": "*"`` in a trust policy (anyone, in any account, may then assume
+    the role unless a condition stops them), so the program refuses it, as it refuses any
+    statement that is not an Allow of the sts assume actions."""
+    where = f"roleTrust.{role}"
+    statements = document.get("Statement") if isinstance(document, Mapping) else None
+    if isinstance(statements, Mapping):
+        statements = [statements]
+    if not isinstance(statements, list) or not statements:
+        raise LakeArgsError(f"{where} is not a trust policy: it needs a 'Statement' list.")
+    for number, statement in enumerate(statements):
+        at = f"{where} statement {number}"
+        if not isinstance(statement, Mapping) or statement.get("Effect") != "Allow":
+            raise LakeArgsError(f"{at}: only Allow statements belong in a trust policy.")
+        if "NotPrincipal" in statement or "NotAction" in statement:
+            raise LakeArgsError(f"{at}: NotPrincipal and NotAction grant too much; name them.")
+        actions = statement.get("Action")
+        actions = [actions] if isinstance(actions, str) else actions
+        if not isinstance(actions, list) or not actions or not set(actions) <= TRUST_ACTIONS:
+            raise LakeArgsError(f"{at}: Action {actions!r} must be among {sorted(TRUST_ACTIONS)}.")
+        if _has_wildcard(statement.get("Principal")):
+            raise LakeArgsError(
+                f"{at}: Principal {statement.get('Principal')!r} lets anyone assume the role; "
+                "name the service, account or role that may."
+            )
+
+
+def _has_wildcard(principal: object) -> bool:
+    if principal is None:
+        return True  # no principal: not a trust policy IAM would accept either
+    if isinstance(principal, str):
+        return "*" in principal
+    if isinstance(principal, Mapping):
+        return any(_has_wildcard(value) for value in principal.values())
+    if isinstance(principal, list):
+        return not principal or any(_has_wildcard(value) for value in principal)
+    return True
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from lakeinfra.args import AwsLakeArgs, ObjectLockArgs
+from lakeinfra.args import AwsLakeArgs, LakeArgsError, ObjectLockArgs
 from lakeinfra.policies import (
     ROLES,
     KmsKey,
@@ -20,6 +20,30 @@ from lakeinfra.policies import (
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
 
 ACCESS_LOG_RETENTION_DAYS = 365
+
+
+def resource_tags(settings: AwsLakeArgs, **extra: str) -> dict[str, str]:
+    """The tags of every taggable resource but objects (the markers carry none: S3 takes 10
+    tags per object, and a marker needs none)."""
+    return {"managed-by": "pulumi", "system": "lake", **settings.tags, **extra}
+
+
+def _refuse_unlocking(bucket_name: str, wanted: bool) -> Any:
+    """The check behind the bronzeObjectLock output: AWS never turns Object Lock off, so a
+    bucket that has it (enabled by this stack, or out of band; refresh reads it) with
+    bronzeObjectLock false stops the program, at preview as at update."""
+
+    def check(enabled: bool | None) -> bool:
+        if enabled and not wanted:
+            raise LakeArgsError(
+                f"lake:bronzeObjectLock is false, but bucket {bucket_name!r} has S3 Object Lock "
+                "enabled, and AWS cannot turn it off. Set lake:bronzeObjectLock to true (and "
+                "its mode and days to what the bucket's default retention is); to remove the "
+                "default retention alone, a human with the break-glass role must do it."
+            )
+        return wanted
+
+    return check
 
 
 def _harden(name: str, bucket: aws.s3.Bucket, parent: pulumi.Resource) -> list[pulumi.Resource]:
@@ -72,15 +96,30 @@ class AwsLakeLayer(pulumi.ComponentResource):
         access_log_bucket: AwsAccessLogBucket | None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("lakeops:aws:LakeLayer", name, None, opts)
+        # Protected, and so is every child that does not say otherwise (the SDK's Resource
+        # takes protect from its parent: sdk/python/lib/pulumi/resource.py, Resource.__init__,
+        # "Infer protection from parent"). The engine deletes a protected bucket's dependents
+        # before it reaches the bucket (pkg/resource/deploy/step_generator.go, GenerateDeletes),
+        # so protecting the bucket alone let a teardown strip its policies, public-access
+        # blocks, lifecycle and versioning before refusing; DeleteStep.Apply
+        # (pkg/resource/deploy/step.go) now refuses at the first of them, preview included.
+        super().__init__(
+            "lakeops:aws:LakeLayer",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+        )
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=bucket_name,
-            object_lock_enabled=object_lock is not None,
+            # No object_lock_enabled: it is ForceNew on aws_s3_bucket (terraform-provider-aws
+            # internal/service/s3/bucket.go), so setting it (or refresh reading true after an
+            # out-of-band change) meant replacing the bucket. Object Lock is enabled on the
+            # existing bucket through BucketObjectLockConfiguration below.
             force_destroy=False,
-            tags={"lake-layer": layer.value},
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            tags=resource_tags(settings, **{"lake-layer": layer.value}),
+            opts=child,
         )
         hardening = _harden(name, self.bucket, self)
         public_access_block = hardening[1]
@@ -88,7 +127,9 @@ class AwsLakeLayer(pulumi.ComponentResource):
             f"{name}-versioning",
             bucket=self.bucket.id,
             versioning_configuration={"status": "Enabled"},
-            opts=child,
+            # Deleting it would suspend versioning (resourceBucketVersioningDelete sets
+            # Suspended); whatever removes it from the program leaves versioning on.
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         self.encryption = aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
@@ -125,9 +166,15 @@ class AwsLakeLayer(pulumi.ComponentResource):
             f"{name}-lifecycle", bucket=self.bucket.id, rules=rules, opts=after_versioning
         )
         if object_lock is not None:
+            # PutObjectLockConfiguration with ObjectLockEnabled "Enabled" turns Object Lock on
+            # for an existing, versioned bucket (resourceBucketObjectLockConfigurationCreate);
+            # hence after versioning. Deleting the resource only drops the default retention
+            # (resourceBucketObjectLockConfigurationDelete puts the configuration without a
+            # rule): it is protected with the layer, and the program refuses true -> false.
             aws.s3.BucketObjectLockConfiguration(
                 f"{name}-object-lock",
                 bucket=self.bucket.id,
+                object_lock_enabled="Enabled",
                 rule={"default_retention": {"mode": object_lock.mode, "days": object_lock.days}},
                 opts=after_versioning,
             )
@@ -146,8 +193,15 @@ class AwsLakeLayer(pulumi.ComponentResource):
                 ),
             )
         # Markers go in once encryption and ownership are set, so they are stored like data.
-        after_setup = pulumi.ResourceOptions(
-            parent=self, depends_on=[self.versioning, self.encryption, *hardening]
+        # Not protected, and kept on delete: a prefix removed from the layout leaves its marker
+        # in the bucket and drops it from the state (DeleteStep.Apply makes no provider call
+        # for RetainOnDelete), so neither protect nor bronze's no-delete policy stops the
+        # change. A prefix added is a new marker, which the deployers may write.
+        marker_options = pulumi.ResourceOptions(
+            parent=self,
+            depends_on=[self.versioning, self.encryption, *hardening],
+            protect=False,
+            retain_on_delete=True,
         )
         self.markers = [
             aws.s3.BucketObjectv2(
@@ -157,24 +211,36 @@ class AwsLakeLayer(pulumi.ComponentResource):
                 # source, content and content_base64 set, terraform-provider-aws uploads an
                 # empty body (internal/service/s3/object.go, resourceObjectUpload:
                 # bytes.NewReader([]byte{})), and its key cleaning (sdkv1CompatibleCleanKey)
-                # keeps the trailing '/'.
+                # keeps the trailing '/'. No tags (resource_tags).
                 key=marker_key(prefix),
-                opts=after_setup,
+                opts=marker_options,
             )
             for prefix in LAYOUT[layer].prefixes
         ]
         self.policy = aws.s3.BucketPolicy(
             f"{name}-policy",
             bucket=self.bucket.id,
-            policy=json.dumps(bucket_policy(layer, bucket_name, settings.break_glass_principals)),
-            # After the public-access block, which it otherwise races; and on bronze after the
-            # markers, whose writes carry no If-None-Match and would be refused.
+            policy=json.dumps(
+                bucket_policy(
+                    layer,
+                    bucket_name,
+                    settings.break_glass_principals,
+                    settings.deployer_principals,
+                )
+            ),
+            # After the public-access block, which it otherwise races; and after the markers,
+            # so that a first `up` never depends on the deployers' exemption.
             opts=pulumi.ResourceOptions(
                 parent=self, depends_on=[public_access_block, *self.markers]
             ),
         )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.bucket_arn: pulumi.Output[str] = self.bucket.arn
+        # What lakeops reads as bronzeObjectLock: the configured value, once checked against
+        # what the bucket has (true -> false is refused, see _refuse_unlocking).
+        self.object_lock: pulumi.Output[bool] = self.bucket.object_lock_enabled.apply(
+            _refuse_unlocking(bucket_name, object_lock is not None)
+        )
         self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})
 
 
@@ -203,17 +269,31 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
         settings: AwsLakeArgs,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        super().__init__("lakeops:aws:AccessLogBucket", name, None, opts)
+        # Protected with everything in it, as a layer is (AwsLakeLayer).
+        super().__init__(
+            "lakeops:aws:AccessLogBucket",
+            name,
+            None,
+            pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(protect=True)),
+        )
         account = aws.get_caller_identity_output(opts=pulumi.InvokeOptions(parent=self))
         child = pulumi.ResourceOptions(parent=self)
         self.bucket = aws.s3.Bucket(
             f"{name}-bucket",
             bucket=bucket_name,
             force_destroy=False,
-            tags={"lake-layer": "access-logs"},
-            opts=pulumi.ResourceOptions(parent=self, protect=True),
+            tags=resource_tags(settings, **{"lake-layer": "access-logs"}),
+            opts=child,
         )
         hardening = _harden(name, self.bucket, self)
+        # Versioned, and deletes denied (access_log_bucket_policy): a log removed or written
+        # over stays as a noncurrent version until its lifecycle expires it.
+        versioning = aws.s3.BucketVersioning(
+            f"{name}-versioning",
+            bucket=self.bucket.id,
+            versioning_configuration={"status": "Enabled"},
+            opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
+        )
         # Log delivery writes with SSE-S3 only; a KMS default would make it drop logs.
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-encryption",
@@ -226,7 +306,9 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
             bucket=self.bucket.id,
             policy=account.account_id.apply(
                 lambda account_id: json.dumps(
-                    access_log_bucket_policy(bucket_name, source_buckets, account_id)
+                    access_log_bucket_policy(
+                        bucket_name, source_buckets, account_id, settings.break_glass_principals
+                    )
                 )
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[hardening[1]]),
@@ -244,9 +326,16 @@ class AwsAccessLogBucket(pulumi.ComponentResource):
                     "status": "Enabled",
                     "filter": {"prefix": ""},
                     "expiration": {"days": ACCESS_LOG_RETENTION_DAYS},
+                    "noncurrent_version_expiration": {"noncurrent_days": 1},
+                },
+                {
+                    "id": "remove-expired-delete-markers",
+                    "status": "Enabled",
+                    "filter": {"prefix": ""},
+                    "expiration": {"expired_object_delete_marker": True},
                 },
             ],
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[versioning]),
         )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.register_outputs({"bucket": self.bucket_name})
@@ -263,6 +352,7 @@ class AwsLakeAccess(pulumi.ComponentResource):
         name_for: Mapping[str, str],
         trust_policies: Mapping[str, Mapping[str, Any]],
         kms: KmsKey | None,
+        tags: Mapping[str, str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:aws:LakeAccess", name, None, opts)
@@ -271,11 +361,20 @@ class AwsLakeAccess(pulumi.ComponentResource):
         self.policy_arns: dict[str, pulumi.Output[str]] = {}
         self.role_arns: dict[str, pulumi.Output[str]] = {}
         for role, spec in ROLES.items():
+            # Named from a prefix: name, name_prefix, description and path are ForceNew on
+            # aws_iam_policy (terraform-provider-aws internal/service/iam/policy.go,
+            # resourcePolicy), and the engine replaces create-before-delete, so a fixed name
+            # made any such edit fail with EntityAlreadyExists. With a prefix the provider
+            # makes a unique name (resourcePolicyCreate: create.Name), the replacement
+            # coexists with the old policy until its attachments have moved, and the names
+            # are exported (rolePolicies). A document edit stays an update in place
+            # (resourcePolicyUpdate: CreatePolicyVersion).
             policy = aws.iam.Policy(
                 f"{name}-{role}-policy",
-                name=name_for[role],
+                name_prefix=f"{name_for[role]}-",
                 description=f"Lake pipeline role '{role}': {spec.purpose}.",
                 policy=json.dumps(role_policy(role, buckets, kms)),
+                tags=dict(tags),
                 opts=child,
             )
             self.policy_names[role] = policy.name
@@ -286,6 +385,7 @@ class AwsLakeAccess(pulumi.ComponentResource):
                     name=name_for[role],
                     description=f"Lake pipeline role '{role}': {spec.purpose}.",
                     assume_role_policy=json.dumps(trust_policies[role]),
+                    tags=dict(tags),
                     opts=child,
                 )
                 aws.iam.RolePolicyAttachment(

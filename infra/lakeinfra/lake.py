@@ -74,7 +74,12 @@ class MedallionLake(pulumi.ComponentResource):
             }
             role_policy_names = minio_access.policy_names
         else:
-            from lakeinfra.aws_lake import AwsAccessLogBucket, AwsLakeAccess, AwsLakeLayer
+            from lakeinfra.aws_lake import (
+                AwsAccessLogBucket,
+                AwsLakeAccess,
+                AwsLakeLayer,
+                resource_tags,
+            )
 
             assert args.aws is not None
             log_bucket = None
@@ -86,7 +91,7 @@ class MedallionLake(pulumi.ComponentResource):
                     settings=args.aws,
                     opts=pulumi.ResourceOptions(parent=self),
                 )
-            layers = {
+            aws_layers = {
                 layer: AwsLakeLayer(
                     f"{name}-{layer}",
                     layer=layer,
@@ -99,12 +104,14 @@ class MedallionLake(pulumi.ComponentResource):
                 )
                 for layer in StorageLayer
             }
+            layers = dict(aws_layers)
             aws_access = AwsLakeAccess(
                 f"{name}-access",
                 buckets=names,
                 name_for=policy_names,
                 trust_policies=args.aws.role_trust_policies,
                 kms=KmsKey(args.aws.kms_key_id, args.aws.region) if args.aws.kms_key_id else None,
+                tags=resource_tags(args.aws),
                 opts=pulumi.ResourceOptions(parent=self),
             )
             endpoint = None
@@ -112,6 +119,7 @@ class MedallionLake(pulumi.ComponentResource):
             extra = {
                 contract.ROLE_ARNS: aws_access.role_arns,
                 contract.ROLE_POLICY_ARNS: aws_access.policy_arns,
+                contract.BRONZE_OBJECT_LOCK: aws_layers[StorageLayer.BRONZE].object_lock,
             }
             if log_bucket is not None:
                 extra[contract.ACCESS_LOG_BUCKET] = log_bucket.bucket_name
@@ -128,6 +136,7 @@ class MedallionLake(pulumi.ComponentResource):
             contract.LIFECYCLE: args.lifecycle_intent().to_output(),
             contract.DEFAULT_ENCRYPTION: args.default_encryption(),
             contract.BRONZE_OBJECT_LOCK: object_lock is not None,
+            # On AWS, the value checked against the bronze bucket (AwsLakeLayer.object_lock).
             **extra,
         }
         self.register_outputs(self.outputs)

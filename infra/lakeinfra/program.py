@@ -29,10 +29,17 @@ def make_provider(
     import pulumi_aws as aws
 
     assert args.aws is not None
+    # No default_tags: the provider would send them as object tags with every marker PUT
+    # (terraform-provider-aws internal/service/s3/object.go, resourceObjectUpload: Tagging from
+    # getTagsIn, which merges the provider's default tags), and S3 takes 10 per object. The
+    # program tags each taggable resource itself (lakeinfra.aws_lake.resource_tags).
     return aws.Provider(
         "aws",
         region=args.aws.region,
-        default_tags={"tags": {"managed-by": "pulumi", "system": "lake", **args.aws.tags}},
+        # The account guard: the provider refuses credentials of any other account before it
+        # makes a change (terraform-provider-aws internal/conns/config.go, ConfigureProvider:
+        # awsbaseConfig.VerifyAccountIDAllowed, "AWS account ID not allowed").
+        allowed_account_ids=[args.aws.account_id],
     )
 
 

@@ -9,13 +9,15 @@ backend                                   both    ``minio`` (dev) or ``aws`` (pr
 bucketPrefix                              both    bucket names become ``<prefix>-raw`` ...;
                                                   required on AWS
 noncurrentVersionDays                     both    days a replaced or deleted version is kept (30)
-bronzeObjectLock                          both    object lock on bronze (false); creation only
+bronzeObjectLock                          both    object lock on bronze (false); never turned off
 bronzeObjectLockMode / ...Days            both    default retention (GOVERNANCE, 365); AWS only
 endpoint                                  dev     S3 URL clients use (http(s)://minioServer)
 minio:minioServer                         dev     host:port Pulumi reaches MinIO at
 minio:minioUser / minio:minioPassword     dev     MinIO root login (password may be a secret)
 minio:minioRegion / minio:minioSsl        dev     region (us-east-1), TLS (false)
 aws:region                                prod    AWS region
+accountId                                 prod    the one AWS account the provider may act in
+deployerPrincipals                        prod    ARNs that run `pulumi up` (bronze's config)
 kmsKeyId                                  prod    SSE-KMS key; SSE-S3 when unset
 breakGlassPrincipals                      prod    ARNs that may still delete in bronze
 bronzeTransitionDays / bronzeStorageClass prod    bronze moves to a cheaper class (30, STANDARD_IA)
@@ -109,6 +111,8 @@ def load_lake_args() -> tuple[MedallionLakeArgs, MinioConnection | None]:
     else:
         aws_args = AwsLakeArgs(
             region=pulumi.Config("aws").require("region"),
+            account_id=str(lake.get("accountId") or ""),
+            deployer_principals=tuple(_object(lake, "deployerPrincipals") or ()),
             kms_key_id=lake.get("kmsKeyId") or None,
             break_glass_principals=tuple(_object(lake, "breakGlassPrincipals") or ()),
             bronze_transition_days=_int(lake, "bronzeTransitionDays", 30),

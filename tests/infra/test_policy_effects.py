@@ -28,7 +28,7 @@ import botocore.config
 import botocore.exceptions
 import pytest
 
-from lakeinfra.policies import ROLES, bucket_policy, role_policy
+from lakeinfra.policies import ROLES, access_log_bucket_policy, bucket_policy, role_policy
 from lakeops import AccessDeniedError, Lake, StorageLayer
 from lakeops.layout import LAYOUT
 from tests.conftest import config_for, s3_client
@@ -413,3 +413,106 @@ def test_the_dataset_workflow_runs_under_the_least_privilege_roles(
     # And no role reaches past its layers, whatever the job.
     assert not allowed(lambda: roles.lakes["analyst"].promote_prefix(SILVER, clean, GOLD, report))
     assert not allowed(lambda: roles.lakes["ingest"].download_prefix(SILVER, clean, tmp_path / "x"))
+
+
+def test_ingest_may_not_change_the_tags_of_bronze_objects(roles: RoleLakes) -> None:
+    """Bronze keeps objects exactly as received, their tags included."""
+    tags = {"TagSet": [{"Key": "quality", "Value": "checked"}]}
+    bronze = roles.buckets[BRONZE]
+    assert not allowed(
+        lambda: roles.clients["ingest"].put_object_tagging(
+            Bucket=bronze, Key=seed_key(BRONZE), Tagging=tags
+        )
+    )
+    silver = roles.buckets[SILVER]
+    assert allowed(
+        lambda: roles.clients["transform"].put_object_tagging(
+            Bucket=silver, Key=seed_key(SILVER), Tagging=tags
+        )
+    )
+
+
+def test_bronze_settings_that_keep_objects_are_denied_to_all_but_the_administrators(
+    iam_moto: S3Endpoint, roles: RoleLakes
+) -> None:
+    """Bronze's DenyBucketConfigurationChanges, applied to a principal that may do anything
+    else in the bucket. moto checks bucket policies on object requests only, so the statement
+    is attached as the principal's own policy (less its Principal): the same actions and
+    resource. moto treats ArnNotLike as met, so this principal stands for anyone who is not
+    a deployer or break-glass principal; test_prod_stack pins the exemption."""
+    bucket = roles.buckets[BRONZE]
+    (deny,) = [
+        s
+        for s in bucket_policy(BRONZE, bucket, deployer_principals=["arn:aws:iam::1:role/d"])[
+            "Statement"
+        ]
+        if s["Sid"] == "DenyBucketConfigurationChanges"
+    ]
+    document = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+            },
+            {key: value for key, value in deny.items() if key != "Principal"},
+        ],
+    }
+    set_auth_enforcement(iam_moto, enforced=False)
+    try:
+        user = create_iam_user(iam_moto, f"owner-{uuid.uuid4().hex[:6]}", document)
+    finally:
+        set_auth_enforcement(iam_moto, enforced=True)
+    client = s3_client(iam_moto, user.access_key_id, user.secret_access_key)
+    expire_everything = {
+        "Rules": [
+            {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
+        ]
+    }
+    changes = {
+        "lifecycle": lambda: client.put_bucket_lifecycle_configuration(
+            Bucket=bucket, LifecycleConfiguration=expire_everything
+        ),
+        "policy": lambda: client.put_bucket_policy(
+            Bucket=bucket, Policy=json.dumps({"Version": "2012-10-17", "Statement": []})
+        ),
+        "policy removal": lambda: client.delete_bucket_policy(Bucket=bucket),
+        "versioning": lambda: client.put_bucket_versioning(
+            Bucket=bucket, VersioningConfiguration={"Status": "Suspended"}
+        ),
+    }
+    assert {what for what, change in changes.items() if allowed(change)} == set()
+    assert allowed(
+        lambda: client.put_object(Bucket=bucket, Key=f"files/{uuid.uuid4().hex}.csv", Body=b"x")
+    )
+    set_auth_enforcement(iam_moto, enforced=False)
+    try:
+        admin = s3_client(iam_moto)
+        assert admin.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+        assert "Rules" not in _lifecycle_of(admin, bucket)
+    finally:
+        set_auth_enforcement(iam_moto, enforced=True)
+
+
+def _lifecycle_of(admin: S3Client, bucket: str) -> dict[str, Any]:
+    try:
+        return dict(admin.get_bucket_lifecycle_configuration(Bucket=bucket))
+    except botocore.exceptions.ClientError as exc:
+        if exc.response["Error"]["Code"] == "NoSuchLifecycleConfiguration":
+            return {}
+        raise
+
+
+def test_the_access_log_bucket_refuses_deletes(admin: S3Client, policy_bucket: str) -> None:
+    document = access_log_bucket_policy(policy_bucket, ["source"], "111122223333")
+    (deny,) = [s for s in document["Statement"] if s["Sid"] == "DenyObjectDeletion"]
+    admin.put_bucket_policy(
+        Bucket=policy_bucket, Policy=json.dumps({**document, "Statement": [deny]})
+    )
+    assert not allowed(lambda: admin.delete_object(Bucket=policy_bucket, Key="postgres/a.csv"))
+    version = admin.head_object(Bucket=policy_bucket, Key="postgres/a.csv")["VersionId"]
+    assert not allowed(
+        lambda: admin.delete_object(Bucket=policy_bucket, Key="postgres/a.csv", VersionId=version)
+    )
+    assert admin.get_object(Bucket=policy_bucket, Key="postgres/a.csv")["Body"].read() == b"a"

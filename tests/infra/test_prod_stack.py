@@ -13,7 +13,7 @@ from lakeinfra.args import LakeArgsError
 from lakeinfra.policies import ROLES, access_log_bucket_policy, bucket_policy, role_policy
 from lakeops import Backend, Lake, LakeConfig, StorageLayer
 from lakeops.layout import LAYOUT, marker_key
-from tests.support.pulumi_stack import ACCOUNT_ID, StackRun, run_stack
+from tests.support.pulumi_stack import ACCOUNT_ID, UNIQUE_SUFFIX, StackRun, run_stack
 
 PREFIX = "acme-lake-prod"
 BUCKETS = {
@@ -23,6 +23,8 @@ BUCKETS = {
 }
 LOG_BUCKET = f"{PREFIX}-access-logs"
 S3 = "aws:s3/"
+DEPLOYERS = ("arn:aws:iam::111122223333:role/lake-deployer",)
+TAGS = {"managed-by": "pulumi", "system": "lake", "environment": "prod", "owner": "data-platform"}
 
 EXPECTED_TYPES = Counter(
     {
@@ -37,7 +39,7 @@ EXPECTED_TYPES = Counter(
         "aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration": 4,
         "aws:s3/bucketPolicy:BucketPolicy": 4,
         "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration": 4,
-        "aws:s3/bucketVersioning:BucketVersioning": 3,
+        "aws:s3/bucketVersioning:BucketVersioning": 4,
         "aws:s3/bucketLogging:BucketLogging": 3,
         "aws:s3/bucketObjectv2:BucketObjectv2": 10,
         "aws:iam/policy:Policy": 4,
@@ -61,7 +63,7 @@ def resource(run: StackRun, kind: str, name: str) -> dict[str, Any]:
 
 def test_the_prod_stack_declares_exactly_this_graph(prod: StackRun) -> None:
     assert prod.type_counts() == EXPECTED_TYPES
-    assert len(prod.registrations) == 51
+    assert len(prod.registrations) == 52
 
 
 def test_prod_declares_no_minio_resources(prod: StackRun) -> None:
@@ -71,13 +73,6 @@ def test_prod_declares_no_minio_resources(prod: StackRun) -> None:
 def test_every_resource_uses_the_explicit_aws_provider(prod: StackRun) -> None:
     (provider,) = prod.of_type("pulumi:providers:aws")
     assert provider.inputs["region"] == "eu-west-1"
-    tags = json.loads(provider.inputs["defaultTags"])["tags"]
-    assert tags == {
-        "managed-by": "pulumi",
-        "system": "lake",
-        "environment": "prod",
-        "owner": "data-platform",
-    }
     custom = [r for r in prod.registrations if r.custom and not r.type.startswith("pulumi:")]
     assert custom and all(r.provider.startswith(provider.urn + "::") for r in custom)
 
@@ -88,7 +83,8 @@ def test_buckets_are_protected_and_never_force_destroyed(prod: StackRun) -> None
     for bucket in buckets:
         assert bucket.protect
         assert bucket.inputs["forceDestroy"] is False
-        assert bucket.inputs.get("objectLockEnabled", False) is False
+        # ForceNew on aws_s3_bucket: never an input (Object Lock has a resource of its own).
+        assert "objectLockEnabled" not in bucket.inputs
 
 
 @pytest.mark.parametrize("layer", list(StorageLayer))
@@ -115,7 +111,7 @@ def test_each_layer_is_hardened(prod: StackRun, layer: StorageLayer) -> None:
         "rule": {"objectOwnership": "BucketOwnerEnforced"},
     }
     policy = resource(prod, "bucketPolicy", f"{name}-policy")
-    assert json.loads(policy["policy"]) == bucket_policy(layer, bucket_id, ())
+    assert json.loads(policy["policy"]) == bucket_policy(layer, bucket_id, (), DEPLOYERS)
     assert resource(prod, "bucketLogging", f"{name}-access-logging") == {
         "bucket": bucket_id,
         "targetBucket": LOG_BUCKET,
@@ -191,7 +187,7 @@ def test_access_logging_starts_after_the_log_bucket_accepts_logs(prod: StackRun)
 def test_the_access_log_bucket(prod: StackRun) -> None:
     policy = resource(prod, "bucketPolicy", "lake-access-logs-policy")
     assert json.loads(policy["policy"]) == access_log_bucket_policy(
-        LOG_BUCKET, list(BUCKETS.values()), ACCOUNT_ID
+        LOG_BUCKET, list(BUCKETS.values()), ACCOUNT_ID, ()
     )
     (provider,) = prod.of_type("pulumi:providers:aws")
     [(token, through)] = prod.calls
@@ -207,6 +203,7 @@ def test_the_access_log_bucket(prod: StackRun) -> None:
     assert [rule["id"] for rule in lifecycle["rules"]] == [
         "abort-incomplete-multipart-uploads",
         "expire-access-logs",
+        "remove-expired-delete-markers",
     ]
 
 
@@ -217,6 +214,8 @@ def test_bronze_refuses_deletes_and_unconditional_writes_from_anyone(prod: Stack
         "DenyInsecureTransport",
         "DenyObjectDeletion",
         "DenyUnconditionalObjectCreation",
+        "DenyDeployerWritesOutsideMarkers",
+        "DenyBucketConfigurationChanges",
     }
     assert statements["DenyUnconditionalObjectCreation"] == {
         "Sid": "DenyUnconditionalObjectCreation",
@@ -227,6 +226,7 @@ def test_bronze_refuses_deletes_and_unconditional_writes_from_anyone(prod: Stack
         "Condition": {
             "Null": {"s3:if-none-match": "true"},
             "Bool": {"s3:ObjectCreationOperation": "true"},
+            "ArnNotLike": {"aws:PrincipalArn": list(DEPLOYERS)},
         },
     }
     assert "Condition" not in statements["DenyObjectDeletion"]
@@ -250,7 +250,8 @@ def test_role_policies_without_trust_config_create_no_roles(prod: StackRun) -> N
             for r in prod.of_type("aws:iam/policy:Policy")
             if r.name == f"lake-access-{role}-policy"
         ]
-        assert policy.inputs["name"] == f"{PREFIX}-lake-{role}"
+        assert "name" not in policy.inputs
+        assert policy.inputs["namePrefix"] == f"{PREFIX}-lake-{role}-"
         assert json.loads(policy.inputs["policy"]) == role_policy(role, BUCKETS)
     assert prod.of_type("aws:iam/role:Role") == []
 
@@ -262,9 +263,10 @@ def test_the_outputs_contract(prod: StackRun) -> None:
         "region": "eu-west-1",
         "buckets": {layer.value: name for layer, name in BUCKETS.items()},
         "bucketArns": {layer.value: f"arn:aws:s3:::{name}" for layer, name in BUCKETS.items()},
-        "rolePolicies": {role: f"{PREFIX}-lake-{role}" for role in ROLES},
+        "rolePolicies": {role: f"{PREFIX}-lake-{role}-{UNIQUE_SUFFIX}" for role in ROLES},
         "rolePolicyArns": {
-            role: f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{role}" for role in ROLES
+            role: f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{role}-{UNIQUE_SUFFIX}"
+            for role in ROLES
         },
         "roleArns": {},
         "accessLogBucket": LOG_BUCKET,
@@ -340,21 +342,17 @@ def test_kms_encryption_uses_the_key_with_bucket_keys(prod_with_options: StackRu
 
 
 def test_object_lock_is_on_bronze_only_with_default_retention(prod_with_options: StackRun) -> None:
-    enabled = {
-        r.inputs["bucket"]: r.inputs["objectLockEnabled"]
-        for r in prod_with_options.of_type("aws:s3/bucket:Bucket")
-    }
-    assert enabled == {
-        BUCKETS[StorageLayer.BRONZE]: True,
-        **{BUCKETS[layer]: False for layer in (StorageLayer.SILVER, StorageLayer.GOLD)},
-    }
+    for bucket in prod_with_options.of_type("aws:s3/bucket:Bucket"):
+        assert "objectLockEnabled" not in bucket.inputs
     (lock,) = prod_with_options.of_type(
         "aws:s3/bucketObjectLockConfiguration:BucketObjectLockConfiguration"
     )
     assert lock.inputs == {
         "bucket": BUCKETS[StorageLayer.BRONZE],
+        "objectLockEnabled": "Enabled",
         "rule": {"defaultRetention": {"mode": "COMPLIANCE", "days": 400}},
     }
+    assert prod_with_options.outputs["bronzeObjectLock"] is True
 
 
 def test_break_glass_principals_are_exempt_from_the_bronze_denies(
@@ -362,13 +360,16 @@ def test_break_glass_principals_are_exempt_from_the_bronze_denies(
 ) -> None:
     policy = json.loads(resource(prod_with_options, "bucketPolicy", "lake-bronze-policy")["policy"])
     statements = {s["Sid"]: s for s in policy["Statement"]}
-    exempt = {"ArnNotLike": {"aws:PrincipalArn": [BREAK_GLASS]}}
-    assert statements["DenyObjectDeletion"]["Condition"] == exempt
+    assert statements["DenyObjectDeletion"]["Condition"] == {
+        "ArnNotLike": {"aws:PrincipalArn": [BREAK_GLASS]}
+    }
+    administrators = {"ArnNotLike": {"aws:PrincipalArn": [*DEPLOYERS, BREAK_GLASS]}}
     assert statements["DenyUnconditionalObjectCreation"]["Condition"] == {
         "Null": {"s3:if-none-match": "true"},
         "Bool": {"s3:ObjectCreationOperation": "true"},
-        **exempt,
+        **administrators,
     }
+    assert statements["DenyBucketConfigurationChanges"]["Condition"] == administrators
 
 
 def test_with_kms_every_role_may_use_the_key_through_s3_only(prod_with_options: StackRun) -> None:
@@ -390,12 +391,14 @@ def test_with_kms_every_role_may_use_the_key_through_s3_only(prod_with_options: 
 
 def test_roles_are_created_where_trust_is_configured(prod_with_options: StackRun) -> None:
     roles = {r.inputs["name"]: r.inputs for r in prod_with_options.of_type("aws:iam/role:Role")}
+    assert all(role["tags"] == TAGS for role in roles.values())
     assert set(roles) == {f"{PREFIX}-lake-ingest", f"{PREFIX}-lake-analyst"}
     assert json.loads(roles[f"{PREFIX}-lake-ingest"]["assumeRolePolicy"]) == TRUST
     attachments = prod_with_options.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    policy_arn = f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{{}}-{UNIQUE_SUFFIX}"
     assert sorted((a.inputs["role"], a.inputs["policyArn"]) for a in attachments) == [
-        (f"{PREFIX}-lake-analyst", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-analyst"),
-        (f"{PREFIX}-lake-ingest", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-ingest"),
+        (f"{PREFIX}-lake-analyst", policy_arn.format("analyst")),
+        (f"{PREFIX}-lake-ingest", policy_arn.format("ingest")),
     ]
     assert set(prod_with_options.outputs["roleArns"]) == {"ingest", "analyst"}
 
@@ -412,6 +415,44 @@ def test_without_access_logs_there_is_no_log_bucket(prod_with_options: StackRun)
         ({"lake:bucketPrefix": ""}, "needs lake:bucketPrefix"),
         ({"lake:bronzeStorageClass": "COLD"}, "bronzeStorageClass must be one of"),
         ({"lake:breakGlassPrincipals": ["root"]}, "is not an ARN"),
+        ({"lake:accountId": None}, "lake:accountId must be the 12-digit ID"),
+        ({"lake:accountId": "acme"}, "lake:accountId must be the 12-digit ID"),
+        ({"lake:deployerPrincipals": None}, "lake:deployerPrincipals must name who runs"),
+        (
+            {"lake:deployerPrincipals": ["arn:aws:iam::444455556666:role/deployer"]},
+            "is in account 444455556666, not in lake:accountId 111122223333",
+        ),
+        (
+            {"lake:kmsKeyId": "arn:aws:kms:us-east-1:111122223333:key/abcd"},
+            "is a key in us-east-1, but the stack's buckets are in eu-west-1",
+        ),
+        (
+            {
+                "lake:roleTrust": {
+                    "ingest": {"Statement": [{**TRUST["Statement"][0], "Principal": "*"}]}
+                }
+            },
+            "lets anyone assume the role",
+        ),
+        (
+            {
+                "lake:roleTrust": {
+                    "ingest": {"Statement": [{**TRUST["Statement"][0], "Principal": {"AWS": "*"}}]}
+                }
+            },
+            "lets anyone assume the role",
+        ),
+        (
+            {
+                "lake:roleTrust": {
+                    "ingest": {"Statement": [{**TRUST["Statement"][0], "Action": "sts:*"}]}
+                }
+            },
+            "must be among",
+        ),
+        ({"lake:roleTrust": {"ingest": {"Version": "2012-10-17"}}}, "is not a trust policy"),
+        ({"lake:tags": {"managed-by": "me"}}, "may not set"),
+        ({"lake:tags": {f"k{n}": "v" for n in range(48)}}, "at most 47"),
         ({"lake:roleTrust": {"admin": TRUST}}, "unknown roles"),
         ({"lake:abortIncompleteMultipartDays": 0}, "abortIncompleteMultipartDays"),
         ({"lake:bronzeTransitionDays": 7}, "at least 30 for STANDARD_IA"),

@@ -30,11 +30,14 @@ PROJECT = "lake"
 
 
 def load_stack_config(stack: str, overrides: dict[str, Any] | None = None) -> dict[str, str]:
-    """The stack file's config as the CLI hands it to a program: strings, objects as JSON."""
+    """The stack file's config as the CLI hands it to a program: strings, objects as JSON.
+    An override of None removes the key."""
     document = yaml.safe_load((REPO / f"Pulumi.{stack}.yaml").read_text())
     raw: dict[str, Any] = {**document.get("config", {}), **(overrides or {})}
     config: dict[str, str] = {}
     for key, value in raw.items():
+        if value is None:
+            continue
         if isinstance(value, dict) and "secure" in value:
             raise AssertionError(f"{key} is an encrypted value; the mocks cannot decrypt it")
         if isinstance(value, bool):
@@ -64,25 +67,35 @@ class Registration:
 
 
 ACCOUNT_ID = "111122223333"
+# What terraform-provider-aws appends to a name_prefix (create.Name: id.PrefixedUniqueId, a
+# timestamp and a counter, 26 characters).
+UNIQUE_SUFFIX = "20261125120000000000000001"
 
 
 class RecordingMocks(pulumi.runtime.Mocks):
-    """Answers as providers would for the outputs the program reads (ARNs, secrets, ids)."""
+    """Answers as providers would for the outputs the program reads (ARNs, secrets, ids).
 
-    def __init__(self) -> None:
+    ``provider_state`` adds to a resource's outputs, by resource name: what a refresh reads
+    from the cloud (a bucket with Object Lock enabled out of band, say)."""
+
+    def __init__(self, provider_state: dict[str, dict[str, Any]] | None = None) -> None:
         super().__init__()
         self.calls: list[tuple[str, str]] = []
+        self.provider_state = provider_state or {}
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str, dict[str, Any]]:
         state = dict(args.inputs)
+        if "namePrefix" in state and "name" not in state:
+            state["name"] = state["namePrefix"] + UNIQUE_SUFFIX
+        state.update(self.provider_state.get(args.name, {}))
         if args.typ in ("aws:s3/bucket:Bucket", "minio:index/s3Bucket:S3Bucket"):
             state["arn"] = f"arn:aws:s3:::{args.inputs['bucket']}"
         elif args.typ == "minio:index/iamUser:IamUser":
             state["secret"] = f"generated-secret-of-{args.inputs['name']}"
         elif args.typ in ("aws:iam/policy:Policy", "aws:iam/role:Role"):
             kind = args.typ.split(":")[-1].lower()
-            state["arn"] = f"arn:aws:iam::111122223333:{kind}/{args.inputs['name']}"
-        resource_id = args.inputs.get("bucket") or args.inputs.get("name") or f"{args.name}-id"
+            state["arn"] = f"arn:aws:iam::111122223333:{kind}/{state['name']}"
+        resource_id = args.inputs.get("bucket") or state.get("name") or f"{args.name}-id"
         return str(resource_id), state
 
     def call(
@@ -197,15 +210,20 @@ class StackRun:
 
 
 def run_stack(
-    stack: str, overrides: dict[str, Any] | None = None, *, preview: bool = False
+    stack: str,
+    overrides: dict[str, Any] | None = None,
+    *,
+    preview: bool = False,
+    provider_state: dict[str, dict[str, Any]] | None = None,
 ) -> StackRun:
     """Run the program of ``infra/`` for ``stack`` under mocks, and return what it declared
-    (and, for an update, the markers it wrote); ``preview`` runs it as `pulumi preview` does."""
+    (and, for an update, the markers it wrote); ``preview`` runs it as `pulumi preview` does;
+    ``provider_state`` is what the providers report of existing resources (RecordingMocks)."""
     from lakeinfra import markers
     from lakeinfra.program import main
 
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-    mocks = RecordingMocks()
+    mocks = RecordingMocks(provider_state)
     monitor = RecordingMonitor(mocks)
     recorder = MarkerRecorder(monitor)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
