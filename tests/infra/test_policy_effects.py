@@ -39,6 +39,7 @@ from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import BucketLifecycleConfigurationTypeDef, TaggingTypeDef
 
 BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
 SEED_BODY = b"id\n1\n"
@@ -417,7 +418,7 @@ def test_the_dataset_workflow_runs_under_the_least_privilege_roles(
 
 def test_ingest_may_not_change_the_tags_of_bronze_objects(roles: RoleLakes) -> None:
     """Bronze keeps objects exactly as received, their tags included."""
-    tags = {"TagSet": [{"Key": "quality", "Value": "checked"}]}
+    tags: TaggingTypeDef = {"TagSet": [{"Key": "quality", "Value": "checked"}]}
     bronze = roles.buckets[BRONZE]
     assert not allowed(
         lambda: roles.clients["ingest"].put_object_tagging(
@@ -465,7 +466,7 @@ def test_bronze_settings_that_keep_objects_are_denied_to_all_but_the_administrat
     finally:
         set_auth_enforcement(iam_moto, enforced=True)
     client = s3_client(iam_moto, user.access_key_id, user.secret_access_key)
-    expire_everything = {
+    expire_everything: BucketLifecycleConfigurationTypeDef = {
         "Rules": [
             {"ID": "x", "Status": "Enabled", "Filter": {"Prefix": ""}, "Expiration": {"Days": 1}}
         ]

@@ -139,7 +139,7 @@ def edited_purposes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(aws_lake, "ROLES", edited)
 
 
-TRUST = {
+TRUST: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {

@@ -294,7 +294,7 @@ def test_lakeops_reads_the_outputs_as_an_aws_lake(prod: StackRun, tmp_path: Path
     assert Lake(config).client.meta.endpoint_url == "https://s3.eu-west-1.amazonaws.com"
 
 
-TRUST = {
+TRUST: dict[str, Any] = {
     "Version": "2012-10-17",
     "Statement": [
         {
