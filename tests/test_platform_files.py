@@ -171,16 +171,45 @@ def test_make_up_starts_minio_waits_provisions_loads_and_verifies() -> None:
     steps = done.stdout
     order = [
         "docker compose up -d --wait minio",
-        "pulumi stack select dev --create",
-        "infra/dev_preflight.py --project-dir .",
-        "pulumi up --stack dev --yes",
-        "pulumi stack output --stack dev --json --show-secrets",
+        "pulumi --cwd .lakeops/dev-project stack select dev --create",
+        "infra/dev_preflight.py --project-dir .lakeops/dev-project --for up",
+        "pulumi --cwd .lakeops/dev-project up --stack dev --yes",
+        "stack output --stack dev --json --show-secrets",
         "lakeops --role ingest sample",
         "lakeops verify",
     ]
     positions = [steps.find(step) for step in order]
     assert all(p >= 0 for p in positions), steps
     assert positions == sorted(positions)
+
+
+def test_the_dev_stack_runs_in_a_virtualenv_without_the_aws_provider(tmp_path: Path) -> None:
+    """Pulumi installs the plugin of every provider SDK in the program's virtualenv: the dev
+    flow's holds lakeops[infra-minio] alone, from its own lock file."""
+    steps = make("-n", "-B", "dev-stack").stdout
+    assert "-r requirements/infra-minio.txt" in steps
+    assert "-r requirements/lock.txt" not in steps
+    locked = (REPO / "requirements" / "infra-minio.txt").read_text()
+    pins = set(re.findall(r"^([a-z0-9_.-]+)==", locked, flags=re.M))
+    assert {"pulumi", "pulumi-minio", "pulumi-command", "boto3"} <= pins
+    assert not {name for name in pins if name.startswith("pulumi-aws")}
+    # The same versions as the test environment's lock.
+    full = dict(
+        re.findall(
+            r"^([a-z0-9_.-]+)==(\S+) ", (REPO / "requirements" / "lock.txt").read_text(), flags=re.M
+        )
+    )
+    for name, pinned in re.findall(r"^([a-z0-9_.-]+)==(\S+) ", locked, flags=re.M):
+        assert full.get(name) == pinned, name
+    shadow = tmp_path / "shadow"
+    subprocess.run(
+        ["sh", str(REPO / "infra" / "shadow-project.sh"), "/abs/.venv-dev-stack", str(shadow)],
+        check=True,
+    )
+    project = yaml.safe_load((shadow / "Pulumi.yaml").read_text())
+    assert project["runtime"]["options"]["virtualenv"] == "/abs/.venv-dev-stack"
+    assert (shadow / "Pulumi.dev.yaml").resolve() == REPO / "Pulumi.dev.yaml"
+    assert (shadow / "infra").resolve() == REPO / "infra"
 
 
 @pytest.mark.parametrize("target", ["prod-preview", "prod-up"])

@@ -1,104 +1,119 @@
-"""The dev lake's prefix markers: zero-byte "<prefix>/" objects, written by the program itself.
+"""The dev stack's prefix markers: a zero-byte "<prefix>/" object each, one Command resource each.
 
-The MinIO provider cannot make them, whatever its arguments (terraform-provider-minio 1.20.1,
-bridged by pulumi-minio 0.17.1, with minio-go 7.0.63):
+Why not the MinIO provider's own object resource (terraform-provider-minio v1.20.1, bridged by
+pulumi-minio 0.17.1, with minio-go v7.0.63): it cannot make a zero-byte "<prefix>/" object,
+whatever its arguments.
 
 - resource_minio_s3_object.go, minioPutObject, reads only ``content`` and ``content_base64``,
-  each with ``d.GetOk``, which takes "" for unset; ``source`` is in the schema but never read
-  (reading it with os.Open came in provider 2.1.0). A zero-byte object fails with "one of
-  source / content / content_base64 is not set".
+  each with ``d.GetOk``, which takes "" for unset; ``source`` is in the schema but never read.
+  A zero-byte object fails with "one of source / content / content_base64 is not set".
 - Whatever the body, it calls minio-go ``PutObject`` with size -1, which always takes the
   multipart path (api-put-object.go, putObjectCommon: putObjectMultipartStreamNoLength), and
   MinIO refuses to start a multipart upload for a key ending in "/" (cmd/erasure-server-pool.go,
-  NewMultipartUpload: checkNewMultipartArgs, then IsValidObjectName, which rejects a trailing
-  slash). A single zero-byte PutObject is accepted (checkPutObjectArgs only asks for
-  IsValidObjectPrefix) and stored as a directory object (cmd/utils.go, encodeDirObject).
-- Each such upload also buffers a whole part first: OptimalPartInfo(-1, 0) makes it 528 MiB
-  (5 TiB / 10,000 parts, rounded up to a multiple of 16 MiB), allocated up front in
-  putObjectMultipartStreamNoLength (``make([]byte, partSize)``), once per marker the engine
-  runs at once: nothing ordered them, so only ``pulumi up --parallel`` bounded that.
+  NewMultipartUpload: IsValidObjectName rejects a trailing slash), after buffering a 528 MiB
+  part (OptimalPartInfo(-1, 0)).
 
-A Pulumi dynamic provider is no way out either: the stacks disable default providers ("*"),
-and the engine exempts only the "pulumi" package from that (defaultProviders.
-shouldDenyRequest), not the "pulumi-python" one dynamic resources use; nor does a provider
-class outside ``__main__`` unpickle in the provider process (pulumi/pulumi#7453).
+So each marker is a ``command:local:Command`` (pulumi-command 1.2.1) on the stack's explicit
+command provider: a resource that preview shows and state tracks. Its create command is one
+signed, zero-byte PUT with ``If-None-Match: *`` (curl's --aws-sigv4): MinIO stores it as a
+directory object, or answers 412 when the marker is already there, so running it again changes
+nothing, and two runs cannot race to write it twice. What the provider does with it, from its
+source at v1.2.1 (provider/pkg/provider/local/commandController.go; common/inputs.go):
 
-So during an update (never a preview), once a bucket's versioning is on, the program looks for
-each marker and PUTs the missing ones with an empty body: one request at a time, no buffer
-(see _ONE_REQUEST_AT_A_TIME).
+- Create runs ``create`` (never in a preview: ``if preview { return ... }``).
+- A changed input (the login on stdin, the bucket) is an update, which runs ``create`` again
+  (Update: "Use Create command if Update is unspecified"): harmless, it is idempotent.
+- ``triggers`` are replaceOnChanges: they name the bucket and its versioning, so when the bucket
+  is replaced (delete-before-replace, see MinioLakeLayer) the engine replaces the marker with it
+  (pkg/resource/deploy/step_generator.go, calculateDependentReplacements: a dependent whose
+  inputs depend on the replaced resource is diffed with them unknown), and writes it into the
+  new bucket once that bucket's versioning is on.
+- Delete runs ``delete``: a prefix removed from the layout takes its marker with it (a delete
+  marker; the version expires with the bucket's ILM rule).
+
+The login reaches curl on its standard input (``stdin``, a Pulumi secret, as a curl config
+file), never on a command line.
 """
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+import pulumi
+import pulumi_command as command
 
-import botocore.exceptions
+from lakeinfra.args import MinioAdmin
 
-if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+# POSIX sh (the provider runs `/bin/sh -c`). The curl config with the login is on stdin.
+# Every request has an empty body, whose SHA-256 is sent as x-amz-content-sha256: S3 servers
+# sign it, and curl before 8.x does not add it by itself.
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+_CURL = (
+    'curl --config - --silent --show-error --aws-sigv4 "aws:amz:$LAKE_S3_REGION:s3" '
+    f"--header 'x-amz-content-sha256: {EMPTY_SHA256}' "
+    '--output "$body" --write-out "%{http_code}"'
+)
+_TARGET = (
+    'target="s3://$LAKE_BUCKET/$LAKE_MARKER_KEY"\n'
+    'url="$LAKE_S3_ENDPOINT/$LAKE_BUCKET/$LAKE_MARKER_KEY"'
+)
+_BODY = 'body="$(mktemp)"; trap \'rm -f "$body"\' EXIT'
+_FAIL = 'echo "prefix marker $target: HTTP $status from $url: $(cat "$body")" >&2; exit 1'
 
-# What a HEAD of a missing key answers: HEAD responses have no body, so only the status.
-_MISSING = frozenset({"404", "NotFound", "NoSuchKey"})
+PUT_MARKER = f"""set -eu
+{_TARGET}
+{_BODY}
+status="$({_CURL} --request PUT --header 'If-None-Match: *' \\
+  --header 'Content-Type: application/octet-stream' --data-binary '' "$url")"
+case "$status" in
+  200) echo "created prefix marker $target" ;;
+  412) echo "prefix marker $target is there" ;;
+  *) {_FAIL} ;;
+esac
+"""
+
+DELETE_MARKER = f"""set -eu
+{_TARGET}
+{_BODY}
+status="$({_CURL} --request DELETE "$url")"
+case "$status" in
+  204|200|404) echo "removed prefix marker $target" ;;
+  *) {_FAIL} ;;
+esac
+"""
 
 
-@dataclass(frozen=True)
-class S3Login:
-    """Where and as whom the program writes the markers: the provider's own server and login."""
+def curl_login(user: str, password: str) -> str:
+    """The login as a curl config file (read from stdin by `--config -`)."""
 
-    endpoint: str
-    region: str
-    access_key_id: str
-    secret_access_key: str
+    def quoted(value: str) -> str:
+        return value.replace("\\", "\\\\").replace('"', '\\"')
+
+    return f'user = "{quoted(user)}:{quoted(password)}"\n'
 
 
-def s3_client(login: S3Login) -> S3Client:
-    """The same client lakeops uses (path-style, short timeouts), with exactly these settings."""
-    from lakeops.client import make_s3_client
-    from lakeops.config import LakeConfig
-
-    return make_s3_client(
-        LakeConfig.resolve(
-            endpoint_url=login.endpoint,
-            region=login.region,
-            access_key_id=login.access_key_id,
-            secret_access_key=login.secret_access_key,
-            env={},
-        )
+def prefix_marker(
+    name: str,
+    *,
+    bucket: pulumi.Output[str],
+    key: str,
+    admin: MinioAdmin,
+    region: str,
+    triggers: list[pulumi.Input[str]],
+    opts: pulumi.ResourceOptions,
+) -> command.local.Command:
+    login: pulumi.Output[str] = pulumi.Output.all(admin.user, admin.password).apply(
+        lambda values: curl_login(str(values[0]), str(values[1]))
     )
-
-
-def marker_exists(client: S3Client, bucket: str, key: str) -> bool:
-    try:
-        client.head_object(Bucket=bucket, Key=key)
-    except botocore.exceptions.ClientError as exc:
-        if str(exc.response.get("Error", {}).get("Code")) in _MISSING:
-            return False
-        raise
-    return True
-
-
-def put_missing_markers(client: S3Client, bucket: str, keys: Sequence[str]) -> list[str]:
-    """PUT each missing marker with an empty body (a single request, never multipart); return
-    the keys written. A marker hidden by a delete marker is missing, and is written again."""
-    written: list[str] = []
-    for key in keys:
-        if marker_exists(client, bucket, key):
-            continue
-        client.put_object(Bucket=bucket, Key=key, Body=b"")
-        written.append(key)
-    return written
-
-
-# The bound on what marker writing costs, whatever `pulumi up --parallel` is: one request in
-# flight for the whole program run (a HEAD, or a PUT of zero bytes from memory: no part buffer,
-# where each provider upload allocated 528 MiB). Apply callbacks run on the program's event
-# loop, one at a time, today; this lock keeps the bound if they ever run on threads.
-_ONE_REQUEST_AT_A_TIME = threading.Lock()
-
-
-def write_markers(login: S3Login, bucket: str, keys: Sequence[str]) -> list[str]:
-    with _ONE_REQUEST_AT_A_TIME:
-        return put_missing_markers(s3_client(login), bucket, keys)
+    return command.local.Command(
+        name,
+        create=PUT_MARKER,
+        delete=DELETE_MARKER,
+        stdin=pulumi.Output.secret(login),  # type: ignore[arg-type]
+        environment={
+            "LAKE_S3_ENDPOINT": admin.url,
+            "LAKE_S3_REGION": region,
+            "LAKE_BUCKET": bucket,
+            "LAKE_MARKER_KEY": key,
+        },
+        triggers=triggers,
+        opts=opts,
+    )

@@ -8,21 +8,20 @@ What differs from AWS, on purpose:
 - No abort-incomplete-multipart rule: MinIO's ILM has none; MinIO itself removes stale
   uploads (api stale_uploads_expiry, 24 h by default).
 - No storage-class transition for bronze: that needs a remote tier configured in MinIO.
-- Prefix markers are not provider resources: the MinIO provider cannot create a "<prefix>/"
-  object, so the program writes them itself during an update (see lakeinfra.markers).
+- Prefix markers are not MinIO provider resources: that provider cannot create a "<prefix>/"
+  object, so each is a local Command resource of its own (see lakeinfra.markers).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import Any
 
 import pulumi
 import pulumi_minio as minio
 
-from lakeinfra import markers
 from lakeinfra.args import MinioAdmin
+from lakeinfra.markers import prefix_marker
 from lakeinfra.policies import ROLES, role_policy
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
 
@@ -74,26 +73,19 @@ class MinioLakeLayer(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self, retain_on_delete=True),
         )
         after_versioning = pulumi.ResourceOptions(parent=self, depends_on=[self.versioning])
-        keys = [marker_key(prefix) for prefix in LAYOUT[layer].prefixes]
-
-        def ensure_markers(values: list[Any]) -> list[str]:
-            bucket, _versioning_id, password = values
-            # A preview changes nothing; the values it sees may even be the old bucket's.
-            if pulumi.runtime.is_dry_run():
-                return keys
-            login = markers.S3Login(admin.url, region, admin.user, password)
-            for key in markers.write_markers(login, bucket, keys):
-                pulumi.log.info(f"created prefix marker s3://{bucket}/{key}", resource=self)
-            return keys
-
-        # After the bucket's versioning is on (its id resolves once it exists), so that the
-        # markers are versions like any object. The outputs below wait for this, and so does
-        # the update: a failed write fails `pulumi up`.
-        self.markers: pulumi.Output[list[str]] = pulumi.Output.unsecret(
-            pulumi.Output.all(self.bucket.bucket, self.versioning.id, admin.password).apply(
-                ensure_markers
+        # After the bucket's versioning is on, so that the markers are versions like any object.
+        self.markers = [
+            prefix_marker(
+                f"{name}-marker-{prefix.rstrip('/')}",
+                bucket=self.bucket.bucket,
+                key=marker_key(prefix),
+                admin=admin,
+                region=region,
+                triggers=[self.bucket.bucket, self.versioning.id],
+                opts=after_versioning,
             )
-        )
+            for prefix in LAYOUT[layer].prefixes
+        ]
         self.lifecycle = minio.IlmPolicy(
             f"{name}-lifecycle",
             bucket=self.bucket.bucket,
@@ -107,9 +99,7 @@ class MinioLakeLayer(pulumi.ComponentResource):
         )
         self.bucket_name: pulumi.Output[str] = self.bucket.bucket
         self.bucket_arn: pulumi.Output[str] = self.bucket.arn
-        self.register_outputs(
-            {"bucket": self.bucket_name, "arn": self.bucket_arn, "markers": self.markers}
-        )
+        self.register_outputs({"bucket": self.bucket_name, "arn": self.bucket_arn})
 
 
 class MinioLakeAccess(pulumi.ComponentResource):

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -96,9 +98,13 @@ def failed_first_run(resources: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def test_the_state_holds_the_buckets_the_export_lists(dev_resources: list[dict[str, Any]]) -> None:
-    assert state_of(json.dumps(export(dev_resources))) == State(LAKE, frozenset())
+    state = state_of(json.dumps(export(dev_resources)))
+    assert (state.buckets, state.pending_creates) == (LAKE, frozenset())
+    assert state.provider is not None and state.provider.endswith("pulumi:providers:minio::minio")
+    assert len(state.layers) == 3
     assert state_of(json.dumps(export(None))) == NO_STATE
-    assert state_of(json.dumps(export(failed_first_run(dev_resources)))) == NO_STATE
+    failed = state_of(json.dumps(export(failed_first_run(dev_resources))))
+    assert (failed.buckets, failed.pending_creates) == (frozenset(), frozenset())
 
 
 def test_a_bucket_deleted_for_its_replacement_is_not_in_the_state(
@@ -114,7 +120,7 @@ def test_buckets_being_created_are_pending_creates(dev_resources: list[dict[str,
     raw = next(r for r in dev_resources if r["type"] == BUCKET and r["id"] == "raw")
     pending = [{"resource": {k: v for k, v in raw.items() if k != "id"}, "type": "creating"}]
     state = state_of(json.dumps(export(failed_first_run(dev_resources), pending)))
-    assert state == State(frozenset(), frozenset({"raw"}))
+    assert (state.buckets, state.pending_creates) == (frozenset(), frozenset({"raw"}))
 
 
 @pytest.mark.parametrize(
@@ -166,6 +172,8 @@ elif rest[:2] == ["stack", "export"] and rest[2:] == ["--stack", "dev"]:
     if not any(s["name"] == "dev" for s in world["stacks"]):
         fail("no stack named 'dev' found")
     print(json.dumps(world["export"], indent=4))
+elif rest == ["preview", "--json", "--stack", "dev"]:
+    print(json.dumps(world.get("preview") or {{"steps": []}}, indent=4))
 elif rest[:2] == ["config", "get"] and rest[3:] == ["--stack", "dev"]:
     key = rest[2]
     if key in world.get("config_errors", {{}}):
@@ -477,30 +485,28 @@ def test_make_up_and_minio_init_run_the_preflight_before_pulumi_up() -> None:
     assert "set -eu" in textwrap.dedent(script)
 
 
-# -- a config change that would replace bronze, and delete its data ------------------------------
+# -- a config change that would delete a bucket, and its data -------------------------------
 
 
-def with_object_lock(resources: list[dict[str, Any]], bucket: str) -> list[dict[str, Any]]:
-    """The state of a stack whose ``bucket`` was created with object locking."""
-    return [
-        {
-            **r,
-            "inputs": {**r["inputs"], "objectLocking": True},
-            "outputs": {**r["outputs"], "objectLocking": True},
-        }
-        if r["type"] == BUCKET and r["id"] == bucket
-        else r
-        for r in resources
-    ]
-
-
-def set_object_lock(project: Project, value: str) -> None:
-    config = project.folder / "Pulumi.dev.yaml"
-    text = config.read_text()
-    assert "  lake:bronzeObjectLock: false\n" in text
-    config.write_text(
-        text.replace("  lake:bronzeObjectLock: false\n", f"  lake:bronzeObjectLock: {value}\n")
-    )
+def replacing(resources: list[dict[str, Any]], buckets: set[str], reason: str) -> dict[str, Any]:
+    """`pulumi preview --json` of an update that replaces these buckets delete-before-replace:
+    a "replace" step, then "delete-replaced" (pkg/display/json.go, PreviewStep)."""
+    steps = []
+    for resource in resources:
+        if resource["type"] == BUCKET and resource["id"] in buckets:
+            for op in ("replace", "delete-replaced", "create-replacement"):
+                steps.append(
+                    {
+                        "op": op,
+                        "urn": resource["urn"],
+                        "oldState": resource,
+                        "newState": resource,
+                        "replaceReasons": [reason],
+                    }
+                )
+        else:
+            steps.append({"op": "same", "urn": resource["urn"], "oldState": resource})
+    return {"steps": steps, "changeSummary": {"replace": len(buckets)}}
 
 
 def put(minio: S3Endpoint, bucket: str, *keys: str) -> None:
@@ -511,65 +517,248 @@ def put(minio: S3Endpoint, bucket: str, *keys: str) -> None:
 
 def test_the_state_says_which_buckets_are_locked(dev_resources: list[dict[str, Any]]) -> None:
     assert state_of(json.dumps(export(dev_resources))).locked == frozenset()
-    locked = state_of(json.dumps(export(with_object_lock(dev_resources, "raw"))))
-    assert locked == State(LAKE, frozenset(), frozenset({"raw"}))
+    locked = [
+        {**r, "outputs": {**r["outputs"], "objectLocking": True}}
+        if r["type"] == BUCKET and r["id"] == "raw"
+        else r
+        for r in dev_resources
+    ]
+    assert state_of(json.dumps(export(locked))).locked == frozenset({"raw"})
 
 
-def test_flipping_bronze_object_lock_stops_when_bronze_holds_data(
+@pytest.fixture
+def lake_with_state(
     project: Project,
     minio: S3Endpoint,
     lake_in_minio: set[str],
     dev_resources: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+) -> list[dict[str, Any]]:
+    monkeypatch.delenv("LAKE_REPLACE_BUCKETS", raising=False)
+    make_buckets(minio, lake_in_minio, LAKE)
+    project.set_state(export(dev_resources))
+    return dev_resources
+
+
+def test_a_config_change_that_replaces_buckets_with_data_stops_before_pulumi_up(
+    project: Project,
+    minio: S3Endpoint,
+    lake_with_state: list[dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """`make up` passes --yes, and the dev bronze bucket is force_destroy and replaced
-    delete-before-replace when its locking changes: without this stop, its data goes unasked."""
-    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
-    make_buckets(minio, lake_in_minio, LAKE)
+    """A new lake:bucketPrefix renames (so replaces) every bucket; `make up` passes --yes and
+    the dev buckets are force_destroy: without this stop, their data goes unasked."""
     put(minio, "raw", "postgres/", "files/", "postgres/users/2024-01-15/users.csv")
-    project.set_state(export(dev_resources))
-    set_object_lock(project, "true")
+    put(minio, "staging", "cleaned/", "cleaned/users/part-0.parquet")
+    project.world["preview"] = replacing(lake_with_state, set(LAKE), "bucket")
+    project.save()
     assert project.run() == 1
     err = capsys.readouterr().err
-    assert "lake:bronzeObjectLock is true" in err and "object locking false" in err
-    assert "replace 'raw'" in err and "1 object version it holds" in err
-    assert "set lake:bronzeObjectLock back to false" in err
-    assert "make up LAKE_REPLACE_BRONZE=yes" in err
+    assert "bucket 'raw': its name changed (lake:bucketPrefix)" in err
+    assert "1 object version it holds" in err
+    assert "bucket 'staging'" in err and "'curated'" not in err, "curated holds nothing"
+    assert "make up LAKE_REPLACE_BUCKETS=curated,raw,staging" in err
+    assert ["--cwd", str(project.folder), "preview", "--json", "--stack", "dev"] in [
+        call[:6] for call in project.calls()
+    ]
 
-    monkeypatch.setenv("LAKE_REPLACE_BRONZE", "yes")
+    monkeypatch.setenv("LAKE_REPLACE_BUCKETS", "raw")
+    assert project.run() == 1, "staging was not named"
+    monkeypatch.setenv("LAKE_REPLACE_BUCKETS", "raw, staging")
     assert project.run() == 0, "told to go ahead"
 
 
-def test_flipping_it_back_is_stopped_too(
+def test_flipping_bronze_object_lock_says_why_bronze_would_go(
+    project: Project,
+    minio: S3Endpoint,
+    lake_with_state: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    put(minio, "raw", "api/events/e.json")
+    project.world["preview"] = replacing(lake_with_state, {"raw"}, "objectLocking")
+    project.save()
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "lake:bronzeObjectLock changed, and locking is chosen when a bucket is created" in err
+    assert "set lake:bronzeObjectLock" in err and "LAKE_REPLACE_BUCKETS=raw" in err
+
+
+def test_buckets_holding_only_folder_markers_go_on(
+    project: Project, minio: S3Endpoint, lake_with_state: list[dict[str, Any]]
+) -> None:
+    """Markers, declared or left by a prefix the layout dropped (and their delete markers),
+    are not data."""
+    put(minio, "raw", "postgres/", "files/", "api/", "streaming/", "retired/")
+    s3_client(minio).delete_object(Bucket="raw", Key="retired/")
+    project.world["preview"] = replacing(lake_with_state, set(LAKE), "bucket")
+    project.save()
+    assert project.run() == 0
+
+
+def test_an_update_that_replaces_nothing_goes_on(
+    project: Project, minio: S3Endpoint, lake_with_state: list[dict[str, Any]]
+) -> None:
+    put(minio, "raw", "files/data.csv")
+    assert project.run() == 0
+
+
+def lock_with_default_retention(minio: S3Endpoint, bucket: str) -> None:
+    admin = s3_client(minio)
+    admin.put_object_lock_configuration(
+        Bucket=bucket,
+        ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled",
+            "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 365}},
+        },
+    )
+
+
+@pytest.fixture
+def locked_raw(minio: S3Endpoint, lake_in_minio: set[str]) -> Iterator[str]:
+    """Bronze with a GOVERNANCE default retention, and objects it holds; emptied afterwards
+    with the bypass (lake_in_minio's purge cannot delete them)."""
+    admin = s3_client(minio)
+    admin.create_bucket(Bucket="raw", ObjectLockEnabledForBucket=True)
+    lake_in_minio.add("raw")
+    lock_with_default_retention(minio, "raw")
+    put(minio, "raw", "postgres/", "files/batch.csv")
+    yield "raw"
+    versions = admin.list_object_versions(Bucket="raw")
+    for entry in [*versions.get("Versions", []), *versions.get("DeleteMarkers", [])]:
+        admin.delete_object(
+            Bucket="raw",
+            Key=entry["Key"],
+            VersionId=entry["VersionId"],
+            BypassGovernanceRetention=True,
+        )
+
+
+def test_a_default_retention_stops_a_replacement_however_it_is_allowed(
+    project: Project,
+    minio: S3Endpoint,
+    lake_in_minio: set[str],
+    locked_raw: str,
+    dev_resources: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_buckets(minio, lake_in_minio, {"staging", "curated"})
+    project.set_state(export(dev_resources))
+    project.world["preview"] = replacing(dev_resources, {"raw"}, "objectLocking")
+    project.save()
+    monkeypatch.setenv("LAKE_REPLACE_BUCKETS", "raw")
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    assert "default retention (GOVERNANCE 365 days)" in err
+    assert "mc retention clear --default local/raw" in err
+    assert "mc rm --recursive --versions --force --bypass local/raw" in err
+
+
+def test_destroy_stops_on_a_default_retention_and_goes_on_without(
+    project: Project,
+    minio: S3Endpoint,
+    lake_in_minio: set[str],
+    locked_raw: str,
+    dev_resources: list[dict[str, Any]],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    make_buckets(minio, lake_in_minio, {"staging", "curated"})
+    project.set_state(export(dev_resources))
+    assert main(["--project-dir", str(project.folder), "--for", "destroy"]) == 1
+    assert "Stopped before `pulumi destroy`" in capsys.readouterr().err
+    # Emptied as the message says (mc rm --versions --bypass): the provider can delete it.
+    admin = s3_client(minio)
+    for version in admin.list_object_versions(Bucket="raw").get("Versions", []):
+        admin.delete_object(
+            Bucket="raw",
+            Key=version["Key"],
+            VersionId=version["VersionId"],
+            BypassGovernanceRetention=True,
+        )
+    assert main(["--project-dir", str(project.folder), "--for", "destroy"]) == 0
+
+
+# -- the client: the stack's login, and nothing else -------------------------------------------
+
+
+def test_the_checkouts_outputs_and_the_shells_profile_do_not_matter(
+    project: Project,
+    iam_login: IamUser,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`make outputs` writes `{}` for an empty stack; AWS_PROFILE may name another tool's
+    profile. Neither is the stack's MinIO login."""
+    use_login(project, iam_login.access_key_id, iam_login.secret_access_key)
+    (project.folder / "Pulumi.yaml").write_text((REPO / "Pulumi.yaml").read_text())
+    (project.folder / ".lakeops").mkdir()
+    (project.folder / ".lakeops" / "outputs-dev.json").write_text("{}")
+    monkeypatch.chdir(project.folder)
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    config = tmp_path / "aws-config"
+    config.write_text("[default]\nregion = eu-west-1\ns3 =\n  addressing_style = virtual\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    for mode in ("login", "up"):
+        assert main(["--project-dir", str(project.folder), "--for", mode]) == 0
+
+
+# -- buckets the state does not track -----------------------------------------------------------
+
+
+def test_untracked_buckets_can_be_imported_where_the_state_has_their_parents(
     project: Project,
     minio: S3Endpoint,
     lake_in_minio: set[str],
     dev_resources: list[dict[str, Any]],
     capsys: pytest.CaptureFixture[str],
-    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
     make_buckets(minio, lake_in_minio, LAKE)
-    put(minio, "raw", "api/events/e.json")
-    project.set_state(export(with_object_lock(dev_resources, "raw")))
-    assert project.run() == 1, "the config says false (the committed value), the bucket is locked"
-    assert "lake:bronzeObjectLock is false" in capsys.readouterr().err
-    set_object_lock(project, '"true"')
-    assert project.run() == 0, "the config agrees with the bucket"
+    project.set_state(export(buckets_of(dev_resources, frozenset({"staging", "curated"}))))
+    assert project.run() == 1
+    err = capsys.readouterr().err
+    urns = {r["urn"].rsplit("::", 1)[-1]: r["urn"] for r in dev_resources if not r["custom"]}
+    layer = urns["lake-bronze"]
+    provider = next(r["urn"] for r in dev_resources if r["type"] == "pulumi:providers:minio")
+    assert (
+        'make pulumi ARGS="import --stack dev --yes --generate-code=false '
+        f"--parent lake-bronze={layer} --provider minio={provider} "
+        'minio:index/s3Bucket:S3Bucket lake-bronze-bucket raw"'
+    ) in err
+    assert "make reset" in err
 
 
-def test_flipping_it_goes_on_when_bronze_holds_only_its_markers(
-    project: Project,
-    minio: S3Endpoint,
-    lake_in_minio: set[str],
-    dev_resources: list[dict[str, Any]],
-    monkeypatch: pytest.MonkeyPatch,
+# -- what the Makefile runs first ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("target", "mode"),
+    [("up", "up"), ("preview", "preview"), ("destroy", "destroy"), ("pulumi", "login")],
+)
+def test_every_dev_pulumi_target_starts_minio_and_runs_the_preflight_first(
+    target: str, mode: str
 ) -> None:
-    monkeypatch.delenv("LAKE_REPLACE_BRONZE", raising=False)
-    make_buckets(minio, lake_in_minio, LAKE)
-    put(minio, "raw", "postgres/", "files/", "api/", "streaming/")
-    put(minio, "staging", "cleaned/users/part-0.parquet")  # not bronze: not replaced
-    project.set_state(export(dev_resources))
-    set_object_lock(project, "true")
-    assert project.run() == 0
+    done = subprocess.run(
+        ["make", "-n", "--no-print-directory", target, "ARGS=stack ls"],
+        cwd=REPO,
+        input="dev\n",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+
+    def first(text: str) -> int:
+        return next(n for n, line in enumerate(lines) if text in line)
+
+    pulumi_line = next(
+        n
+        for n, line in enumerate(lines)
+        if re.search(r"pulumi (--cwd \S+ )?(up|preview|destroy|stack ls)", line)
+        and "dev_preflight" not in line
+    )
+    assert first("docker compose up -d --wait minio") < first("infra/dev_preflight.py")
+    assert first(f"--for {mode}") < pulumi_line

@@ -10,19 +10,22 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from pulumi.runtime import rpc
 
 from lakeinfra.args import LakeArgsError
-from lakeinfra.markers import S3Login
+from lakeinfra.markers import DELETE_MARKER, PUT_MARKER, curl_login
 from lakeinfra.policies import ROLES, role_policy
 from lakeops import Backend, LakeConfig, StorageLayer
 from lakeops.layout import LAYOUT, marker_key
-from tests.support.pulumi_stack import REPO, StackRun, run_stack
+from tests.support.pulumi_stack import REPO, Registration, StackRun, run_stack
 
 BUCKETS = {StorageLayer.BRONZE: "raw", StorageLayer.SILVER: "staging", StorageLayer.GOLD: "curated"}
 
 EXPECTED_TYPES = Counter(
     {
         "pulumi:providers:minio": 1,
+        "pulumi:providers:command": 1,
+        "command:local:Command": 10,
         "lakeops:index:MedallionLake": 1,
         "lakeops:minio:LakeLayer": 3,
         "minio:index/s3Bucket:S3Bucket": 3,
@@ -43,7 +46,7 @@ def dev() -> StackRun:
 
 def test_the_dev_stack_declares_exactly_this_graph(dev: StackRun) -> None:
     assert dev.type_counts() == EXPECTED_TYPES
-    assert len(dev.registrations) == 27
+    assert len(dev.registrations) == 38
 
 
 def test_dev_declares_no_aws_resources(dev: StackRun) -> None:
@@ -52,14 +55,18 @@ def test_dev_declares_no_aws_resources(dev: StackRun) -> None:
     ]
 
 
-def test_every_resource_uses_the_one_explicit_minio_provider(dev: StackRun) -> None:
+def test_every_resource_uses_an_explicit_provider_of_its_package(dev: StackRun) -> None:
     (provider,) = dev.of_type("pulumi:providers:minio")
     assert provider.inputs["minioServer"] == "localhost:9000"
     assert provider.inputs["minioUser"] == "minio"
     assert provider.inputs["minioRegion"] == "us-east-1"
     assert provider.inputs["minioSsl"] == "false"
+    (commands,) = dev.of_type("pulumi:providers:command")
     custom = [r for r in dev.registrations if r.custom and not r.type.startswith("pulumi:")]
-    assert custom and all(r.provider.startswith(provider.urn + "::") for r in custom)
+    assert custom
+    for resource in custom:
+        expected = commands if resource.type.startswith("command:") else provider
+        assert resource.provider.startswith(expected.urn + "::"), resource.name
 
 
 def test_layers_are_children_of_the_lake_and_resources_of_their_layer(dev: StackRun) -> None:
@@ -93,7 +100,7 @@ def test_a_bucket_replacement_deletes_the_old_bucket_first(overrides: dict[str, 
     work: the old bucket must go first. Its versioning and ILM policy name it as an input
     (ForceNew in the provider), so the engine deletes them before it and recreates them after
     the new bucket; the program writes the markers into the new bucket once its versioning
-    is on (test_a_marker_establishes_every_declared_prefix)."""
+    is on (test_a_marker_resource_establishes_every_declared_prefix)."""
     run = run_stack("dev", overrides)
     for layer in StorageLayer:
         bucket = run.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
@@ -116,28 +123,67 @@ def test_destroying_versioning_leaves_it_on(dev: StackRun) -> None:
         assert versioning.retain_on_delete
 
 
-def test_a_marker_establishes_every_declared_prefix(dev: StackRun) -> None:
-    """The MinIO provider cannot create a '<prefix>/' object (lakeinfra.markers), so the
-    program writes each one: zero bytes, with the provider's own server and login, once the
-    bucket's versioning exists. None is a provider resource."""
+def markers_of(run: StackRun) -> dict[tuple[str, str], Registration]:
+    """The marker Commands, by (bucket, key)."""
+    found = {}
+    for command in run.of_type("command:local:Command"):
+        environment = command.inputs["environment"]
+        found[(environment["LAKE_BUCKET"], environment["LAKE_MARKER_KEY"])] = command
+    return found
+
+
+def test_a_marker_resource_establishes_every_declared_prefix(dev: StackRun) -> None:
+    """The MinIO provider cannot create a '<prefix>/' object (lakeinfra.markers): each marker
+    is a Command that PUTs it with the provider's own server and login, once the bucket's
+    versioning exists, and deletes it when the prefix goes."""
     expected = {
         (BUCKETS[layer], marker_key(prefix))
         for layer, spec in LAYOUT.items()
         for prefix in spec.prefixes
     }
-    written = [(put.bucket, put.key) for put in dev.marker_puts]
-    assert sorted(written) == sorted(expected)
-    assert ("raw", "postgres/") in written
+    markers = markers_of(dev)
+    assert set(markers) == expected
     layer_of = {bucket: layer for layer, bucket in BUCKETS.items()}
-    for put in dev.marker_puts:
-        assert put.body == b""
-        assert put.login == S3Login("http://localhost:9000", "us-east-1", "minio", "minio123")
-        assert f"lake-{layer_of[put.bucket]}-versioning" in put.after
+    for (bucket, key), command in markers.items():
+        layer = layer_of[bucket]
+        assert command.name == f"lake-{layer}-marker-{key.rstrip('/')}"
+        assert command.inputs["create"] == PUT_MARKER
+        assert command.inputs["delete"] == DELETE_MARKER
+        assert command.inputs["environment"] == {
+            "LAKE_S3_ENDPOINT": "http://localhost:9000",
+            "LAKE_S3_REGION": "us-east-1",
+            "LAKE_BUCKET": bucket,
+            "LAKE_MARKER_KEY": key,
+        }
+        # The login reaches curl on stdin, a Pulumi secret: never in the environment.
+        assert command.inputs["stdin"] == {
+            rpc._special_sig_key: rpc._special_secret_sig,
+            "value": curl_login("minio", "minio123"),
+        }
+        versioning = dev.one(
+            "minio:index/s3BucketVersioning:S3BucketVersioning", f"lake-{layer}-versioning"
+        )
+        bucket_resource = dev.one("minio:index/s3Bucket:S3Bucket", f"lake-{layer}-bucket")
+        assert versioning.urn in command.dependencies
+        # Replaced with the bucket (triggers are replaceOnChanges in pulumi-command).
+        assert command.inputs["triggers"] == [bucket, bucket]
+        assert bucket_resource.urn in command.dependencies
     assert dev.of_type("minio:index/s3Object:S3Object") == []
 
 
-def test_a_preview_writes_no_marker() -> None:
-    assert run_stack("dev", preview=True).marker_puts == []
+def test_a_preview_declares_the_same_markers_and_a_second_run_changes_nothing(
+    dev: StackRun,
+) -> None:
+    """What preview shows is what an update does, and running the program again declares
+    the same inputs for every resource: no diff, so no marker command runs again."""
+    preview = run_stack("dev", preview=True)
+    assert set(markers_of(preview)) == set(markers_of(dev))
+    again = run_stack("dev")
+    first = {r.urn: r.inputs for r in dev.registrations}
+    assert {r.urn: r.inputs for r in again.registrations} == first
+    assert {r.urn: r.inputs for r in preview.registrations if r.type.startswith("command:")} == {
+        urn: inputs for urn, inputs in first.items() if "command:local:Command" in urn
+    }
 
 
 def test_one_ilm_policy_per_bucket_expires_noncurrent_versions(dev: StackRun) -> None:
@@ -274,4 +320,4 @@ def test_the_dev_stack_runs_without_the_aws_provider_installed() -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "27"
+    assert done.stdout.strip() == "38"

@@ -5,8 +5,8 @@ verify` can be checked against exactly what the stack declares. It is a translat
 inputs, not a provider: IAM and bucket policies are left out (the policy-effect tests apply
 those), as is access logging. The MinIO ILM translation follows terraform-provider-minio
 1.20.1's resource_minio_ilm_policy.go (status Enabled, prefix filter, noncurrent days).
-The dev stack's prefix markers, which its program writes itself, are written with the
-program's own code (lakeinfra.markers.put_missing_markers).
+The dev stack's prefix markers (local Command resources that PUT a zero-byte object) are
+applied as the zero-byte PUT they make; tests/infra/test_markers.py runs the commands themselves.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from lakeinfra.markers import put_missing_markers
 from tests.support.pulumi_stack import Registration, StackRun
 
 if TYPE_CHECKING:
@@ -83,6 +82,11 @@ def _appliers(client: Any) -> dict[str, Callable[[dict[str, Any]], object]]:
         "aws:s3/bucketObjectv2:BucketObjectv2": lambda i: client.put_object(
             Bucket=i["bucket"], Key=i["key"], Body=_object_body(i)
         ),
+        "command:local:Command": lambda i: client.put_object(
+            Bucket=i["environment"]["LAKE_BUCKET"],
+            Key=i["environment"]["LAKE_MARKER_KEY"],
+            Body=b"",
+        ),
         "minio:index/ilmPolicy:IlmPolicy": lambda i: client.put_bucket_lifecycle_configuration(
             Bucket=i["bucket"],
             LifecycleConfiguration={"Rules": [_minio_ilm_rule(rule) for rule in i["rules"]]},
@@ -118,13 +122,11 @@ def apply_s3_resources(run: StackRun, client: S3Client) -> list[Registration]:
     """Create the lake's buckets and their settings in dependency order; return what applied."""
     appliers = _appliers(client)
     # Buckets first, then settings, then objects: the order the engine's dependencies give.
-    order = {"Bucket": 0, "S3Bucket": 0, "BucketObjectv2": 2}
+    order = {"Bucket": 0, "S3Bucket": 0, "BucketObjectv2": 2, "Command": 2}
     applied = [r for r in run.registrations if r.type in appliers]
     applied.sort(key=lambda r: order.get(r.type.rsplit(":", 1)[-1], 1))
     for registration in applied:
         appliers[registration.type](_integers(registration.inputs))
-    for marker in run.marker_puts:
-        put_missing_markers(client, marker.bucket, [marker.key])
     return applied
 
 

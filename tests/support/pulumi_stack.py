@@ -1,10 +1,9 @@
 """Running the Pulumi program under Pulumi's own mocks, with a stack's committed config.
 
 The harness records every registration (type, name, parent, provider, dependencies,
-protect, replace and delete options) as the engine would receive it, and every prefix marker
-the program writes itself (to a recording stand-in for the S3 server), and reads the stack's
-outputs only after the program's RPCs have all finished: assertions never run inside an
-unrelated ``apply``.
+protect, replace, delete and alias options) as the engine would receive it, and reads the
+stack's outputs only after the program's RPCs have all finished: assertions never run inside
+an unrelated ``apply``.
 """
 
 from __future__ import annotations
@@ -17,13 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import botocore.exceptions
 import pulumi
 import pulumi.runtime
 import yaml
 from pulumi.runtime.mocks import MockMonitor
-
-from lakeinfra.markers import S3Login
 
 REPO = Path(__file__).resolve().parents[2]
 PROJECT = "lake"
@@ -62,6 +58,8 @@ class Registration:
     replace_on_changes: tuple[str, ...]
     delete_before_replace: bool
     retain_on_delete: bool
+    # The URNs this resource was known by (its aliases, as the engine receives them).
+    aliases: tuple[str, ...]
     inputs: dict[str, Any]
     state: dict[str, Any]
 
@@ -133,6 +131,8 @@ class RecordingMonitor(MockMonitor):
                 replace_on_changes=tuple(request.replaceOnChanges),
                 delete_before_replace=bool(request.deleteBeforeReplace),
                 retain_on_delete=bool(request.retainOnDelete),
+                aliases=tuple(request.aliasURNs)
+                + tuple(alias.urn for alias in request.aliases if alias.urn),
                 inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
                 state=self.resources[response.urn].state,
             )
@@ -141,58 +141,12 @@ class RecordingMonitor(MockMonitor):
         return response
 
 
-@dataclass(frozen=True)
-class MarkerPut:
-    """A prefix marker the program wrote itself (lakeinfra.markers), as the server received it."""
-
-    login: S3Login
-    bucket: str
-    key: str
-    body: bytes
-    # Names of the resources registered when it was written.
-    after: frozenset[str]
-
-
-class MarkerRecorder:
-    """Stands in for the S3 server the program writes markers to: every marker is missing,
-    every PUT is recorded."""
-
-    def __init__(self, monitor: RecordingMonitor) -> None:
-        self.monitor = monitor
-        self.puts: list[MarkerPut] = []
-        self._lock = threading.Lock()
-
-    def client(self, login: S3Login) -> Any:
-        return _RecordingS3Client(self, login)
-
-    def record(self, login: S3Login, bucket: str, key: str, body: bytes) -> None:
-        with self._lock:
-            after = frozenset(r.name for r in self.monitor.registrations)
-            self.puts.append(MarkerPut(login, bucket, key, body, after))
-
-
-class _RecordingS3Client:
-    def __init__(self, recorder: MarkerRecorder, login: S3Login) -> None:
-        self._recorder = recorder
-        self._login = login
-
-    def head_object(self, *, Bucket: str, Key: str) -> dict[str, Any]:
-        raise botocore.exceptions.ClientError(
-            {"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject"
-        )
-
-    def put_object(self, *, Bucket: str, Key: str, Body: bytes) -> dict[str, Any]:
-        self._recorder.record(self._login, Bucket, Key, bytes(Body))
-        return {"ETag": '"d41d8cd98f00b204e9800998ecf8427e"'}
-
-
 @dataclass
 class StackRun:
     registrations: list[Registration]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
     calls: list[tuple[str, str]] = field(default_factory=list)
-    marker_puts: list[MarkerPut] = field(default_factory=list)
 
     def of_type(self, type_token: str) -> list[Registration]:
         return [r for r in self.registrations if r.type == type_token]
@@ -216,16 +170,14 @@ def run_stack(
     preview: bool = False,
     provider_state: dict[str, dict[str, Any]] | None = None,
 ) -> StackRun:
-    """Run the program of ``infra/`` for ``stack`` under mocks, and return what it declared
-    (and, for an update, the markers it wrote); ``preview`` runs it as `pulumi preview` does;
+    """Run the program of ``infra/`` for ``stack`` under mocks, and return what it declared;
+    ``preview`` runs it as `pulumi preview` does;
     ``provider_state`` is what the providers report of existing resources (RecordingMocks)."""
-    from lakeinfra import markers
     from lakeinfra.program import main
 
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
     mocks = RecordingMocks(provider_state)
     monitor = RecordingMonitor(mocks)
-    recorder = MarkerRecorder(monitor)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
     pulumi.runtime.set_all_config(load_stack_config(stack, overrides))
     outputs: dict[str, Any] = {}
@@ -245,13 +197,6 @@ def run_stack(
         assert root is not None
         return asyncio.ensure_future(resolve(dict(root.outputs)))  # type: ignore[attr-defined]
 
-    real_client = markers.s3_client
-    markers.s3_client = recorder.client
-    try:
-        program()
-    finally:
-        markers.s3_client = real_client
+    program()
     # run_pulumi_func has waited for every outstanding RPC before returning.
-    return StackRun(
-        list(monitor.registrations), outputs, secret, list(mocks.calls), list(recorder.puts)
-    )
+    return StackRun(list(monitor.registrations), outputs, secret, list(mocks.calls))
