@@ -1,6 +1,8 @@
 #!/bin/sh
 # Provision the dev stack from the minio-init container: the same Pulumi program, stack file and
-# state (./.pulumi-state) that `make up` uses. Re-running it is idempotent.
+# state (./.pulumi-state) that `make up` uses. Re-running it is idempotent, and needs no network:
+# the CLI, the plugins and the packages are in the image (infra/provisioner.Dockerfile), and the
+# project's own code comes from the checkout through PYTHONPATH.
 set -eu
 project="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$project"
@@ -11,25 +13,17 @@ give_back() { chown -R "$owner" .pulumi-state .lakeops 2>/dev/null || true; }
 trap give_back EXIT
 trap 'exit 130' INT TERM
 
-venv=/venv
-echo "minio-init: installing the project into $venv"
-[ -x "$venv/bin/python" ] || python -m venv "$venv"
-"$venv/bin/python" -m pip install --quiet -e "$project[infra-minio]"
-
-# Pulumi runs from a shadow project: the same program and stack file, but the container's
-# virtualenv instead of the checkout's .venv, which belongs to the host.
+venv=/opt/venv
+# Pulumi runs from a shadow project: the same program and stack file, but the image's
+# virtualenv instead of the checkout's, which belongs to the host.
 shadow=/tmp/lake-project
-mkdir -p "$shadow"
-sed "s#^\( *virtualenv:\).*#\1 $venv#" Pulumi.yaml > "$shadow/Pulumi.yaml"
-grep -q "virtualenv: $venv" "$shadow/Pulumi.yaml"
-ln -sf "$project/Pulumi.dev.yaml" "$shadow/Pulumi.dev.yaml"
-ln -sfn "$project/infra" "$shadow/infra"
+sh infra/shadow-project.sh "$venv" "$shadow"
 
 mkdir -p .pulumi-state .lakeops
 export PULUMI_BACKEND_URL="${PULUMI_BACKEND_URL:-file://$project/.pulumi-state}"
 echo "minio-init: pulumi up (stack dev, state in $PULUMI_BACKEND_URL)"
 pulumi --cwd "$shadow" stack select dev --create --non-interactive
-"$venv/bin/python" infra/dev_preflight.py --project-dir "$shadow"
+"$venv/bin/python" infra/dev_preflight.py --project-dir "$shadow" --for up
 pulumi --cwd "$shadow" up --stack dev --yes --non-interactive --suppress-progress
 
 outputs=.lakeops/outputs-dev.json
@@ -40,6 +34,8 @@ mv "$outputs.tmp" "$outputs"
 echo "minio-init: stack outputs exported to $outputs"
 
 export LAKEOPS_OUTPUTS_FILE="$project/$outputs"
-# The sample goes in as the ingest role; verify is administration, with the root login.
-"$venv/bin/lakeops" --role ingest sample
-"$venv/bin/lakeops" verify
+# The sample goes in as the ingest role; verify is administration, with the root login. Verify
+# runs after every provisioning: it compares the live ILM rules with the stack's, which the
+# MinIO provider can report as updated when MinIO refused them (minioUpdateILMPolicy).
+"$venv/bin/python" -m lakeops --role ingest sample
+"$venv/bin/python" -m lakeops verify

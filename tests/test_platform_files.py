@@ -66,7 +66,9 @@ def test_docker_compose_accepts_the_file() -> None:
 def test_minio_is_pinned_healthy_persistent_and_on_the_seed_ports() -> None:
     minio = compose()["services"]["minio"]
     image = minio["image"]
-    assert re.fullmatch(r"quay\.io/minio/minio:RELEASE\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ", image)
+    assert re.fullmatch(r"quay\.io/minio/minio@sha256:[0-9a-f]{64}", image)
+    # The release it is, named beside it.
+    assert "RELEASE.2025-09-07T16-13-09Z" in COMPOSE.read_text()
     # Published on loopback only: the login is public and the image has known issues.
     assert {str(p) for p in minio["ports"]} == {"127.0.0.1:9000:9000", "127.0.0.1:9001:9001"}
     assert minio["healthcheck"]["test"] == ["CMD", "mc", "ready", "local"]
@@ -82,23 +84,21 @@ def test_minio_init_provisions_with_the_same_program_and_state_as_make_up() -> N
     assert init["network_mode"] == "service:minio"
     assert init["init"] is True, "signals must reach the script, so its cleanup runs"
     assert init["environment"]["PYTHONDONTWRITEBYTECODE"] == "1"
-    assert ".:/project" in init["volumes"]
-    # A volume inside the checkout would make Docker create a root-owned .venv there.
-    assert "provisioner-venv:/venv" in init["volumes"]
-    assert not [v for v in init["volumes"] if str(v).split(":")[-1].startswith("/project/")]
+    # The checkout alone: the image holds the CLI, the plugins and the packages.
+    assert init["volumes"] == [".:/project"]
     assert init["environment"]["PULUMI_BACKEND_URL"] == "file:///project/.pulumi-state"
     assert "PULUMI_BACKEND_URL=file://$(CURDIR)/.pulumi-state" in (REPO / "Makefile").read_text()
     dockerfile = REPO / init["build"]["dockerfile"]
     assert dockerfile.is_file()
     script = (REPO / "infra" / "provision.sh").read_text()
     steps = [
-        '-e "$project[infra-minio]"',
+        "infra/shadow-project.sh",
         "stack select dev --create",
-        "infra/dev_preflight.py",
+        'infra/dev_preflight.py --project-dir "$shadow" --for up',
         "up --stack dev --yes",
         "stack output --stack dev --json --show-secrets",
-        'lakeops" --role ingest sample',
-        'lakeops" verify',
+        "-m lakeops --role ingest sample",
+        "-m lakeops verify",
     ]
     positions = [script.find(step) for step in steps]
     assert all(p >= 0 for p in positions), [
@@ -107,25 +107,24 @@ def test_minio_init_provisions_with_the_same_program_and_state_as_make_up() -> N
     assert positions == sorted(positions)
 
 
-def test_the_container_runs_pulumi_with_its_own_virtualenv() -> None:
-    """provision.sh rewrites Pulumi.yaml's virtualenv for its shadow project; check the rewrite."""
-    script = (REPO / "infra" / "provision.sh").read_text()
-    (sed_line,) = [line for line in script.splitlines() if line.startswith("sed ")]
-    expression = sed_line.split('"')[1].replace("$venv", "/venv")
-    done = subprocess.run(
-        ["sed", expression, "Pulumi.yaml"], cwd=REPO, capture_output=True, text=True, check=True
+def test_the_container_runs_pulumi_with_its_own_virtualenv(tmp_path: Path) -> None:
+    """provision.sh and make up share infra/shadow-project.sh; check what it writes."""
+    shadow = tmp_path / "shadow"
+    subprocess.run(
+        ["sh", str(REPO / "infra" / "shadow-project.sh"), "/opt/venv", str(shadow)], check=True
     )
-    shadow = yaml.safe_load(done.stdout)
+    written = yaml.safe_load((shadow / "Pulumi.yaml").read_text())
     original = yaml.safe_load((REPO / "Pulumi.yaml").read_text())
-    assert shadow["runtime"]["options"]["virtualenv"] == "/venv"
-    shadow["runtime"]["options"]["virtualenv"] = original["runtime"]["options"]["virtualenv"]
-    assert shadow == original
+    assert written["runtime"]["options"]["virtualenv"] == "/opt/venv"
+    written["runtime"]["options"]["virtualenv"] = original["runtime"]["options"]["virtualenv"]
+    assert written == original
 
 
 def test_the_provisioner_image_pins_the_cli_and_plugin_the_sdk_expects() -> None:
     dockerfile = (REPO / "infra" / "provisioner.Dockerfile").read_text()
     assert f"ARG PULUMI_VERSION={version('pulumi')}" in dockerfile
     assert f"ARG PULUMI_MINIO_VERSION={version('pulumi_minio')}" in dockerfile
+    assert f"ARG PULUMI_COMMAND_VERSION={version('pulumi_command')}" in dockerfile
     image = compose()["services"]["minio-init"]["image"]
     assert image.endswith(f":{version('pulumi')}")
 
@@ -383,3 +382,64 @@ def test_reset_asks_before_deleting_anything() -> None:
         assert "Not confirmed; nothing deleted." in done.stdout
     assert "docker compose down -v" in steps and "rm -rf .pulumi-state" in steps
     assert steps.find("Type 'reset'") < steps.find("docker compose down -v")
+
+
+def test_the_provisioner_image_verifies_the_cli_and_bakes_everything_in() -> None:
+    """No unverified `curl | sh`, and nothing installed at provisioning time: re-provisioning
+    needs no network."""
+    dockerfile = (REPO / "infra" / "provisioner.Dockerfile").read_text()
+    assert "| sh" not in dockerfile and "get.pulumi.com | " not in dockerfile
+    assert "sha256sum -c" in dockerfile
+    assert "checksums.txt" in dockerfile and "github.com/pulumi/pulumi/releases" in dockerfile
+    assert "--require-hashes" in dockerfile and "requirements/infra-minio.txt" in dockerfile
+    script = (REPO / "infra" / "provision.sh").read_text()
+    assert "pip install" not in script and "python -m venv" not in script
+
+
+def test_every_image_is_pinned_by_digest() -> None:
+    for dockerfile in (REPO / "infra").glob("*.Dockerfile"):
+        for line in dockerfile.read_text().splitlines():
+            if line.startswith("FROM "):
+                assert re.search(r"@sha256:[0-9a-f]{64}", line), f"{dockerfile.name}: {line}"
+    assert "@sha256:" in compose()["services"]["minio"]["image"]
+
+
+def test_the_cve_fixed_minio_is_an_opt_in_build_pinned_by_commit() -> None:
+    override = yaml.safe_load((REPO / "docker-compose.minio-source.yml").read_text())
+    assert "build" not in compose()["services"]["minio"], "the default stays the published image"
+    minio = override["services"]["minio"]
+    assert minio["build"]["dockerfile"] == "infra/minio-source.Dockerfile"
+    assert minio["pull_policy"] == "build"
+    assert minio["image"].endswith(":RELEASE.2025-10-15T17-29-55Z")
+    assert "curl" in minio["healthcheck"]["test"], "the source build has no mc"
+    source = (REPO / "infra" / "minio-source.Dockerfile").read_text()
+    assert "ARG MINIO_RELEASE=RELEASE.2025-10-15T17-29-55Z" in source
+    assert "ARG MINIO_COMMIT=9e49d5e7a648f00e26f2246f4dc28e6b07f8c84a" in source
+    assert 'test "$(git -C /src rev-parse HEAD)" = "${MINIO_COMMIT}"' in source
+    readme = (REPO / "README.md").read_text()
+    assert "CVE-2025-62506" in readme and "docker-compose.minio-source.yml" in readme
+
+
+def test_documented_ways_to_rerun_provisioning_work_with_a_recreated_minio() -> None:
+    """`restart` keeps a minio-init container bound to the old minio's network namespace."""
+    for path in [COMPOSE, REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        assert "restart minio-init" not in path.read_text(), path.name
+    assert "docker compose up minio-init" in COMPOSE.read_text()
+
+
+def test_shell_scripts_and_the_makefile_keep_lf_line_endings() -> None:
+    files = [
+        "Makefile",
+        "infra/provision.sh",
+        "infra/shadow-project.sh",
+        "infra/provisioner.Dockerfile",
+        "docker-compose.yml",
+    ]
+    done = subprocess.run(
+        ["git", "check-attr", "eol", "--", *files],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"{name}: eol: lf" for name in files]
