@@ -61,9 +61,8 @@ class MedallionLake(pulumi.ComponentResource):
                 f"{name}-access",
                 buckets=names,
                 name_for=policy_names,
-                opts=pulumi.ResourceOptions(
-                    parent=self, depends_on=[layer.bucket for layer in minio_layers.values()]
-                ),
+                after=[layer.bucket for layer in minio_layers.values()],
+                opts=pulumi.ResourceOptions(parent=self),
             )
             layers = dict(minio_layers)
             endpoint: str | None = args.minio.endpoint

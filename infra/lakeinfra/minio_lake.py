@@ -15,7 +15,7 @@ What differs from AWS, on purpose:
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pulumi
 import pulumi_minio as minio
@@ -111,10 +111,16 @@ class MinioLakeAccess(pulumi.ComponentResource):
         *,
         buckets: Mapping[StorageLayer, str],
         name_for: Mapping[str, str],
+        after: Sequence[pulumi.Resource] = (),
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("lakeops:minio:LakeAccess", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # On the policies themselves: a component's depends_on does not reach its children
+        # (the SDK passes protect and providers down, nothing else: sdk/python/lib/pulumi/
+        # resource.py, Resource.__init__), so the policies were created, and deleted, in no
+        # order with the buckets they name.
+        after_buckets = pulumi.ResourceOptions(parent=self, depends_on=list(after))
         self.policy_names: dict[str, pulumi.Output[str]] = {}
         self.credentials: dict[str, dict[str, pulumi.Output[str]]] = {}
         for role in ROLES:
@@ -122,7 +128,7 @@ class MinioLakeAccess(pulumi.ComponentResource):
                 f"{name}-{role}-policy",
                 name=name_for[role],
                 policy=json.dumps(role_policy(role, buckets)),
-                opts=child,
+                opts=after_buckets,
             )
             # MinIO generates the secret key; it reaches the outputs only as a Pulumi secret.
             user = minio.IamUser(f"{name}-{role}-user", name=name_for[role], opts=child)

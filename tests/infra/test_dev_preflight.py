@@ -479,7 +479,7 @@ def test_an_unreadable_secret_says_which_passphrase(
 def test_make_up_and_minio_init_run_the_preflight_before_pulumi_up() -> None:
     makefile = (REPO / "Makefile").read_text()
     up = makefile[makefile.index("\nup:") : makefile.index("\n.PHONY: down")]
-    assert up.index("infra/dev_preflight.py") < up.index("up --stack dev")
+    assert up.index("$(PREFLIGHT) up") < up.index("up --stack dev")
     script = (REPO / "infra" / "provision.sh").read_text()
     assert script.index("infra/dev_preflight.py") < script.index("up --stack dev")
     assert "set -eu" in textwrap.dedent(script)

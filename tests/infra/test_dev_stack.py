@@ -321,3 +321,11 @@ def test_the_dev_stack_runs_without_the_aws_provider_installed() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "38"
+
+
+def test_role_policies_come_after_the_buckets_they_name(dev: StackRun) -> None:
+    """depends_on set on a component does not reach its children (the SDK inherits only
+    protect and providers), so it is on each policy."""
+    buckets = {r.urn for r in dev.of_type("minio:index/s3Bucket:S3Bucket")}
+    for policy in dev.of_type("minio:index/iamPolicy:IamPolicy"):
+        assert buckets <= set(policy.dependencies), policy.name
