@@ -26,6 +26,7 @@ import pytest
 from lakeinfra import aws_lake
 from lakeinfra.policies import ROLES
 from lakeops.layout import LAYOUT, StorageLayer
+from tests.infra.test_prod_stack import TRUST
 from tests.support.pulumi_stack import StackRun, run_stack
 
 PREFIX = "acme-lake-prod"
@@ -137,18 +138,6 @@ def edited_purposes(monkeypatch: pytest.MonkeyPatch) -> None:
         for role, spec in ROLES.items()
     }
     monkeypatch.setattr(aws_lake, "ROLES", edited)
-
-
-TRUST: dict[str, Any] = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 def test_editing_a_roles_purpose_replaces_nothing_under_a_fixed_name(
