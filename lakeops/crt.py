@@ -48,7 +48,9 @@ _XML_TAG = re.compile(rb"<(Code|Message|ETag)>([^<]*)</\1>")
 # aws-c-s3's error once its retries of 503 SlowDown answers are spent (aws-c-s3
 # include/aws/s3/s3.h, AWS_ERROR_S3_SLOW_DOWN).
 _SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
-_SLOW_DOWN_BODY = b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+_SLOW_DOWN_BODY = (
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 def available() -> bool:
