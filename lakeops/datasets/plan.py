@@ -356,26 +356,52 @@ def plan_upload(
             item.note = f"stored size {listed.size}, local size {item.size}"
         elif listed is not None:
             to_compare[path] = (item, listed)
+    by_etag: list[Item] = []
     for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
         item, listed = to_compare[path]
         if isinstance(digests, OSError):
             item.action, item.note = Action.INVALID, f"cannot be read: {digests.strerror}"
             continue
+        entry = published_by_key.get(item.relative)
         same = _compare(
-            ctx,
-            layer=layer,
-            key=item.target,
-            digests=digests,
-            listed=listed,
-            published=published_by_key.get(item.relative),
+            ctx, layer=layer, key=item.target, digests=digests, listed=listed, published=entry
         )
         item.sha256 = digests.sha256
         if same:
             item.action = Action.IDENTICAL
+            if not _by_manifest(entry, listed) and digests.matches_etag(listed.etag):
+                by_etag.append(item)
         else:
             item.action = Action.CONFLICT if append_only else Action.CHANGED
             item.note = "stored content differs (same size)"
+    _confirm_recorded_hashes(ctx, plan, by_etag, workers)
     return plan
+
+
+def _by_manifest(published: ManifestEntry | None, listed: Listed) -> bool:
+    return bool(published and published.sha256 and published.etag == listed.etag.strip('"'))
+
+
+def _confirm_recorded_hashes(ctx: Context, plan: Plan, items: list[Item], workers: int) -> None:
+    """Objects whose ETag says they hold the local bytes are identical only if the SHA-256
+    they record is those bytes' too: the manifest copies it, and every download is checked
+    against it. A run that failed after the file changed under it leaves the new bytes with
+    the old hash (an upload is refused then, but the object stays); taken as identical, the
+    next run would publish a hash no download can match. Such an object is written again
+    (or, in bronze, a conflict). The HEADs are those the publication reuses."""
+    append_only = LAYOUT[plan.layer].append_only
+    heads = _heads(ctx, plan.layer, [item.target for item in items], workers)
+    for item in items:
+        head = heads[item.target]
+        recorded = head.get("Metadata", {}).get(META_SHA256)
+        if recorded is None or recorded == item.sha256:
+            plan.heads[item.target] = head
+            continue
+        item.action = Action.CONFLICT if append_only else Action.CHANGED
+        item.note = (
+            f"stored bytes are the local file's, but the SHA-256 it records ({recorded[:12]}...) "
+            "is not theirs"
+        )
 
 
 def _read_size(item: Item, path: Path) -> str | None:
