@@ -32,8 +32,10 @@ from lakeops.errors import (
     DatasetConflictError,
     DatasetInvalidError,
     EndpointUnreachableError,
+    LocalFileError,
     StorageError,
 )
+from lakeops.ops.download_folder import DownloadFolder
 from tests.conftest import config_for
 from tests.support.commands import command_env, run_lakeops, start_lakeops
 from tests.support.faults import FaultProxy
@@ -602,3 +604,32 @@ def test_a_silent_server_is_given_up_on_within_thirty_seconds(
     # 30 s at most for the request, and a second for the command to start and list.
     assert elapsed <= 31, elapsed
     assert not (tmp_path / "dl").exists() or files_below(tmp_path / "dl") == []
+
+
+# -- the download folder where the platform has no *at calls (Windows) -------------------------
+
+
+@pytest.mark.parametrize("held", [True, False], ids=["descriptor", "by-path"])
+def test_the_download_folder_never_writes_through_a_link(tmp_path: Path, held: bool) -> None:
+    root, outside = tmp_path / "dl", tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    # Without a descriptor, as on a platform without openat: the folders are checked by path.
+    folder = DownloadFolder.open(root) if held else DownloadFolder(root, None)
+    with folder:
+        with folder.temporary("sub/a.txt") as written:
+            written.file.write(b"a")
+            written.commit()
+        (root / "sub").rename(root / "was-sub")
+        (root / "sub").symlink_to(outside, target_is_directory=True)
+
+        with pytest.raises(LocalFileError, match="is a link"):
+            folder.temporary("sub/b.txt")
+        stale = root / "was-sub" / ".a.txt.0123456789ab.lakeops-partial"
+        stale.write_bytes(b"")
+        (outside / ".b.txt.0123456789ab.lakeops-partial").write_bytes(b"")
+        folder.remove_temporary("was-sub/.a.txt.0123456789ab.lakeops-partial")
+        folder.remove_temporary("sub/.b.txt.0123456789ab.lakeops-partial")
+
+    assert files_below(root) == ["was-sub/a.txt"]
+    assert files_below(outside) == [".b.txt.0123456789ab.lakeops-partial"]
