@@ -398,31 +398,8 @@ def _execute(
         result.seconds = tracker.seconds
         return result
     _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
-    with local_folder() if local_folder is not None else nullcontext():
-        return _observed(
-            ctx,
-            plan=plan,
-            result=result,
-            work=work,
-            workers=workers,
-            tracker=tracker,
-            publish_dataset=publish_dataset,
-            observer=observer,
-        )
 
-
-def _observed(
-    ctx: Context,
-    *,
-    plan: Plan,
-    result: DatasetResult,
-    work: Callable[[Item], object],
-    workers: int,
-    tracker: Tracker,
-    publish_dataset: bool,
-    observer: JobObserver | None,
-) -> DatasetResult:
-    if observer is None:
+    def transfer_and_publish() -> DatasetResult:
         return _transfer_and_publish(
             ctx,
             plan=plan,
@@ -432,22 +409,18 @@ def _observed(
             tracker=tracker,
             publish_dataset=publish_dataset,
         )
-    observer.started(plan)
-    try:
-        done = _transfer_and_publish(
-            ctx,
-            plan=plan,
-            result=result,
-            work=work,
-            workers=workers,
-            tracker=tracker,
-            publish_dataset=publish_dataset,
-        )
-    except (DatasetIncompleteError, JobInterrupted):
-        observer.finished(plan, result)
-        raise
-    observer.finished(plan, done)
-    return done
+
+    with local_folder() if local_folder is not None else nullcontext():
+        if observer is None:
+            return transfer_and_publish()
+        observer.started(plan)
+        try:
+            done = transfer_and_publish()
+        except (DatasetIncompleteError, JobInterrupted):
+            observer.finished(plan, result)
+            raise
+        observer.finished(plan, done)
+        return done
 
 
 def _transfer_and_publish(
