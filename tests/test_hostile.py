@@ -587,7 +587,7 @@ def test_a_silent_server_is_given_up_on_within_thirty_seconds(
 ) -> None:
     lake.upload_folder(folder_of(tmp_path / "in", {"a.csv": b"a\n"}), SILVER, "cleaned/q/")
     # The listing is answered; the object's GET (on the transport under test) never is.
-    proxy.faults.hold_when = lambda method, path: method == "GET" and path.endswith("/a.csv")
+    proxy.faults.hold_when = lambda method, path: method == "GET" and "/cleaned/q/a.csv" in path
     env = command_env(s3, buckets, endpoint_url=proxy.url, transport=transport)
     del env["LAKEOPS_READ_TIMEOUT"]
     for variable in ("LAKEOPS_CONNECT_TIMEOUT", "LAKEOPS_MAX_ATTEMPTS"):
