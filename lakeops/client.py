@@ -8,9 +8,10 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 import botocore.config
+import botocore.credentials
 
 from lakeops._version import __version__
-from lakeops.config import LakeConfig
+from lakeops.config import LakeConfig, check_credential_values
 from lakeops.metadata import META_SHA256
 from lakeops.roles import assumed_session
 from lakeops.s3errors import normalize_version
@@ -33,9 +34,19 @@ def make_session(config: LakeConfig) -> boto3.session.Session:
         aws_session_token=config.session_token,
         region_name=config.region,
     )
+    _check_static_credentials(session)
     if config.role_arn is None:
         return session
     return assumed_session(session, config.role_arn, config.role_session_name or "lakeops")
+
+
+def _check_static_credentials(session: boto3.session.Session) -> None:
+    """Keys read from a profile or the environment, checked as explicit ones are (a profile
+    with an empty ``aws_access_key_id``). Credentials that refresh themselves (SSO, assumed
+    roles, instance profiles) are left to botocore: looking would send a request."""
+    found = session.get_credentials()
+    if type(found) is botocore.credentials.Credentials:
+        check_credential_values(found.access_key, found.secret_key, f"from {found.method}")
 
 
 def make_s3_client(

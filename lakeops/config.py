@@ -78,12 +78,14 @@ class Timeouts:
 
     A refused connection fails at once; an unroutable endpoint after ``max_attempts`` connect
     timeouts; a server that accepts connections but never answers after ``max_attempts`` read
-    timeouts (about 45 s with the defaults). The read timeout bounds each wait for bytes, not a
-    whole transfer, so large objects are not cut short by it.
+    timeouts and the pauses between them: at most 30 s with the defaults. The read timeout
+    bounds each wait for bytes, not a whole transfer, so large objects are not cut short by it.
     """
 
     connect_seconds: float = 2.0
-    read_seconds: float = 15.0
+    # Three attempts of 9 s, and botocore's pauses between them (at most 1 s, then 2 s:
+    # botocore/retries/standard.py, ExponentialBackoff), stay within 30 s.
+    read_seconds: float = 9.0
     # Attempts in all, the first included (botocore's total_max_attempts).
     max_attempts: int = 3
 
@@ -651,7 +653,22 @@ class _Resolver:
         self.sources["access_key_id"], self.sources["secret_access_key"] = sources[:2]
         if token is not None:
             self.sources["session_token"] = sources[2]
+        check_credential_values(key_id, secret, f"from {sources[0]}")
         return key_id, secret, token
+
+
+def check_credential_values(key_id: object, secret: object, source: str) -> None:
+    """Keys that no server can accept are a configuration error before any request: the CRT's
+    signer (boto3[crt] signs boto3's requests too) would raise a bare RuntimeError on an empty
+    one."""
+    for name, value in (("access key id", key_id), ("secret access key", secret)):
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigurationError(
+                f"the {name} ({source}) is empty.",
+                hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or the profile's "
+                "aws_access_key_id and aws_secret_access_key), or use a lakeops role; "
+                "`lakeops config` shows where each setting comes from.",
+            )
 
 
 def _check_endpoint(endpoint: object, source: str) -> str | None:

@@ -45,6 +45,12 @@ DEFAULT_CONNECTIONS = 64
 # C assertion, not an exception) on a reservation larger than its memory limit.
 _PART_BYTES = 16 * 1024**2
 _XML_TAG = re.compile(rb"<(Code|Message|ETag)>([^<]*)</\1>")
+# aws-c-s3's error once its retries of 503 SlowDown answers are spent (aws-c-s3
+# include/aws/s3/s3.h, AWS_ERROR_S3_SLOW_DOWN).
+_SLOW_DOWN = "AWS_ERROR_S3_SLOW_DOWN"
+_SLOW_DOWN_BODY = (
+    b"<Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>"
+)
 
 
 def available() -> bool:
@@ -302,6 +308,10 @@ class CrtTransport:
             self._log(method, host, path, failed.name, started)
             if self._cancelled:
                 raise RequestCancelled(operation) from failed
+            if failed.name == _SLOW_DOWN:
+                # The CRT retried 503 SlowDown itself, then gave up with an error of its own
+                # instead of S3's response: the same throttling boto3 reports as SlowDown.
+                raise _client_error(503, _SLOW_DOWN_BODY, operation) from failed
             raise _connection_error(failed, self._endpoint) from failed
         finally:
             with self._lock:

@@ -28,6 +28,12 @@ class ConfigurationError(LakeOpsError):
     exit_code = 3
 
 
+class InvalidManifestError(ConfigurationError):
+    """A dataset's manifest is not one lakeops would have written for that prefix: not a
+    manifest, another dataset's, or with an entry lakeops would never write (a header it does
+    not copy, a value that is not one). Refused before it steers anything."""
+
+
 class ValidationError(LakeOpsError):
     """Bad input, caught before any request is sent."""
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 MASK = "****"
 # Short values would mask innocent text ("a", "minio" in a host name): only longer ones are
@@ -34,6 +35,29 @@ def scrub(text: str) -> str:
         if secret in text:
             text = text.replace(secret, MASK)
     return text
+
+
+def redact_url(url: str) -> str:
+    """``url`` as lakeops shows it: its user name, password and query values masked, and each
+    of them registered as a secret, so that an error that repeats the URL is scrubbed too.
+
+    Endpoint URLs never carry credentials (the configuration refuses them); a URL lakeops
+    sends to on a caller's behalf (an OpenLineage endpoint) may, and is shown only this way.
+    """
+    try:
+        parts = urlsplit(url)
+        # A user name is a secret only where it is the token itself (https://TOKEN@host).
+        user = parts.username if parts.password is None else None
+        hidden = [user, parts.password, *(v for _, v in parse_qsl(parts.query))]
+    except ValueError:  # not a URL at all: nothing of it is shown
+        return MASK
+    for value in hidden:
+        register_secret(value)
+    netloc = parts.netloc.rpartition("@")[2]
+    if parts.username is not None or parts.password is not None:
+        netloc = f"{MASK}@{netloc}"
+    query = "&".join(f"{name}={MASK}" for name, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return scrub(urlunsplit((parts.scheme, netloc, parts.path, query, "")))
 
 
 def quoted(value: object, limit: int = 80) -> str:

@@ -30,7 +30,8 @@ RESERVED_KEY_NAMES = frozenset({MANIFEST_NAME, SUCCESS_NAME})
 
 def validate_key(key: object, *, what: str = "object key") -> str:
     """Return ``key`` if it is a safe object key, else raise :class:`InvalidKeyError`."""
-    if not isinstance(key, str) or key == "":
+    key = _text_key(key, what)
+    if key == "":
         raise InvalidKeyError(
             f"{what} is empty.", hint="Pass a key such as 'postgres/users/2024-01-15/users.csv'."
         )
@@ -69,9 +70,19 @@ def validate_existing_key(key: object, *, what: str = "object key") -> str:
 
     lakeops never writes keys that fail :func:`validate_key`, but it reads any that exist.
     """
-    if not isinstance(key, str) or key == "":
+    key = _text_key(key, what)
+    if key == "":
         raise InvalidKeyError(f"{what} is empty.", hint="Pass the key of an existing object.")
     return _check_length(key, what)
+
+
+def _text_key(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidKeyError(
+            f"{what} must be a string, not {quoted(value, 40)} ({type(value).__name__}).",
+            hint="Pass the key as a str, for example 'cleaned/orders/2024-01-15/part-0.csv'.",
+        )
+    return value
 
 
 def _check_length(value: str, what: str) -> str:
@@ -195,8 +206,14 @@ def metadata_size(metadata: Mapping[str, str]) -> int:
 
 
 def local_path(value: object, *, what: str = "local path") -> Path:
-    """A str or os.PathLike as a Path; anything else is a ValidationError, not a TypeError."""
+    """A str or os.PathLike as a Path; anything else is a ValidationError, not a TypeError.
+    A NUL byte ends a path at the operating system's door, so it is refused here."""
     if isinstance(value, str | os.PathLike) and str(value) != "":
+        if "\x00" in str(value):
+            raise LocalFileError(
+                f"{what} {quoted(str(value))} contains a NUL byte, which no file name can hold.",
+                hint="Check how the path was built.",
+            )
         return Path(value)
     raise LocalFileError(
         f"{what} must be a path (str or pathlib.Path), not {quoted(value)}.",
@@ -283,14 +300,3 @@ def _writable_target(path: Path) -> Path:
             hint="Choose a writable location or fix the folder's permissions.",
         )
     return path
-
-
-def make_parent_folders(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise LocalFileError(
-            f"cannot create folder {quoted(str(path.parent))} for {quoted(str(path))}: "
-            f"{exc.strerror}.",
-            hint="Choose a writable location.",
-        ) from exc

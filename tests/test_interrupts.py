@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from lakeops.config import bucket_env_var
 from lakeops.layout import StorageLayer
+from tests.support import commands
 from tests.support.faults import FaultProxy
-from tests.support.s3server import REGION, S3Endpoint
+from tests.support.s3server import S3Endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -40,17 +39,7 @@ def slow_proxy(s3: S3Endpoint) -> Iterator[FaultProxy]:
 def command_env(
     s3: S3Endpoint, proxy: FaultProxy, buckets: dict[StorageLayer, str]
 ) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "AWS_ENDPOINT_URL": proxy.url,
-        "AWS_ACCESS_KEY_ID": s3.access_key,
-        "AWS_SECRET_ACCESS_KEY": s3.secret_key,
-        "AWS_REGION": REGION,
-        "LAKEOPS_READ_TIMEOUT": "10",
-    }
-    env.pop("AWS_ENDPOINT_URL_S3", None)
-    env.update({bucket_env_var(layer): name for layer, name in buckets.items()})
-    return env
+    return commands.command_env(s3, buckets, endpoint_url=proxy.url)
 
 
 def interrupt_when(
@@ -60,13 +49,7 @@ def interrupt_when(
     and return how the command ended and how long it took to stop."""
     slow = proxy.faults.slow_when
     assert slow is not None
-    process = subprocess.Popen(
-        [sys.executable, "-m", "lakeops", "--no-progress", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = commands.start_lakeops(argv, env)
     deadline = time.monotonic() + 60
     while not any(slow(method, path) for method, path in proxy.faults.seen):
         assert process.poll() is None, process.communicate()

@@ -15,6 +15,7 @@ from typing import Any, TextIO
 
 from lakeops.cli.commands import Command
 from lakeops.cli.exits import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERRUPTED
+from lakeops.cli.output import printable
 from lakeops.cli.parser import build_parser
 from lakeops.datasets.runner import JobInterrupted
 from lakeops.errors import LakeOpsError
@@ -31,7 +32,8 @@ _ERASE_LINE = "\r\x1b[K"
 def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO, out: TextIO) -> None:
     if err.isatty():
         err.write(_ERASE_LINE)
-    message = scrub(str(error))
+    # A key or name another tool wrote may hold escape sequences: shown, never obeyed.
+    message = printable(scrub(str(error)))
     result = getattr(error, "result", None)
     if as_json:
         if result is not None:
@@ -60,7 +62,7 @@ class _BarSafeHandler(logging.Handler):
         from tqdm import tqdm  # imported when there is something to say: start-up stays quick
 
         try:
-            tqdm.write(self.format(record), file=self._stream)
+            tqdm.write(printable(self.format(record)), file=self._stream)
         except Exception:  # logging must never end the command
             self.handleError(record)
 

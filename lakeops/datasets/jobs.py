@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import AbstractContextManager, nullcontext
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from lakeops.datasets.filters import PathFilter
@@ -47,6 +48,7 @@ from lakeops.layout import StorageLayer
 from lakeops.metadata import META_SHA256
 from lakeops.ops import download, promote, upload
 from lakeops.ops.download import KnownObject
+from lakeops.ops.download_folder import DownloadFolder
 from lakeops.ops.promote import SourceObject, carried_metadata, check_direction
 from lakeops.redaction import quoted
 from lakeops.s3errors import normalize_version
@@ -161,6 +163,17 @@ def download_prefix(
         progress=tracker.planned,
     )
 
+    held: list[DownloadFolder] = []
+
+    def hold() -> DownloadFolder:
+        """The download folder, held open while the files are written into it (never through
+        a link put there meanwhile); the temporaries an interrupted run left, removed."""
+        folder = DownloadFolder.open(Path(plan.target))
+        for stale in plan.stale_partials:
+            folder.remove_temporary(stale)
+        held.append(folder)
+        return folder
+
     def work(item: Item) -> object:
         known = KnownObject(item.size, item.etag, item.version_id, item.sha256)
         return download.get_file(
@@ -171,6 +184,7 @@ def download_prefix(
             known=known,
             progress=ItemBytes(tracker),
             fast=True,
+            into=(held[0], item.relative),
         )
 
     return _execute(
@@ -182,6 +196,7 @@ def download_prefix(
         dry_run=dry_run,
         skip_conflicts=False,
         publish_dataset=False,
+        local_folder=hold,
     )
 
 
@@ -368,6 +383,7 @@ def _execute(
     skip_conflicts: bool,
     publish_dataset: bool,
     observer: JobObserver | None = None,
+    local_folder: Callable[[], AbstractContextManager[object]] | None = None,
 ) -> DatasetResult:
     result = _result(plan, dry_run=dry_run)
     result.skipped_conflicts = skip_conflicts and result.conflicts > 0
@@ -382,10 +398,8 @@ def _execute(
         result.seconds = tracker.seconds
         return result
     _check(plan, result, skip_conflicts=skip_conflicts, publishing=publish_dataset)
-    for stale in plan.stale_partials:
-        with suppress(OSError):
-            stale.unlink()
-    if observer is None:
+
+    def transfer_and_publish() -> DatasetResult:
         return _transfer_and_publish(
             ctx,
             plan=plan,
@@ -395,22 +409,18 @@ def _execute(
             tracker=tracker,
             publish_dataset=publish_dataset,
         )
-    observer.started(plan)
-    try:
-        done = _transfer_and_publish(
-            ctx,
-            plan=plan,
-            result=result,
-            work=work,
-            workers=workers,
-            tracker=tracker,
-            publish_dataset=publish_dataset,
-        )
-    except (DatasetIncompleteError, JobInterrupted):
-        observer.finished(plan, result)
-        raise
-    observer.finished(plan, done)
-    return done
+
+    with local_folder() if local_folder is not None else nullcontext():
+        if observer is None:
+            return transfer_and_publish()
+        observer.started(plan)
+        try:
+            done = transfer_and_publish()
+        except (DatasetIncompleteError, JobInterrupted):
+            observer.finished(plan, result)
+            raise
+        observer.finished(plan, done)
+        return done
 
 
 def _transfer_and_publish(

@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from lakeops._version import __version__
 from lakeops.errors import ConfigurationError
-from lakeops.redaction import scrub
+from lakeops.redaction import redact_url, scrub
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +55,9 @@ class LineageEmitter:
                 "lineage events need the OpenLineage client, which is not installed.",
                 hint="Install the extra: pip install 'lakeops[lineage]'.",
             ) from None
+        # Shown only redacted: an endpoint's URL may hold its token (user:token@, ?api_key=).
+        self._shown_target = redact_url(target)
         self._client = OpenLineageClient(transport=_transport(target))
-        self._target = target
         self._config = config
         self._run_id = str(uuid.uuid4())
         self._job_namespace = os.environ.get(JOB_NAMESPACE_VARIABLE) or DEFAULT_JOB_NAMESPACE
@@ -116,7 +117,7 @@ class LineageEmitter:
                 "the OpenLineage %s event of %s could not be sent to %s: %s",
                 state,
                 job_name(plan),
-                self._target,
+                self._shown_target,
                 scrub(str(exc))[:300],
             )
 
@@ -139,6 +140,6 @@ def _transport(target: str) -> Any:
         # server that is down costs a job a warning, not a long stall per event.
         return HttpTransport(HttpConfig(url=target, retry={"total": 3, "connect": 3, "read": 3}))
     raise ConfigurationError(
-        f"lineage target {target[:80]!r} is neither a file nor an http(s) URL.",
+        f"lineage target {redact_url(target)[:80]!r} is neither a file nor an http(s) URL.",
         hint="Use file:/path/events.jsonl, or the OpenLineage endpoint (http://marquez:5000).",
     )

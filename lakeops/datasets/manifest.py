@@ -15,18 +15,29 @@ published, or, before it exists, none of it.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
 
 from lakeops._version import __version__
-from lakeops.errors import ConfigurationError, DatasetPublishedError, StorageError
+from lakeops.errors import (
+    DatasetPublishedError,
+    InvalidKeyError,
+    InvalidManifestError,
+    InvalidMetadataError,
+    LakeOpsError,
+    StorageError,
+)
 from lakeops.layout import StorageLayer
+from lakeops.metadata import META_SHA256
 from lakeops.ops.conditional import conditional_writes_enforced
 from lakeops.ops.context import S3_FAILURES
+from lakeops.ops.promote import COPIED_HEADERS
+from lakeops.redaction import quoted
 from lakeops.s3errors import (
     CONFLICT_CODES,
     NOT_FOUND_CODES,
@@ -34,7 +45,13 @@ from lakeops.s3errors import (
     normalize_version,
     translate,
 )
-from lakeops.validation import MANIFEST_NAME, RESERVED_KEY_NAMES, SUCCESS_NAME
+from lakeops.validation import (
+    MANIFEST_NAME,
+    RESERVED_KEY_NAMES,
+    SUCCESS_NAME,
+    validate_content_type,
+    validate_key,
+)
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
@@ -86,21 +103,108 @@ class ManifestEntry:
         return document
 
     @classmethod
-    def from_json(cls, item: Mapping[str, Any]) -> ManifestEntry:
+    def from_json(cls, item: object) -> ManifestEntry:
+        """An entry as lakeops writes them, or ValueError saying what lakeops would never
+        write: the manifest is read from the store, where others may write too."""
+        if not isinstance(item, Mapping):
+            raise ValueError(f"is a {type(item).__name__}, not an object")
+        try:
+            key = validate_key(item.get("key"), what="its key")
+        except InvalidKeyError as exc:
+            raise ValueError(exc.message.rstrip(".")) from None
         source = item.get("source")
-        return cls(
-            key=str(item["key"]),
-            size=int(item["size"]),
-            sha256=item.get("sha256"),
-            etag=str(item.get("etag") or ""),
-            version_id=item.get("version_id"),
-            content_type=item.get("content_type"),
-            metadata=dict(item.get("metadata") or {}),
-            headers=dict(item.get("headers") or {}),
-            source=SourceRef(str(source["key"]), source.get("version_id"), str(source["etag"]))
+        if source is not None and not isinstance(source, Mapping):
+            raise ValueError("has a source that is not an object")
+        entry = cls(
+            key=key,
+            size=_size(item.get("size")),
+            sha256=_sha256(item.get("sha256")),
+            etag=_text(item.get("etag") or "", "etag"),
+            version_id=_optional_text(item.get("version_id"), "version_id"),
+            content_type=_content_type(item.get("content_type")),
+            metadata=_metadata(item.get("metadata") or {}),
+            headers=_headers(item.get("headers") or {}),
+            source=SourceRef(
+                _text(source.get("key"), "source key"),
+                _optional_text(source.get("version_id"), "source version_id"),
+                _text(source.get("etag") or "", "source etag"),
+            )
             if source
             else None,
         )
+        recorded = entry.metadata.get(META_SHA256)
+        if recorded is not None and entry.sha256 is not None and recorded != entry.sha256:
+            raise ValueError(f"records two SHA-256s ({entry.sha256[:12]}..., {recorded[:12]}...)")
+        return entry
+
+
+# What a manifest may say of an object, and nothing more. It is read from the store, where
+# others may write too, and it steers a promotion's writes: only the headers a promotion copies
+# (lakeops.ops.promote.COPIED_HEADERS), with values that are one header line each.
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# An HTTP token (RFC 9110 tchar), as S3 stores metadata names: lower-cased.
+_METADATA_NAME = re.compile(r"^[a-z0-9!#$%&'*+.^_`|~-]+$")
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e]{0,2048}$")
+MAX_OBJECT_BYTES = 5 * 1024**4  # S3's largest object
+
+
+def _text(value: object, what: str) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"has a {what} that is not a string ({quoted(value, 40)})")
+    return value
+
+
+def _optional_text(value: object, what: str) -> str | None:
+    return None if value is None else _text(value, what)
+
+
+def _size(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_OBJECT_BYTES:
+        raise ValueError(f"has size {quoted(value, 40)}, not a whole number of bytes up to 5 TiB")
+    return value
+
+
+def _sha256(value: object) -> str | None:
+    if value is not None and not (isinstance(value, str) and _SHA256.match(value)):
+        raise ValueError(f"has sha256 {quoted(value, 80)}, not 64 lower-case hex digits")
+    return value
+
+
+def _content_type(value: object) -> str | None:
+    try:
+        return validate_content_type(value)  # type: ignore[arg-type]
+    except InvalidMetadataError as exc:
+        raise ValueError(f"has a {exc.message.rstrip('.')}") from None
+
+
+def _header_value(value: object) -> bool:
+    return isinstance(value, str) and _HEADER_VALUE.match(value) is not None
+
+
+def _metadata(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError("has metadata that is not an object")
+    for name, text in value.items():
+        if not (isinstance(name, str) and _METADATA_NAME.match(name)) or not _header_value(text):
+            raise ValueError(
+                f"has metadata {quoted(name, 60)}: {quoted(text, 60)}, which is not a metadata "
+                "name and a one-line ASCII value"
+            )
+    return dict(value)
+
+
+def _headers(value: object) -> dict[str, str]:
+    if not isinstance(value, Mapping):
+        raise ValueError("has headers that are not an object")
+    for name, text in value.items():
+        if name not in COPIED_HEADERS:
+            raise ValueError(
+                f"has header {quoted(name, 60)}, which a promotion never copies (only "
+                f"{', '.join(COPIED_HEADERS)})"
+            )
+        if not _header_value(text):
+            raise ValueError(f"has header {name} {quoted(text, 60)}, not a one-line ASCII value")
+    return dict(value)
 
 
 @dataclass(frozen=True)
@@ -157,12 +261,23 @@ class Manifest:
         return f'{head},\n "files": [\n{lines}\n ]\n}}\n'.encode()
 
     @classmethod
-    def parse(cls, data: bytes, *, where: str, version_id: str | None) -> Manifest:
+    def parse(
+        cls,
+        data: bytes,
+        *,
+        where: str,
+        version_id: str | None,
+        layer: StorageLayer | None = None,
+        prefix: str | None = None,
+    ) -> Manifest:
+        """The manifest in ``data``, read at ``where``; one of another dataset (another
+        ``layer`` or ``prefix`` than the one it was read at) is refused, or its entries would
+        name that dataset's objects."""
         try:
             document = json.loads(data)
             if document.get("format") != FORMAT:
                 raise ValueError(f"format {document.get('format')!r}")
-            return cls(
+            manifest = cls(
                 dataset=str(document["dataset"]),
                 layer=StorageLayer.parse(document["layer"]),
                 prefix=str(document["prefix"]),
@@ -172,16 +287,51 @@ class Manifest:
                 written_by=str(document["written_by"]),
                 source=document.get("source"),
                 source_manifest_version_id=document.get("source_manifest_version_id"),
-                entries=tuple(ManifestEntry.from_json(item) for item in document["files"]),
+                entries=(),
                 version_id=version_id,
             )
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise ConfigurationError(
+            files = document["files"]
+            if not isinstance(files, list):
+                raise TypeError("files is not a list")
+        except (ValueError, KeyError, TypeError, AttributeError, LakeOpsError) as exc:
+            raise InvalidManifestError(
                 f"the manifest {where} is not a lakeops manifest ({type(exc).__name__}: "
                 f"{str(exc)[:80]}).",
                 hint="Something else wrote that key; a dataset's manifest is written only by "
                 "lakeops when it publishes the dataset.",
             ) from exc
+        if (layer is not None and manifest.layer is not layer) or (
+            prefix is not None and manifest.prefix != prefix
+        ):
+            raise InvalidManifestError(
+                f"the manifest {where} is that of another dataset ({manifest.layer} "
+                f"{quoted(manifest.prefix)}); it was copied there, so nothing was read from it.",
+                hint="Restore this dataset's own manifest (an earlier version of the key), or "
+                "publish the data again under a new prefix.",
+            )
+        return replace(manifest, entries=_entries(files, where))
+
+
+def _entries(files: list[object], where: str) -> tuple[ManifestEntry, ...]:
+    entries: list[ManifestEntry] = []
+    seen: set[str] = set()
+    for index, item in enumerate(files):
+        try:
+            entry = ManifestEntry.from_json(item)
+            if entry.key in seen:
+                raise ValueError("is listed twice")
+        except ValueError as exc:
+            named = item.get("key") if isinstance(item, Mapping) else None
+            which = quoted(named) if isinstance(named, str) else f"number {index + 1}"
+            raise InvalidManifestError(
+                f"the manifest {where} lists an object lakeops would never write: entry "
+                f"{which} {exc}; nothing was read or written.",
+                hint="Something other than lakeops changed the manifest: restore its earlier "
+                "version, or publish the data again under a new prefix.",
+            ) from None
+        seen.add(entry.key)
+        entries.append(entry)
+    return tuple(entries)
 
 
 def new_manifest(
@@ -231,6 +381,8 @@ def read_manifest(
         data,
         where=ctx.uri(layer, key),
         version_id=normalize_version(response.get("VersionId")),
+        layer=layer,
+        prefix=prefix,
     )
 
 

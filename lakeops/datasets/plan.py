@@ -30,6 +30,7 @@ from lakeops.hashing import Digests, digest_file
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID, encode_uri
 from lakeops.ops.context import S3_FAILURES
+from lakeops.ops.download_folder import is_temporary, temporary_of, temporary_stem
 from lakeops.ops.upload import stored_sha256
 from lakeops.redaction import quoted
 from lakeops.s3errors import normalize_version, translate
@@ -40,7 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-PARTIAL_SUFFIX = ".lakeops-partial"
 # Called with how many objects planning has looked at so far.
 PlanProgress = Callable[[int], None]
 
@@ -66,7 +66,9 @@ class Plan:
     source_manifest: Manifest | None = None
     # The target's manifest, when the dataset was published before.
     published: Manifest | None = None
-    stale_partials: list[Path] = field(default_factory=list)
+    # lakeops' own temporary files that an interrupted download of these objects left, by
+    # path below the download folder: removed before the transfers.
+    stale_partials: list[str] = field(default_factory=list)
     reserved_skipped: list[str] = field(default_factory=list)
     left_out: int = 0  # by --include / --exclude
     # HEADs of target objects the plan looked at, by key, for the manifest to reuse.
@@ -99,13 +101,29 @@ def dataset_prefix(layer: StorageLayer, prefix: object, *, writing: bool) -> str
     return checked
 
 
+# The longest file name the file systems lakeops writes to hold (ext4, XFS, APFS, NTFS).
+MAX_NAME_BYTES = 255
+
+
 def local_relative(relative: str) -> str:
     """A key below a dataset's prefix as a safe relative local path, or InvalidKeyError."""
     parts = relative.split("/")
+    hint = "Download it on its own with `lakeops download` and a target name."
     if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
         raise InvalidKeyError(
             f"key part {quoted(relative)} cannot be a local path (empty, '.' or '..' segments).",
-            hint="Download it on its own with `lakeops download` and a target name.",
+            hint=hint,
+        )
+    if "\x00" in relative:
+        raise InvalidKeyError(
+            f"key part {quoted(relative)} holds a NUL byte, which no file name can.", hint=hint
+        )
+    longest = max(len(part.encode("utf-8", "surrogateescape")) for part in parts)
+    if longest > MAX_NAME_BYTES:
+        raise InvalidKeyError(
+            f"key part {quoted(relative)} has a name of {longest} bytes; file names hold at "
+            f"most {MAX_NAME_BYTES} bytes.",
+            hint=hint,
         )
     return relative
 
@@ -144,8 +162,9 @@ class Versions:
     # Keys whose current version is not their first, with that first version's id: for bronze
     # sources, a replaced object is noticed.
     replaced: dict[str, str | None]
-    # Every (key, version) still stored, current or not: what a manifest's pins can read.
-    kept: set[tuple[str, str | None]]
+    # Every (key, version) still stored, current or not, with its size: what a manifest's
+    # pins can read.
+    kept: dict[tuple[str, str | None], int]
 
 
 def list_versions(
@@ -156,7 +175,7 @@ def list_versions(
     target = ctx.target("list versions", layer, prefix or None)
     current: dict[str, Listed] = {}
     oldest: dict[str, str | None] = {}
-    kept: set[tuple[str, str | None]] = set()
+    kept: dict[tuple[str, str | None], int] = {}
     deleted: set[str] = set()
     pages = ctx.client.get_paginator("list_object_versions").paginate(
         Bucket=ctx.bucket(layer), Prefix=prefix
@@ -171,7 +190,7 @@ def list_versions(
                 if key.endswith("/") and not version["Size"]:
                     continue
                 version_id = normalize_version(version.get("VersionId"))
-                kept.add((key, version_id))
+                kept[key, version_id] = int(version["Size"])
                 # S3 lists a key's versions newest first, so the last one seen is the first.
                 oldest[key] = version_id
                 if version.get("IsLatest"):
@@ -259,7 +278,8 @@ def walk_folder(root: Path) -> Iterator[tuple[Path, str, str | None]]:
     """Everything below ``root`` as (path, relative posix path, problem), in sorted order.
     Regular files, and links to them, have no problem. What cannot be uploaded is reported,
     not skipped: a folder that cannot be read, a link to a folder (not followed: no cycles),
-    a broken link, a socket or a device; a job that leaves data out must say so."""
+    a broken link, a socket or a device, a temporary file a lakeops download left; a job that
+    leaves data out must say so."""
     unreadable: list[OSError] = []
     for folder, dirs, files in os.walk(root, followlinks=False, onerror=unreadable.append):
         while unreadable:
@@ -274,10 +294,10 @@ def walk_folder(root: Path) -> Iterator[tuple[Path, str, str | None]]:
                 yield path, _relative(path, root), "a link to a folder, which is not followed"
         for name in sorted(files):
             path = base / name
-            if name.endswith(PARTIAL_SUFFIX):
-                continue
             relative = _relative(path, root)
-            if path.is_file():
+            if is_temporary(name):
+                yield path, relative, _TEMPORARY_FILE
+            elif path.is_file():
                 yield path, relative, None
             elif path.is_symlink():
                 yield path, relative, "a broken link"
@@ -286,6 +306,12 @@ def walk_folder(root: Path) -> Iterator[tuple[Path, str, str | None]]:
     for failed in unreadable:
         where = Path(failed.filename or root)
         yield where, _relative(where, root), f"folder cannot be read: {failed.strerror}"
+
+
+_TEMPORARY_FILE = (
+    "a temporary file of an interrupted lakeops download (.<name>.<12 hex "
+    "digits>.lakeops-partial); delete it, or leave it out with --exclude"
+)
 
 
 def _relative(path: Path, root: Path) -> str:
@@ -330,26 +356,52 @@ def plan_upload(
             item.note = f"stored size {listed.size}, local size {item.size}"
         elif listed is not None:
             to_compare[path] = (item, listed)
+    by_etag: list[Item] = []
     for path, digests in digest_many(to_compare, workers, ctx.transfer.multipart_chunksize):
         item, listed = to_compare[path]
         if isinstance(digests, OSError):
             item.action, item.note = Action.INVALID, f"cannot be read: {digests.strerror}"
             continue
+        entry = published_by_key.get(item.relative)
         same = _compare(
-            ctx,
-            layer=layer,
-            key=item.target,
-            digests=digests,
-            listed=listed,
-            published=published_by_key.get(item.relative),
+            ctx, layer=layer, key=item.target, digests=digests, listed=listed, published=entry
         )
         item.sha256 = digests.sha256
         if same:
             item.action = Action.IDENTICAL
+            if not _by_manifest(entry, listed) and digests.matches_etag(listed.etag):
+                by_etag.append(item)
         else:
             item.action = Action.CONFLICT if append_only else Action.CHANGED
             item.note = "stored content differs (same size)"
+    _confirm_recorded_hashes(ctx, plan, by_etag, workers)
     return plan
+
+
+def _by_manifest(published: ManifestEntry | None, listed: Listed) -> bool:
+    return bool(published and published.sha256 and published.etag == listed.etag.strip('"'))
+
+
+def _confirm_recorded_hashes(ctx: Context, plan: Plan, items: list[Item], workers: int) -> None:
+    """Objects whose ETag says they hold the local bytes are identical only if the SHA-256
+    they record is those bytes' too: the manifest copies it, and every download is checked
+    against it. A run that failed after the file changed under it leaves the new bytes with
+    the old hash (an upload is refused then, but the object stays); taken as identical, the
+    next run would publish a hash no download can match. Such an object is written again
+    (or, in bronze, a conflict). The HEADs are those the publication reuses."""
+    append_only = LAYOUT[plan.layer].append_only
+    heads = _heads(ctx, plan.layer, [item.target for item in items], workers)
+    for item in items:
+        head = heads[item.target]
+        recorded = head.get("Metadata", {}).get(META_SHA256)
+        if recorded is None or recorded == item.sha256:
+            plan.heads[item.target] = head
+            continue
+        item.action = Action.CONFLICT if append_only else Action.CHANGED
+        item.note = (
+            f"stored bytes are the local file's, but the SHA-256 it records ({recorded[:12]}...) "
+            "is not theirs"
+        )
 
 
 def _read_size(item: Item, path: Path) -> str | None:
@@ -432,8 +484,36 @@ def plan_download(
         else:
             item.action = Action.CHANGED if overwrite else Action.CONFLICT
             item.note = "local content differs (same size)"
-    plan.stale_partials = sorted(root.rglob(f"*{PARTIAL_SUFFIX}")) if root.exists() else []
+    plan.stale_partials = _own_temporaries(root, plan.items)
     return plan
+
+
+def _own_temporaries(root: Path, items: list[Item]) -> list[str]:
+    """The temporary files, below ``root``, that this plan's downloads would make (the
+    shape :mod:`lakeops.ops.download_folder` gives them, beside a target of this plan), left
+    by an interrupted run. Nothing else is ever taken for one: a user's own file named
+    ``*.lakeops-partial`` stays, and so do the temporaries of other downloads."""
+    stems: dict[str, set[str]] = {}
+    for item in items:
+        if item.action is not Action.INVALID:
+            folder, _, name = item.relative.rpartition("/")
+            stems.setdefault(folder, set()).add(temporary_stem(name))
+    planned = {item.relative for item in items}
+    found: list[str] = []
+    for folder, names in stems.items():
+        try:
+            with os.scandir(root / folder) as entries:
+                for entry in entries:
+                    relative = f"{folder}/{entry.name}" if folder else entry.name
+                    if (
+                        temporary_of(entry.name, names)
+                        and relative not in planned
+                        and entry.is_file(follow_symlinks=False)
+                    ):
+                        found.append(relative)
+        except OSError:  # not there yet, or not a folder: the plan says what is in the way
+            continue
+    return sorted(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,14 +540,11 @@ def _sources(
         sources = {
             e.key: Source(Listed(e.size, e.etag, e.version_id), e.sha256) for e in manifest.entries
         }
-        if any(e.version_id for e in manifest.entries):
-            kept = list_versions(ctx, layer, prefix, progress).kept
-            for e in manifest.entries:
-                if e.version_id and (prefix + e.key, e.version_id) not in kept:
-                    unreadable[e.key] = (
-                        f"published version {e.version_id} no longer exists (deleted, or "
-                        "expired as a noncurrent version), so the dataset cannot be read whole"
-                    )
+        versions = list_versions(ctx, layer, prefix, progress)
+        for e in manifest.entries:
+            problem = _stored_as_published(e, prefix + e.key, versions)
+            if problem is not None:
+                unreadable[e.key] = problem
         return sources, unreadable
     if LAYOUT[layer].append_only:
         versions = list_versions(ctx, layer, prefix, progress)
@@ -482,6 +559,30 @@ def _sources(
     return {key[len(prefix) :]: Source(entry) for key, entry in listed.items()}, unreadable
 
 
+def _stored_as_published(entry: ManifestEntry, key: str, versions: Versions) -> str | None:
+    """Why the object a manifest entry pins cannot be read as published, if it cannot. Its
+    size is the listing's, checked before a single part is planned from the manifest's claim
+    (a claim of 10^12 bytes would be 119,000 ranged GETs)."""
+    if entry.version_id:
+        stored = versions.kept.get((key, entry.version_id))
+        if stored is None:
+            return (
+                f"published version {entry.version_id} no longer exists (deleted, or "
+                "expired as a noncurrent version), so the dataset cannot be read whole"
+            )
+    else:
+        current = versions.current.get(key)
+        if current is None:
+            return "deleted since it was published, so the dataset cannot be read whole"
+        stored = current.size
+    if stored != entry.size:
+        return (
+            f"the manifest says {entry.size} bytes, the stored object holds {stored} bytes: "
+            "the manifest does not describe it"
+        )
+    return None
+
+
 def _local_target(
     item: Item, root: Path, unreadable: str | None, *, overwrite: bool
 ) -> Path | None:
@@ -493,6 +594,16 @@ def _local_target(
         item.action, item.note = Action.INVALID, exc.message
         return None
     item.target = str(path)
+    try:
+        return _local_state(item, path, root, unreadable, overwrite=overwrite)
+    except OSError as exc:  # a path too long for the system, a folder that cannot be read
+        item.action, item.note = Action.INVALID, f"cannot be a local file: {exc.strerror}"
+        return None
+
+
+def _local_state(
+    item: Item, path: Path, root: Path, unreadable: str | None, *, overwrite: bool
+) -> Path | None:
     if unreadable is not None:
         item.action, item.note = Action.INVALID, unreadable
     elif path.is_symlink() or any(p.is_symlink() for p in _parents_below(path, root)):

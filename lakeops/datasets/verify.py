@@ -1,10 +1,13 @@
 """Checking a published dataset against its manifest, by content.
 
 The manifest pins each object's version and SHA-256. An object whose current version is the
-published one is unchanged: versions never change. Any other is compared by the SHA-256 it
-records (one HEAD), never by size or time; ``deep`` reads every published version's bytes and
-hashes them, which also finds damage a stored checksum cannot. Objects under the prefix that
-the manifest does not list are reported too: a glob would read them, the manifest would not.
+published one is unchanged: versions never change. Any other was rewritten: it holds the same
+bytes if its ETag, which the server computes, is the published one; two plain MD5 ETags that
+differ mean other bytes. Only where ETags cannot tell (other part sizes, SSE-KMS) is the
+SHA-256 the object records taken for its bytes (one HEAD): metadata anyone who can write the
+object can copy. ``deep`` reads and hashes what a reader reads, each object's current version,
+which also finds damage no stored checksum can. Objects under the prefix that the manifest
+does not list are reported too: a glob would read them, the manifest would not.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ if TYPE_CHECKING:
     from lakeops.ops.context import Context
 
 OK, UNCHANGED_CONTENT = "ok", "ok (rewritten, same content)"
+# Rewritten, with another ETag, and only its recorded SHA-256 says the bytes are the same.
+SAME_RECORDED_HASH = "ok (rewritten, same recorded SHA-256)"
 # Deep, but nothing to compare the bytes with: objects other tools wrote, promoted, carry no
 # recorded SHA-256, and a multipart ETag is no MD5.
 NOT_HASHED = "ok (bytes not checkable)"
@@ -154,15 +159,19 @@ def _check(
     current = live.get(entry.key)
     if current is None:
         return Row(entry.key, "deleted", "no current object" + kept_note)
-    hashed = (
-        _hash_check(ctx, layer=layer, key=root + entry.key, entry=entry, progress=progress)
-        if deep and still_kept
-        else None
-    )
-    if hashed is not None and hashed.result != NOT_HASHED:
-        return hashed
+    if deep:
+        hashed = _hash_check(
+            ctx, layer=layer, key=root + entry.key, entry=entry, current=current, progress=progress
+        )
+        if hashed is not None and hashed.result != NOT_HASHED:
+            return hashed
     row = _by_version(ctx, layer=layer, root=root, entry=entry, current=current, note=kept_note)
-    return hashed if hashed is not None and row.result == OK else row
+    if deep and row.ok:
+        # The bytes were read: they are the published ones (or could not be compared).
+        if hashed is not None:
+            return hashed
+        return row if _same_version(entry, current) else Row(entry.key, UNCHANGED_CONTENT)
+    return row
 
 
 def _hash_check(
@@ -171,29 +180,42 @@ def _hash_check(
     layer: StorageLayer,
     key: str,
     entry: ManifestEntry,
+    current: _Live,
     progress: ProgressCallback | None,
 ) -> Row | None:
-    """Read the published version and compare its bytes with the recorded SHA-256, or else
-    with an ETag that is an MD5: a row if they differ or cannot be compared, else None."""
-    sha256, md5 = _hash_version(ctx, layer, key, entry.version_id, progress)
+    """Read what a reader reads, the current version, and compare its bytes with the
+    manifest's SHA-256, or else with a published ETag that is an MD5: a row if they differ or
+    cannot be compared, else None. Bytes that differ are "corrupt" when the current version
+    is the published one (damaged in store), else "modified"."""
+    sha256, md5 = _hash_version(ctx, layer, key, current.version_id, progress)
+    published = _same_version(entry, current)
+    if published:
+        result, what = "corrupt", "published version"
+    else:
+        result, what = "modified", f"current version {current.version_id or 'null'}"
     if entry.sha256:
         if sha256 == entry.sha256:
             return None
         return Row(
             entry.key,
-            "corrupt",
-            f"published version hashes to {sha256[:12]}..., the manifest says "
-            f"{entry.sha256[:12]}...",
+            result,
+            f"{what} hashes to {sha256[:12]}..., the manifest says {entry.sha256[:12]}...",
         )
     if entry.etag and "-" not in entry.etag:
         if md5 == entry.etag:
             return None
         return Row(
             entry.key,
-            "corrupt",
-            f"published version's MD5 is {md5[:12]}..., its ETag says {entry.etag[:12]}...",
+            result,
+            f"{what}'s MD5 is {md5[:12]}..., the manifest's ETag says {entry.etag[:12]}...",
         )
     return Row(entry.key, NOT_HASHED, "no recorded SHA-256, and a multipart ETag")
+
+
+def _same_version(entry: ManifestEntry, current: _Live) -> bool:
+    if entry.version_id is not None:
+        return current.version_id == entry.version_id
+    return current.etag == entry.etag
 
 
 def _by_version(
@@ -205,20 +227,29 @@ def _by_version(
     current: _Live,
     note: str,
 ) -> Row:
-    """Whether the current object is the published one: the same version, or else the same
-    recorded SHA-256."""
-    same_version = entry.version_id is not None and current.version_id == entry.version_id
-    if same_version or (entry.version_id is None and current.etag == entry.etag):
+    """Whether the current object is the published one: the same version; or else the same
+    bytes, as its ETag says, or where ETags cannot tell, as its recorded SHA-256 says."""
+    if _same_version(entry, current):
         return Row(entry.key, OK)
-    head = ctx.head(ctx.target("verify", layer, root + entry.key, current.version_id))
-    if head.get("Metadata", {}).get(META_SHA256) == entry.sha256 and entry.sha256:
-        return Row(entry.key, UNCHANGED_CONTENT, f"now version {current.version_id}")
+    now = f"now version {current.version_id or 'null'}"
+    if current.etag == entry.etag and current.size == entry.size:
+        return Row(entry.key, UNCHANGED_CONTENT, now)
+    if _plain_md5(current.etag) and _plain_md5(entry.etag):
+        pass  # two MD5s that differ: other bytes, whatever the metadata says
+    elif entry.sha256 and current.size == entry.size:
+        head = ctx.head(ctx.target("verify", layer, root + entry.key, current.version_id))
+        if head.get("Metadata", {}).get(META_SHA256) == entry.sha256:
+            return Row(entry.key, SAME_RECORDED_HASH, f"{now}; --deep reads its bytes")
     return Row(
         entry.key,
         "modified",
         f"current version {current.version_id or 'null'} ({current.size} bytes) is not the "
         f"published {entry.version_id or 'null'} ({entry.size} bytes)" + note,
     )
+
+
+def _plain_md5(etag: str) -> bool:
+    return len(etag) == 32 and "-" not in etag
 
 
 def _hash_version(

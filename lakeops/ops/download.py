@@ -9,11 +9,9 @@ large ones are s3transfer's ranged, parallel download, hashed afterwards.
 from __future__ import annotations
 
 import hashlib
-import uuid
-from contextlib import suppress
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakeops.errors import IntegrityError, LocalFileError
 from lakeops.hashing import (
@@ -24,11 +22,12 @@ from lakeops.hashing import (
     finish,
     guarded,
     raising_callback_errors,
-    sha256_file,
+    sha256_chunks,
 )
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256
 from lakeops.ops.context import S3_FAILURES, TRANSFER_FAILURES
+from lakeops.ops.download_folder import DownloadFolder, TemporaryFile
 from lakeops.ops.history import ensure_original
 from lakeops.redaction import quoted
 from lakeops.results import DownloadResult
@@ -36,7 +35,6 @@ from lakeops.s3errors import Target, normalize_version, translate
 from lakeops.transfers import subscribers
 from lakeops.validation import (
     download_target,
-    make_parent_folders,
     optional_callback,
     optional_text,
     validate_existing_key,
@@ -58,11 +56,6 @@ class KnownObject:
     sha256: str | None = None
 
 
-def partial_path(path: Path) -> Path:
-    # Short enough for any file system's 255-byte name limit, whatever the target's name.
-    return path.with_name(f".{path.name[:80]}.{uuid.uuid4().hex[:12]}.lakeops-partial")
-
-
 @raising_callback_errors
 def get_file(
     ctx: Context,
@@ -75,11 +68,14 @@ def get_file(
     hash_progress: ProgressCallback | None = None,
     known: KnownObject | None = None,
     fast: bool = False,
+    into: tuple[DownloadFolder, str] | None = None,
 ) -> DownloadResult:
     """Download an object; see :meth:`lakeops.Lake.get_file`.
 
     ``known`` comes from a dataset plan, whose listing already checked bronze's history;
-    ``fast`` sends a single GET on the CRT transport when there is one (lakeops.crt).
+    ``fast`` sends a single GET on the CRT transport when there is one (lakeops.crt);
+    ``into`` is a dataset's download folder, held open, and the file's path below it
+    (``file_path`` then only names the file in messages).
     """
     layer = StorageLayer.parse(layer)
     key = validate_existing_key(object_key)
@@ -104,42 +100,67 @@ def get_file(
         # listing holds none: ask for it, or the download would go unverified.
         head = ctx.head(replace(target, version_id=known.version_id))
         known = replace(known, sha256=head.get("Metadata", {}).get(META_SHA256))
-    make_parent_folders(path)
-    partial = partial_path(path)
-    try:
-        transport = ctx.fast() if fast else None
-        if known.size < ctx.transfer.multipart_threshold and transport is not None:
-            expected, actual = _get_crt(transport, target, known, partial, progress)
-        elif known.size < ctx.transfer.multipart_threshold:
-            expected, actual = _get_single(ctx, target, known, partial, progress)
-        else:
-            _get_multipart(ctx, target, known, partial, progress)
-            expected, actual = known.sha256, sha256_file(partial, hash_progress)
-        if expected is not None and actual != expected:
-            raise IntegrityError(
-                f"downloaded {target.where} does not match the sha256 recorded at upload "
-                f"({actual[:12]}... instead of {expected[:12]}...); "
-                f"{quoted(str(path))} was not written.",
-                hint="Retry the download; if it persists, the stored object is damaged.",
-            )
-        partial.replace(path)
-    except TRANSFER_FAILURES as exc:
-        raise translate(exc, target) from exc
-    except OSError as exc:
-        raise LocalFileError(
-            f"writing {quoted(str(path))} failed: {exc}; the target was left as it was.",
-            hint="Check the disk space and the folder's permissions.",
-        ) from exc
-    except CallbackError:
-        raise
-    except Exception as exc:  # s3transfer raises whatever broke inside it
-        raise translate(exc, target) from exc
-    finally:
-        with suppress(OSError):
-            partial.unlink(missing_ok=True)
+    fetch = _Fetch(ctx, target, known, path, fast, progress, hash_progress)
+    if into is None:
+        with DownloadFolder.open(path.parent) as folder:
+            expected = fetch.into(folder, path.name)
+    else:
+        expected = fetch.into(*into)
     return DownloadResult(
         path, ctx.uri(layer, key), known.size, known.version_id, expected is not None
     )
+
+
+@dataclass(frozen=True)
+class _Fetch:
+    ctx: Context
+    target: Target
+    known: KnownObject
+    path: Path  # for messages
+    fast: bool
+    progress: ProgressCallback | None
+    hash_progress: ProgressCallback | None
+
+    def into(self, folder: DownloadFolder, relative: str) -> str | None:
+        """Fetch the object into a temporary file below ``folder``, check it, and rename it
+        onto ``relative``; the SHA-256 it was checked against, if any."""
+        ctx, target, known, progress = self.ctx, self.target, self.known, self.progress
+        try:
+            # Made before the first request: from here on, the folder it is in is fixed.
+            with folder.temporary(relative) as partial:
+                transport = ctx.fast() if self.fast else None
+                if known.size < ctx.transfer.multipart_threshold and transport is not None:
+                    expected, actual = _get_crt(transport, target, known, partial.file, progress)
+                elif known.size < ctx.transfer.multipart_threshold:
+                    expected, actual = _get_single(ctx, target, known, partial, progress)
+                else:
+                    _get_multipart(ctx, target, known, partial.file, progress)
+                    expected, actual = known.sha256, _sha256_of(partial.file, self.hash_progress)
+                if expected is not None and actual != expected:
+                    raise IntegrityError(
+                        f"downloaded {target.where} does not match the sha256 recorded at upload "
+                        f"({actual[:12]}... instead of {expected[:12]}...); "
+                        f"{quoted(str(self.path))} was not written.",
+                        hint="Retry the download; if it persists, the stored object is damaged.",
+                    )
+                partial.commit()
+        except TRANSFER_FAILURES as exc:
+            raise translate(exc, target) from exc
+        except OSError as exc:
+            raise LocalFileError(
+                f"writing {quoted(str(self.path))} failed: {exc}; the target was left as it was.",
+                hint="Check the disk space and the folder's permissions.",
+            ) from exc
+        except CallbackError:
+            raise
+        except Exception as exc:  # s3transfer raises whatever broke inside it
+            raise translate(exc, target) from exc
+        return expected
+
+
+def _sha256_of(file: BinaryIO, progress: ProgressCallback | None) -> str:
+    file.seek(0)
+    return sha256_chunks(iter(lambda: file.read(CHUNK_BYTES), b""), progress)
 
 
 def _get_args(ctx: Context, target: Target, known: KnownObject) -> dict[str, Any]:
@@ -156,7 +177,7 @@ def _get_single(
     ctx: Context,
     target: Target,
     known: KnownObject,
-    partial: Path,
+    partial: TemporaryFile,
     progress: ProgressCallback | None,
 ) -> tuple[str | None, str]:
     """One GET, streamed to ``partial`` and hashed on the way. A body that breaks off is
@@ -170,8 +191,10 @@ def _get_single(
             expected = known.sha256 or response.get("Metadata", {}).get(META_SHA256)
             digest = hashlib.sha256()
             received = 0
+            partial.restart()
+            out = partial.file
             try:
-                with partial.open("wb") as out:
+                if True:
                     for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
                         out.write(chunk)
                         digest.update(chunk)
@@ -194,29 +217,28 @@ def _get_crt(
     transport: CrtTransport,
     target: Target,
     known: KnownObject,
-    partial: Path,
+    out: BinaryIO,
     progress: ProgressCallback | None,
 ) -> tuple[str | None, str]:
-    """One GET on the CRT, which retries by itself; streamed to ``partial`` and hashed."""
+    """One GET on the CRT, which retries by itself; streamed to ``out`` and hashed."""
     assert target.bucket is not None and target.key is not None
     announce(progress, known.size)
     digest = hashlib.sha256()
+
+    def take(chunk: bytes) -> None:
+        out.write(chunk)
+        digest.update(chunk)
+        if progress is not None:
+            progress(len(chunk))
+
     try:
-        with partial.open("wb") as out:
-
-            def take(chunk: bytes) -> None:
-                out.write(chunk)
-                digest.update(chunk)
-                if progress is not None:
-                    progress(len(chunk))
-
-            response = transport.get(
-                target.bucket,
-                target.key,
-                version_id=known.version_id,
-                if_match=None if known.version_id else known.etag,
-                on_body=take,
-            )
+        response = transport.get(
+            target.bucket,
+            target.key,
+            version_id=known.version_id,
+            if_match=None if known.version_id else known.etag,
+            on_body=take,
+        )
     finally:
         finish(progress)
     return known.sha256 or response.metadata().get(META_SHA256), digest.hexdigest()
@@ -226,7 +248,7 @@ def _get_multipart(
     ctx: Context,
     target: Target,
     known: KnownObject,
-    partial: Path,
+    out: BinaryIO,
     progress: ProgressCallback | None,
 ) -> None:
     assert target.bucket is not None and target.key is not None
@@ -234,15 +256,14 @@ def _get_multipart(
     bucket, key = target.bucket, target.key
     # Into a file lakeops opened: s3transfer, given a name, writes to a temporary file of its
     # own naming, which an interrupted run would leave behind.
-    with partial.open("wb") as out:
-        ctx.run_transfer(
-            "files",
-            lambda manager: manager.download(
-                bucket,
-                key,
-                out,
-                extra_args=extra_args,
-                subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
-            ),
-        )
+    ctx.run_transfer(
+        "files",
+        lambda manager: manager.download(
+            bucket,
+            key,
+            out,
+            extra_args=extra_args,
+            subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
+        ),
+    )
     finish(progress)

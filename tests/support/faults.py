@@ -3,7 +3,8 @@ passes through it, and servers that misbehave on their own.
 
 The proxy forwards each request unchanged (the Host header included, so signatures stay valid)
 and applies the faults switched on: cut a response body short, flip a byte in it, drop a
-request header, answer slowly, or never answer.
+request header, answer slowly, hold a request until the test lets it go, answer with an error
+of its own (503 SlowDown), or never answer.
 """
 
 from __future__ import annotations
@@ -42,7 +43,14 @@ class Faults:
     silent: bool = False
     slow_when: Match | None = None  # matching requests are forwarded only after a pause
     slow_seconds: float = 1.0
+    # Matching requests wait until FaultProxy.release_held(): a test acts while they are held.
+    hold_when: Match | None = None
+    # Matching requests are answered by the proxy itself with this status and S3 error code.
+    refuse_when: Match | None = None
+    refuse_status: int = 503
+    refuse_code: str = "SlowDown"
     seen: list[tuple[str, str]] = field(default_factory=list)
+    held: list[tuple[str, str]] = field(default_factory=list)
 
 
 class FaultProxy:
@@ -53,6 +61,7 @@ class FaultProxy:
         self.upstream_port = parts.port or (443 if self.upstream_tls else 80)
         self.faults = Faults()
         self._release = threading.Event()
+        self._let_go = threading.Event()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -72,8 +81,13 @@ class FaultProxy:
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
+    def release_held(self) -> None:
+        """Let the held requests (and any later ones) go on."""
+        self._let_go.set()
+
     def stop(self) -> None:
         self._release.set()
+        self._let_go.set()
         self._server.shutdown()
         self._server.server_close()
 
@@ -99,12 +113,8 @@ class FaultProxy:
         method, path = handler.command, handler.path
         faults.seen.append((method, path))
         body = self._read_body(handler)
-        if faults.silent:
-            self._release.wait()
-            handler.close_connection = True
+        if not self._wait_or_answer(handler, faults):
             return
-        if faults.slow_when is not None and faults.slow_when(method, path):
-            self._release.wait(faults.slow_seconds)
         headers = {
             name: value
             for name, value in handler.headers.items()
@@ -154,6 +164,37 @@ class FaultProxy:
         handler.end_headers()
         if method != "HEAD":
             handler.wfile.write(payload)
+
+    def _wait_or_answer(self, handler: BaseHTTPRequestHandler, faults: Faults) -> bool:
+        """Apply the faults that come before forwarding; False when the proxy answered (or
+        will never answer) the request itself."""
+        method, path = handler.command, handler.path
+        if faults.silent:
+            self._release.wait()
+            handler.close_connection = True
+            return False
+        if faults.slow_when is not None and faults.slow_when(method, path):
+            self._release.wait(faults.slow_seconds)
+        if faults.hold_when is not None and faults.hold_when(method, path):
+            faults.held.append((method, path))
+            self._let_go.wait()
+        if faults.refuse_when is not None and faults.refuse_when(method, path):
+            self._refuse(handler, faults.refuse_status, faults.refuse_code)
+            return False
+        return True
+
+    @staticmethod
+    def _refuse(handler: BaseHTTPRequestHandler, status: int, code: str) -> None:
+        body = (
+            f'<?xml version="1.0" encoding="UTF-8"?><Error><Code>{code}</Code>'
+            f"<Message>refused by the test proxy</Message></Error>"
+        ).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/xml")
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(body)
 
 
 @contextmanager
