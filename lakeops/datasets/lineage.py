@@ -55,7 +55,7 @@ class LineageEmitter:
                 "lineage events need the OpenLineage client, which is not installed.",
                 hint="Install the extra: pip install 'lakeops[lineage]'.",
             ) from None
-        self._client = OpenLineageClient(transport=_transport(target))
+        self._client = OpenLineageClient(transport=transport(target))
         self._target = target
         self._config = config
         self._run_id = str(uuid.uuid4())
@@ -125,7 +125,7 @@ def job_name(plan: Plan) -> str:
     return f"promote {plan.source} -> {plan.target}"
 
 
-def _transport(target: str) -> Any:
+def transport(target: str) -> Any:
     parts = urlsplit(target)
     if parts.scheme == "file" or (not parts.scheme and target):
         from openlineage.client.transport.file import FileConfig, FileTransport
