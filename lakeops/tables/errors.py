@@ -91,6 +91,10 @@ def table_errors(what: str, *, catalog: str = "") -> Iterator[None]:
         ) from exc
     except OSError as exc:
         raise _arrow_error(what, exc) from exc
+    except ValueError as exc:
+        # pyiceberg's answer to input it cannot take: files already in the table, a schema
+        # it cannot convert, nanosecond timestamps. Raised before anything is committed.
+        raise ValidationError(f"{what}: {_short(exc)}") from exc
     except Exception as exc:
         sql = _sql_error(what, exc)
         if sql is not None:
@@ -131,6 +135,4 @@ def _sql_error(what: str, exc: Exception) -> LakeOpsError | None:
         )
     if isinstance(exc, SQLAlchemyError):
         return StorageError(f"{what}: the SQL catalog failed: {_short(exc)}")
-    if isinstance(exc, ValueError) and "pyiceberg" in type(exc).__module__:
-        return ValidationError(f"{what}: {_short(exc)}")
     return None
