@@ -8,6 +8,9 @@ The ``exit_code`` of each class is the ``lakeops`` command's exit status for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from lakeops.redaction import scrub
 
 
@@ -182,9 +185,11 @@ class ChecksFailedError(ValidationError):
     """Quality checks refused the data before the commit; the table did not change.
     ``failures`` holds (check name, rows failed or None for a whole-table check)."""
 
-    def __init__(self, message: str, *, hint: str | None = None, failures: object = None) -> None:
+    def __init__(
+        self, message: str, *, hint: str | None = None, failures: Sequence[Any] = ()
+    ) -> None:
         super().__init__(message, hint=hint)
-        self.failures = failures
+        self.failures = list(failures)
 
 
 class TableCommitConflictError(ConflictError):

@@ -4,7 +4,6 @@ server under test (moto; Ceph RGW over HTTP and HTTPS under `make test-rgw`)."""
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from collections.abc import Iterator
@@ -29,6 +28,7 @@ from lakeops import (
 )
 from lakeops.cli import main
 from tests.conftest import config_for
+from tests.support.concurrent import append_at_once, check_nothing_lost
 from tests.support.s3server import S3Endpoint
 
 if TYPE_CHECKING:
@@ -496,14 +496,8 @@ def _check_against_the_openlineage_model(emitted: list[dict[str, Any]]) -> None:
 # -- concurrency -------------------------------------------------------------------------------
 
 
-def _append_many(settings: dict[str, Any], writer: int, count: int) -> None:
-    lake = Lake(**settings)
-    for n in range(count):
-        lake.write_table(SILVER, USERS, users([writer * 1000 + n]))
-
-
-def test_two_processes_appending_at_once_both_commit_everything(
-    tlake: Lake, s3: S3Endpoint, buckets: dict[StorageLayer, str], catalog_dir: Path
+def test_two_processes_appending_at_once_lose_nothing(
+    tlake: Lake, s3: S3Endpoint, buckets: dict[StorageLayer, str], catalog_dir: Path, tmp_path: Path
 ) -> None:
     tlake.write_table(SILVER, USERS, users([0]))  # the table exists; both append to it
     settings = {
@@ -514,24 +508,8 @@ def test_two_processes_appending_at_once_both_commit_everything(
         "buckets": buckets,
         "env": {"LAKEOPS_CATALOG_URI": sqlite_uri(catalog_dir), **s3.client_env},
     }
-    count = 6
-    context = multiprocessing.get_context("spawn")
-    writers = [
-        context.Process(target=_append_many, args=(settings, writer, count)) for writer in (1, 2)
-    ]
-    for process in writers:
-        process.start()
-    for process in writers:
-        process.join(timeout=300)
-    assert [p.exitcode for p in writers] == [0, 0]
-
-    ids = sorted(tlake.read_table(SILVER, USERS)["id"].to_pylist())
-    assert ids == sorted([0, *(1000 + n for n in range(count)), *(2000 + n for n in range(count))])
-    history = tlake.table_history(SILVER, USERS)
-    assert len(history) == 1 + 2 * count
-    # One chain: every commit's parent is the one before, none lost or forked.
-    assert [h.parent_id for h in history[1:]] == [h.snapshot_id for h in history[:-1]]
-    assert tlake.verify_table(SILVER, USERS).ok
+    outcome = append_at_once(settings, USERS, tmp_path)
+    check_nothing_lost(tlake, USERS, [0], outcome)
 
 
 # -- the command -------------------------------------------------------------------------------

@@ -63,9 +63,14 @@ def open_catalog(lake: Lake) -> Catalog:
     """A new pyiceberg catalog for ``lake``; :meth:`Lake.catalog` keeps one per lake."""
     require_tables_extra()
     from lakeops import readers
+    from lakeops.tables.errors import table_errors
 
     spec = catalog_spec(lake)
-    properties = readers.pyiceberg_properties(lake)
+    with table_errors(f"open the table catalog ({spec.describe()})"):
+        return _open(lake, spec, readers.pyiceberg_properties(lake))
+
+
+def _open(lake: Lake, spec: CatalogSpec, properties: dict[str, str]) -> Catalog:
     if spec.kind is CatalogKind.GLUE:
         from pyiceberg.catalog.glue import GlueCatalog
 

@@ -11,8 +11,8 @@ Order of a write, so that nothing is lost or half-visible:
 
 A failure in 1-4 writes nothing. A commit is a compare-and-swap in the catalog; when another
 writer committed first, pyiceberg refreshes the table and commits again on top (up to the
-table's ``commit.retry.num-retries``, 4 by default), and when the retries run out it removes
-the files it wrote for the commit (``Transaction.commit_transaction``): no commit is ever lost,
+table's ``commit.retry.num-retries``: 10 on the tables lakeops creates), and when the retries
+run out it removes the files it wrote for the commit (``Transaction.commit_transaction``): no commit is ever lost,
 and none is half-visible. An appender that loses every retry gets
 :class:`~lakeops.errors.TableCommitConflictError`.
 """
@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from lakeops.lake import Lake
 
 MODES = ("append", "overwrite")
+# Set on every table lakeops creates. Ten retries instead of pyiceberg's (and Iceberg's) four:
+# with the exponential backoff from 100 ms (and jitter) they span about a minute and a half,
+# so a few pipelines appending to one table at once all get their commits in.
+TABLE_PROPERTIES = {"commit.retry.num-retries": "10"}
 # Partition transforms a partition_by entry may name: "day(ts)", or a bare column (identity).
 _TRANSFORMS = ("identity", "year", "month", "day", "hour")
 
@@ -208,6 +212,7 @@ def _load_or_create(
             properties={
                 lineage.TABLE_LAYER: table_name.layer.value,
                 lineage.TABLE_NAME: str(table_name),
+                **TABLE_PROPERTIES,
             },
         ) as create:
             if partition_by:
