@@ -12,8 +12,8 @@ Order of a write, so that nothing is lost or half-visible:
 A failure in 1-4 writes nothing. A commit is a compare-and-swap in the catalog; when another
 writer committed first, pyiceberg refreshes the table and commits again on top (up to the
 table's ``commit.retry.num-retries``: 10 on the tables lakeops creates), and when the retries
-run out it removes the files it wrote for the commit (``Transaction.commit_transaction``): no commit is ever lost,
-and none is half-visible. An appender that loses every retry gets
+run out it removes the files it wrote for the commit (``Transaction.commit_transaction``): no
+commit is ever lost, and none is half-visible. An appender that loses every retry gets
 :class:`~lakeops.errors.TableCommitConflictError`.
 """
 
