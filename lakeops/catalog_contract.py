@@ -35,6 +35,8 @@ from lakeops.redaction import register_secret
 CATALOG = "catalog"  # the object below
 # dev, kind postgres: the database password (a secret output); the name, not a password.
 CATALOG_PASSWORD = "catalogPassword"  # noqa: S105
+# prod: {role: ARN of its Glue policy}, to attach to principals the stack does not create.
+CATALOG_POLICY_ARNS = "catalogPolicyArns"
 
 # Layers that hold tables: every layer that is not append-only (bronze stays files).
 TABLE_LAYERS: tuple[StorageLayer, ...] = tuple(

@@ -40,7 +40,11 @@ EXPECTED_TYPES = Counter(
         "aws:s3/bucketVersioning:BucketVersioning": 3,
         "aws:s3/bucketLogging:BucketLogging": 3,
         "aws:s3/bucketObjectv2:BucketObjectv2": 10,
-        "aws:iam/policy:Policy": 4,
+        # 4 S3 role policies, and the Glue policies of transform, publish and analyst.
+        "aws:iam/policy:Policy": 4 + 3,
+        # The table catalog (tests/infra/test_catalog.py).
+        "lakeops:aws:LakeCatalog": 1,
+        "aws:glue/catalogDatabase:CatalogDatabase": 2,
     }
 )
 
@@ -61,7 +65,7 @@ def resource(run: StackRun, kind: str, name: str) -> dict[str, Any]:
 
 def test_the_prod_stack_declares_exactly_this_graph(prod: StackRun) -> None:
     assert prod.type_counts() == EXPECTED_TYPES
-    assert len(prod.registrations) == 51
+    assert len(prod.registrations) == 57
 
 
 def test_prod_declares_no_minio_resources(prod: StackRun) -> None:
@@ -194,9 +198,11 @@ def test_the_access_log_bucket(prod: StackRun) -> None:
         LOG_BUCKET, list(BUCKETS.values()), ACCOUNT_ID
     )
     (provider,) = prod.of_type("pulumi:providers:aws")
-    [(token, through)] = prod.calls
-    assert token == "aws:index/getCallerIdentity:getCallerIdentity"
-    assert through.startswith(provider.urn + "::"), "the account comes from the stack's provider"
+    # The access-log bucket's and the table catalog's (its Glue ARNs) account lookups.
+    assert len(prod.calls) == 2
+    for token, through in prod.calls:
+        assert token == "aws:index/getCallerIdentity:getCallerIdentity"
+        assert through.startswith(provider.urn + "::"), "the account comes from the provider"
     encryption = resource(
         prod, "bucketServerSideEncryptionConfiguration", "lake-access-logs-encryption"
     )
@@ -276,6 +282,16 @@ def test_the_outputs_contract(prod: StackRun) -> None:
         },
         "bronzeObjectLock": False,
         "defaultEncryption": "AES256",
+        "catalog": {
+            "kind": "glue",
+            "region": "eu-west-1",
+            "catalogId": "111122223333",
+            "databases": {"silver": "acme_lake_prod_silver", "gold": "acme_lake_prod_gold"},
+        },
+        "catalogPolicyArns": {
+            role: f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{role}-catalog"
+            for role in ("transform", "publish", "analyst")
+        },
     }
     assert prod.secret_outputs == set()
 
@@ -395,6 +411,11 @@ def test_roles_are_created_where_trust_is_configured(prod_with_options: StackRun
     attachments = prod_with_options.of_type("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
     assert sorted((a.inputs["role"], a.inputs["policyArn"]) for a in attachments) == [
         (f"{PREFIX}-lake-analyst", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-analyst"),
+        # The analyst's Glue policy too (tests/infra/test_catalog.py); ingest has none.
+        (
+            f"{PREFIX}-lake-analyst",
+            f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-analyst-catalog",
+        ),
         (f"{PREFIX}-lake-ingest", f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-ingest"),
     ]
     assert set(prod_with_options.outputs["roleArns"]) == {"ingest", "analyst"}
