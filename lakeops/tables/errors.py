@@ -35,7 +35,7 @@ _ARROW_CREDENTIALS = re.compile(
     r"INVALID_ACCESS_KEY_ID|SIGNATURE_DOES_NOT_MATCH|InvalidAccessKeyId"
 )
 _ARROW_UNREACHABLE = re.compile(r"NETWORK_CONNECTION|Couldn't connect|curlCode: (6|7|28)")
-_GLUE_DENIED = {"AccessDeniedException", "AccessDenied"}
+_GLUE_DENIED = {"AccessDeniedException", "AccessDenied", "403"}
 
 
 def _short(error: BaseException) -> str:
@@ -58,7 +58,14 @@ def table_errors(what: str, *, catalog: str = "") -> Iterator[None]:
         yield
     except LakeOpsError:
         raise
-    except (NoSuchTableError, NoSuchNamespaceError) as exc:
+    except NoSuchNamespaceError as exc:
+        raise TableNotFoundError(
+            f"{what}: the catalog{f' ({catalog})' if catalog else ''} has no such database: "
+            f"{_short(exc)}",
+            hint="The stack declares one database per table layer (Glue, in prod): run "
+            "`pulumi up` for it, and export its outputs again.",
+        ) from exc
+    except NoSuchTableError as exc:
         raise TableNotFoundError(
             f"{what}: no such table in the catalog{f' ({catalog})' if catalog else ''}.",
             hint="`lakeops tables LAYER` lists a layer's tables; the first write_table creates "
@@ -75,16 +82,7 @@ def table_errors(what: str, *, catalog: str = "") -> Iterator[None]:
     except NamespaceAlreadyExistsError as exc:  # a race two first writes can run
         raise TableCommitConflictError(f"{what}: {_short(exc)}", hint="Run it again.") from exc
     except botocore.exceptions.ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
-        if code in _GLUE_DENIED:
-            raise AccessDeniedError(
-                f"{what}: the Glue catalog refused it ({_short(exc)}).",
-                hint="The role's policy grants Glue actions on its own layers' databases only "
-                "(see docs/reference.md, Access).",
-            ) from exc
-        if code in ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken"):
-            raise CredentialsRejectedError(f"{what}: {_short(exc)}") from exc
-        raise StorageError(f"{what}: the catalog failed: {_short(exc)}") from exc
+        raise _glue_error(what, exc) from exc
     except botocore.exceptions.EndpointConnectionError as exc:
         raise EndpointUnreachableError(
             f"{what}: the Glue catalog is unreachable: {_short(exc)}"
@@ -100,6 +98,21 @@ def table_errors(what: str, *, catalog: str = "") -> Iterator[None]:
         if sql is not None:
             raise sql from exc
         raise
+
+
+def _glue_error(what: str, exc: botocore.exceptions.ClientError) -> LakeOpsError:
+    code = str(exc.response.get("Error", {}).get("Code", ""))
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    # AWS says AccessDeniedException; a stand-in may answer a bare 403.
+    if code in _GLUE_DENIED or status == 403:
+        return AccessDeniedError(
+            f"{what}: the Glue catalog refused it ({_short(exc)}).",
+            hint="The role's policy grants Glue actions on its own layers' databases only "
+            "(see docs/reference.md, Access).",
+        )
+    if code in ("UnrecognizedClientException", "InvalidClientTokenId", "ExpiredToken"):
+        return CredentialsRejectedError(f"{what}: {_short(exc)}")
+    return StorageError(f"{what}: the catalog failed: {_short(exc)}")
 
 
 def _arrow_error(what: str, exc: OSError) -> LakeOpsError:
