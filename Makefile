@@ -7,6 +7,7 @@ SHELL := bash
 MINIO_ROOT_USER ?= minio
 MINIO_ROOT_PASSWORD ?= minio123
 PULUMI_CONFIG_PASSPHRASE ?= lakeops-dev
+CATALOG_DB_PASSWORD ?= lakeops-catalog
 
 PYTHON ?= python3
 VENV := .venv
@@ -39,6 +40,8 @@ export LAKE_ADMIN_PASSWORD := $(MINIO_ROOT_PASSWORD)
 export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
 # Set in .env or on the command line (make up LAKE_REPLACE_BRONZE=yes); the preflight reads it.
 export LAKE_REPLACE_BRONZE
+# The shared table catalog's password: compose reads it (as the catalog_db_password secret).
+export CATALOG_DB_PASSWORD
 
 .PHONY: help
 help: ## List the targets
@@ -168,6 +171,13 @@ minio-console: ## Show the MinIO console URL and where its login is
 	@echo "MinIO console: http://localhost:9001  login: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env (defaults in .env.example)"
 	@echo "S3 API:        http://localhost:9000  region: us-east-1"
 
+# -- the shared table catalog (optional) --------------------------------------------------------
+
+.PHONY: catalog-up
+catalog-up: check-docker ## Start the shared table catalog (PostgreSQL; the dev stack's lake:catalog postgres)
+	docker compose --profile catalog up -d --wait catalog-db
+	@echo "The shared catalog is up on 127.0.0.1:5432. Choose it for the dev stack: make pulumi ARGS=\"config set --stack dev lake:catalog postgres\", set its lake:catalogPassword (docs/reference.md), then make up."
+
 .PHONY: demo
 demo: venv ## The README's walkthrough against a throwaway local S3 test server (no Docker needed)
 	$(CLEAN_ENV) $(BIN)/python -m demo
@@ -191,7 +201,7 @@ prod-up: venv check-pulumi confirm-prod ## Deploy the prod stack (asks to confir
 
 # -- development ---------------------------------------------------------------------------------
 
-.PHONY: test test-minio test-rgw rgw-packages lint bench clean
+.PHONY: test test-minio test-rgw rgw-packages postgres-packages lint bench clean
 test: venv ## Run the test suite (against a loopback S3 server it starts)
 	$(BIN)/pytest
 
@@ -213,6 +223,19 @@ rgw-packages: ## Install Ceph RGW's Debian packages when radosgw is missing (as 
 	echo "Installing Ceph RGW: $(RGW_PACKAGES)"; \
 	apt-get update -qq; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(RGW_PACKAGES) >/dev/null
+
+# PostgreSQL from Debian's packages, for the tests of the shared table catalog: they start and
+# stop their own server on 127.0.0.1 (tests/support/postgres.py), and skip, naming this target,
+# where it is missing (CI installs it and sets LAKEOPS_TEST_REQUIRE_POSTGRES=1, so it never skips).
+POSTGRES_PACKAGES := postgresql
+postgres-packages: ## Install PostgreSQL's Debian packages when initdb is missing (as root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "PostgreSQL is not installed. As root, run: apt-get update && apt-get install -y --no-install-recommends $(POSTGRES_PACKAGES)" >&2; \
+		exit 1; fi; \
+	echo "Installing PostgreSQL: $(POSTGRES_PACKAGES)"; \
+	apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(POSTGRES_PACKAGES) >/dev/null
 
 test-rgw: venv rgw-packages ## Run the suite against Ceph RGW (started and stopped here), over HTTP and HTTPS
 	@trap '$(RGW) stop --state $(RGW_STATE)' EXIT; trap 'exit 130' INT TERM; \
