@@ -438,6 +438,7 @@ def pyarrow_filesystem(lake: Lake) -> Any:
     ca = ca_bundle()
     if ca is not None:
         kwargs["tls_ca_file_path"] = ca
+    set_sdk_checksum_calculation(config.request_checksum_calculation)
     return fs.S3FileSystem(**kwargs)
 
 
@@ -446,8 +447,27 @@ def pyarrow_filesystem(lake: Lake) -> Any:
 # pyiceberg's FileIO property names (pyiceberg/io/__init__.py, 0.12).
 _ICEBERG_S3 = "s3."
 # lakeops' own: the CA file for its FileIO (lakeops.tables.fileio), which pyiceberg 0.12 has
-# no property for.
+# no property for, and the request-checksum setting (see set_sdk_checksum_calculation).
 ICEBERG_TLS_CA_FILE = "lakeops.s3.tls-ca-file"
+ICEBERG_CHECKSUMS = "lakeops.s3.request-checksum-calculation"
+# The AWS SDKs' variable; the AWS C++ SDK that PyArrow bundles reads it when it builds a client.
+AWS_CHECKSUM_VAR = "AWS_REQUEST_CHECKSUM_CALCULATION"
+
+
+def set_sdk_checksum_calculation(value: str | None) -> None:
+    """Make the AWS C++ SDK inside PyArrow compute request checksums as lakeops does.
+
+    PyArrow's S3 filesystem has no option for it, and its SDK sends every upload as
+    ``aws-chunked`` with a checksum trailer, over HTTP too (boto3 does so over HTTPS only),
+    which servers such as Ceph RGW 16.2 refuse with 411 MissingContentLength. The SDK reads
+    ``AWS_REQUEST_CHECKSUM_CALCULATION`` when a filesystem builds its client, so a lake set to
+    ``when_required`` sets that variable for the process (where it is not set already) before
+    one is built. Checked against RGW 16.2: writes fail without it and succeed with it.
+    """
+    if value is not None and not os.environ.get(AWS_CHECKSUM_VAR):
+        os.environ[AWS_CHECKSUM_VAR] = value
+
+
 ICEBERG_FILE_IO = "lakeops.tables.fileio.LakeFileIO"
 
 
@@ -457,9 +477,10 @@ def pyiceberg_properties(lake: Lake) -> dict[str, str]:
     filesystem: the endpoint with its scheme (``s3.endpoint``; PyArrow takes TLS from it, and
     path-style addressing follows, ``s3.force-virtual-addressing`` false), the region (so that
     pyiceberg does not ask S3 for the bucket's), the keys when lakeops holds them (an assumed
-    role's, frozen: they last the STS default hour), else the AWS C++ SDK's own chain, and the
-    CA file in ``AWS_CA_BUNDLE`` through lakeops' FileIO (``py-io-impl``), the only way to give
-    pyiceberg 0.12 one. The connect and read timeouts are lakeops' own.
+    role's, frozen: they last the STS default hour), else the AWS C++ SDK's own chain, and,
+    through lakeops' FileIO (``py-io-impl``, the only way to give pyiceberg 0.12 either), the
+    CA file in ``AWS_CA_BUNDLE`` and the request-checksum setting
+    (:func:`set_sdk_checksum_calculation`). The connect and read timeouts are lakeops' own.
     """
     config = lake.config
     properties = {
@@ -481,6 +502,8 @@ def pyiceberg_properties(lake: Lake) -> dict[str, str]:
     ca = ca_bundle()
     if ca is not None and _uses_tls(lake):
         properties[ICEBERG_TLS_CA_FILE] = ca
+    if config.request_checksum_calculation is not None:
+        properties[ICEBERG_CHECKSUMS] = config.request_checksum_calculation
     return properties
 
 

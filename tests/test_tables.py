@@ -30,10 +30,12 @@ from lakeops.cli import main
 from tests.conftest import config_for
 from tests.support.concurrent import append_at_once, check_nothing_lost
 from tests.support.s3server import S3Endpoint
+from tests.test_readers import polars_trusts_the_ca
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
+__all__ = ["polars_trusts_the_ca"]  # a fixture, used by name
 BRONZE, SILVER, GOLD = StorageLayer.BRONZE, StorageLayer.SILVER, StorageLayer.GOLD
 USERS = "cleaned.users"
 
@@ -61,10 +63,32 @@ def catalog_dir(tmp_path: Path) -> Path:
     return folder
 
 
+def server_settings(s3: S3Endpoint) -> dict[str, Any]:
+    """What a user of this server sets. Ceph RGW 16.2 refuses uploads with checksum trailers
+    (411), which PyArrow's AWS SDK sends over HTTP too: the README's setting for such servers,
+    over HTTP as well as HTTPS for tables."""
+    return {"request_checksum_calculation": "when_required"} if s3.kind == "rgw" else {}
+
+
+@pytest.fixture(autouse=True)
+def _sdk_checksums_from_the_lake(monkeypatch: pytest.MonkeyPatch) -> None:
+    """lakeops passes its request-checksum setting to PyArrow's AWS SDK through the process's
+    AWS_REQUEST_CHECKSUM_CALCULATION (readers.set_sdk_checksum_calculation): start each test
+    without it, so that the lake's setting is what reaches the SDK, and restore it after."""
+    monkeypatch.delenv("AWS_REQUEST_CHECKSUM_CALCULATION", raising=False)
+
+
 @pytest.fixture
 def tlake(s3: S3Endpoint, buckets: dict[StorageLayer, str], catalog_dir: Path) -> Lake:
     """A lake on the server under test, its tables in a SQLite catalog of its own."""
-    return Lake(config_for(s3, buckets, env={"LAKEOPS_CATALOG_URI": sqlite_uri(catalog_dir)}))
+    return Lake(
+        config_for(
+            s3,
+            buckets,
+            env={"LAKEOPS_CATALOG_URI": sqlite_uri(catalog_dir)},
+            **server_settings(s3),
+        )
+    )
 
 
 def keys_under(admin: S3Client, bucket: str, prefix: str) -> set[str]:
@@ -252,7 +276,7 @@ def test_time_travel_returns_the_earlier_rows(tlake: Lake) -> None:
         tlake.read_table(SILVER, USERS, snapshot_id=42)
 
 
-def test_every_reader_reads_a_table_by_name(tlake: Lake) -> None:
+def test_every_reader_reads_a_table_by_name(tlake: Lake, polars_trusts_the_ca: None) -> None:
     tlake.write_table(SILVER, USERS, users([1, 2, 3]))
     tlake.write_table(GOLD, "reports.users_by_country", pd.DataFrame({"country": ["GB"], "n": [3]}))
 
@@ -507,6 +531,7 @@ def test_two_processes_appending_at_once_lose_nothing(
         "region": tlake.config.region,
         "buckets": buckets,
         "env": {"LAKEOPS_CATALOG_URI": sqlite_uri(catalog_dir), **s3.client_env},
+        **server_settings(s3),
     }
     outcome = append_at_once(settings, USERS, tmp_path)
     check_nothing_lost(tlake, USERS, [0], outcome)
@@ -527,6 +552,7 @@ def _run(tlake: Lake, s3: S3Endpoint, catalog_dir: Path, *words: str) -> tuple[i
         "AWS_REGION": config.region,
         "LAKEOPS_CATALOG_URI": sqlite_uri(catalog_dir),
         **{f"LAKEOPS_BUCKET_{layer.name}": name for layer, name in config.buckets.items()},
+        **({"LAKEOPS_REQUEST_CHECKSUM_CALCULATION": "when_required"} if s3.kind == "rgw" else {}),
     }
     saved = {name: os.environ.get(name) for name in environment}
     os.environ.update(environment)
@@ -600,3 +626,30 @@ def test_the_parquet_files_are_iceberg_data_files(tlake: Lake) -> None:
     )
     assert metadata.num_rows == 1
     assert metadata.schema.to_arrow_schema().field("id").metadata[b"PARQUET:field_id"] == b"1"
+
+
+def test_pyicebergs_filesystem_trusts_the_lakes_ca_and_keeps_its_other_settings(
+    tmp_path: Path,
+) -> None:
+    """pyiceberg 0.12 has no property for a CA file: lakeops' FileIO adds it (an HTTPS server
+    with a private CA is tested under `make test-rgw`; this checks the options everywhere)."""
+    from lakeops.readers import ICEBERG_TLS_CA_FILE
+    from lakeops.tables.fileio import LakeFileIO
+
+    ca = tmp_path / "ca.pem"
+    ca.write_text("not read until a connection is made")
+    properties = {
+        "s3.endpoint": "https://127.0.0.1:9",
+        "s3.region": "eu-west-1",
+        "s3.access-key-id": "key",
+        "s3.secret-access-key": "secret",
+        "s3.force-virtual-addressing": "false",
+        ICEBERG_TLS_CA_FILE: str(ca),
+    }
+    filesystem = LakeFileIO(properties).fs_by_scheme("s3", "bucket")
+    _, (options,) = filesystem.__reduce__()
+    assert options["tls_ca_file_path"] == str(ca)
+    assert (options["endpoint_override"], options["region"]) == ("https://127.0.0.1:9", "eu-west-1")
+    assert (options["access_key"], options["force_virtual_addressing"]) == ("key", False)
+    plain = LakeFileIO({k: v for k, v in properties.items() if k != ICEBERG_TLS_CA_FILE})
+    assert plain.fs_by_scheme("s3", "bucket").__reduce__()[1][0]["tls_ca_file_path"] == ""

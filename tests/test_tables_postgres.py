@@ -18,10 +18,12 @@ from lakeops.catalog_contract import CATALOG, CATALOG_PASSWORD
 from tests.support import postgres
 from tests.support.concurrent import append_at_once, check_nothing_lost
 from tests.support.s3server import REGION, S3Endpoint
-from tests.test_tables import USERS, users
+from tests.test_tables import USERS, _sdk_checksums_from_the_lake, server_settings, users
 
 SILVER = StorageLayer.SILVER
 pytestmark = pytest.mark.s3
+# Autouse: the lake's checksum setting, not the environment's, reaches PyArrow's AWS SDK.
+__all__ = ["_sdk_checksums_from_the_lake"]
 
 
 @pytest.fixture(scope="session")
@@ -95,6 +97,7 @@ def lake_for(s3: S3Endpoint, outputs_file: Path) -> Lake:
             access_key_id=s3.access_key,
             secret_access_key=s3.secret_key,
             env=dict(s3.client_env),
+            **server_settings(s3),
         )
     )
 
@@ -129,6 +132,7 @@ def test_two_processes_appending_through_postgres_lose_nothing(
         "access_key_id": s3.access_key,
         "secret_access_key": s3.secret_key,
         "env": dict(s3.client_env),
+        **server_settings(s3),
     }
     outcome = append_at_once(settings, USERS, tmp_path, count=8)
     check_nothing_lost(lake, USERS, [0], outcome)
