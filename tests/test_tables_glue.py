@@ -36,9 +36,8 @@ import pytest
 from lakeinfra.catalog import catalog_policy, databases
 from lakeinfra.policies import ROLES, role_policy
 from lakeops import AccessDeniedError, Lake, LakeConfig, StorageLayer, TableNotFoundError
-from lakeops.layout import LAYOUT
 from tests.conftest import s3_client
-from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.buckets import layout_buckets, purge_bucket
 from tests.support.iam import create_iam_user
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 from tests.test_tables import USERS, users
@@ -67,11 +66,7 @@ def merged(*documents: dict[str, Any] | None) -> dict[str, Any]:
 def glue_lake(iam_moto: S3Endpoint, tmp_path: Path) -> Iterator[Path]:
     """The prod lake's stand-in, with its role policies enforced; yields its outputs file."""
     admin = s3_client(iam_moto)
-    buckets = unique_bucket_names()
-    for layer, name in buckets.items():
-        create_versioned_bucket(admin, name)
-        for prefix in LAYOUT[layer].prefixes:
-            admin.put_object(Bucket=name, Key=prefix, Body=b"")
+    buckets = layout_buckets(admin)
     prefix = f"t{uuid.uuid4().hex[:6]}"
     names = databases(prefix)
     glue = boto3.client(
@@ -144,9 +139,7 @@ def test_pipelines_write_silver_and_gold_through_glue_and_the_analyst_reads_gold
     glue_lake: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("POLARS_ICEBERG_PLANNER", "pyiceberg")
-    transform, publish, analyst = (
-        as_role(glue_lake, r) for r in ("transform", "publish", "analyst")
-    )
+    transform, publish, analyst = [as_role(glue_lake, r) for r in ROLES if r != "ingest"]
     silver = transform.write_table(SILVER, USERS, users([1, 2, 3]))
     transform.write_table(SILVER, USERS, users([4], "US"))
     assert transform.describe_table(SILVER, USERS).identifier.endswith("_silver.cleaned_users")

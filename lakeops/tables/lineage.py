@@ -24,8 +24,6 @@ each with the version facet the summary records.
 from __future__ import annotations
 
 import json
-import logging
-import os
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,22 +31,18 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lakeops._version import __version__
-from lakeops.datasets.lineage import DEFAULT_JOB_NAMESPACE, JOB_NAMESPACE_VARIABLE, PRODUCER
+from lakeops.datasets.lineage import PRODUCER, LineageRun
 from lakeops.datasets.lineage import dataset_name as s3_dataset_name
-from lakeops.datasets.lineage import transport as lineage_transport
-from lakeops.errors import ConfigurationError, NotPublishedError, ValidationError
+from lakeops.errors import NotPublishedError, ValidationError
 from lakeops.layout import StorageLayer
 from lakeops.locations import is_uri, resolve
-from lakeops.redaction import scrub
 from lakeops.tables.names import TableName
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
 
-    from lakeops.config import LakeConfig
     from lakeops.lake import Lake
 
-log = logging.getLogger(__name__)
 
 INPUTS = "lakeops.inputs"
 JOB = "lakeops.job"
@@ -247,22 +241,8 @@ def _trace(lake: Lake, source: Source, properties: Mapping[str, str], depth: int
     return node
 
 
-class LineageEvents:
+class LineageEvents(LineageRun):
     """A table write's START, then COMPLETE or FAIL, OpenLineage events."""
-
-    def __init__(self, target: str, config: LakeConfig) -> None:
-        try:
-            from openlineage.client import OpenLineageClient
-        except ImportError:
-            raise ConfigurationError(
-                "lineage events need the OpenLineage client, which is not installed.",
-                hint="Install the extra: pip install 'lakeops[lineage]'.",
-            ) from None
-        self._client = OpenLineageClient(transport=lineage_transport(target))
-        self._target = target
-        self._config = config
-        self._run_id = str(uuid.uuid4())
-        self._namespace = os.environ.get(JOB_NAMESPACE_VARIABLE) or DEFAULT_JOB_NAMESPACE
 
     def emit(
         self,
@@ -305,19 +285,9 @@ class LineageEvents:
             eventType=EventType[state],
             eventTime=datetime.now(UTC).isoformat(),
             run=Run(runId=self._run_id),
-            job=Job(namespace=self._namespace, name=job),
+            job=Job(namespace=self._job_namespace, name=job),
             inputs=inputs,
             outputs=[OutputDataset(namespace=namespace, name=name, facets=facets)],
             producer=PRODUCER,
         )
-        try:
-            self._client.emit(event)
-        except Exception as exc:
-            # As for promotions: lineage records the job, it is not part of it.
-            log.warning(
-                "the OpenLineage %s event of %s could not be sent to %s: %s",
-                state,
-                job,
-                self._target,
-                scrub(str(exc))[:300],
-            )
+        self.send(event, state, job)

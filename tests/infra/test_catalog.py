@@ -17,22 +17,13 @@ from lakeinfra.catalog import (
 )
 from lakeops import ConfigurationError, LakeConfig, StorageLayer
 from lakeops.catalog_contract import CatalogKind
+from tests.infra.test_prod_stack import TRUST
 from tests.support.pulumi_stack import ACCOUNT_ID, StackRun, run_stack
 
 SILVER, GOLD = StorageLayer.SILVER, StorageLayer.GOLD
 PREFIX = "acme-lake-prod"
 DATABASES = {SILVER: "acme_lake_prod_silver", GOLD: "acme_lake_prod_gold"}
 REGION = "eu-west-1"
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {
-            "Effect": "Allow",
-            "Principal": {"Service": "ecs-tasks.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-        }
-    ],
-}
 
 
 @pytest.fixture(scope="module")
