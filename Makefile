@@ -130,14 +130,14 @@ destroy: venv check-pulumi ## Delete the dev lake (buckets AND data), after conf
 	@read -r -p "Delete the dev lake, its buckets and all their data? Type 'dev' to confirm: " answer; \
 		[ "$$answer" = dev ] || { echo "Not confirmed; nothing deleted."; exit 1; }
 	$(DEV_PULUMI) destroy --stack dev --yes --non-interactive
-	rm -f .lakeops/outputs-dev.json
+	rm -f .lakeops/outputs-dev.json .lakeops/catalog-dev.db
 
 .PHONY: reset
 reset: check-docker ## Delete the dev lake's data AND its Pulumi state, to start over (asks first)
-	@read -r -p "Delete the dev lake's data (volume minio-data) and its Pulumi state? Type 'reset' to confirm: " answer; \
+	@read -r -p "Delete the dev lake's data (volume minio-data), its table catalogs and its Pulumi state? Type 'reset' to confirm: " answer; \
 		[ "$$answer" = reset ] || { echo "Not confirmed; nothing deleted."; exit 1; }
-	docker compose down -v
-	rm -rf .pulumi-state .lakeops/outputs-dev.json
+	COMPOSE_PROFILES=catalog docker compose down -v
+	rm -rf .pulumi-state .lakeops/outputs-dev.json .lakeops/catalog-dev.db
 
 .PHONY: pulumi
 pulumi: venv check-pulumi ## Any pulumi command on the dev stack's state, e.g. make pulumi ARGS="config --stack dev"
