@@ -22,10 +22,12 @@ Clients:
   (SHA-256 per object, the manifest).
 
 Each run is a process of its own; the runs of one job are interleaved across clients, and the
-table shows medians of ``--reps`` repetitions, the ratios to pyiceberg and to the datasets, and
-each job's peak memory above what the process held before it (``VmHWM`` after resetting it
-through ``/proc/self/clear_refs``: the job's own peak, not the generated data's). The machine is
-shared and noisy: read the ratios.
+table shows medians of ``--reps`` repetitions of wall and CPU seconds (the client's own, user
+and system, every thread: the server's work is not in it, and it moves far less than wall time
+when the machine is shared), the ratios to pyiceberg and to the datasets, and each job's peak
+memory above what the process held before it (``VmHWM`` after resetting it through
+``/proc/self/clear_refs``: the job's own peak, not the generated data's). ``--clients`` runs
+fewer clients (lakeops always).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import argparse
 import contextlib
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -174,13 +177,16 @@ def child(args: argparse.Namespace) -> None:
         run = _datasets(lake, name, args.job, data, work)
     reset_peak()
     baseline = memory_kib("VmRSS")
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     rows = run()
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
     peak = memory_kib("VmHWM")
     if args.job == "read" and rows != args.rows:
         raise SystemExit(f"{args.client} read {rows} rows, not {args.rows}")
-    print(json.dumps({"seconds": seconds, "peak_mib": max(peak - baseline, 0) / 1024}))
+    used = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
+    print(json.dumps({"seconds": seconds, "cpu": used, "peak_mib": max(peak - baseline, 0) / 1024}))
 
 
 def run_child(
@@ -246,14 +252,15 @@ def bench(server: S3Endpoint, args: Any) -> dict[tuple[str, str], list[dict[str,
         for rep in range(args.reps):
             for job in JOBS:
                 # The order of clients turns each repetition, so none always goes first.
-                order = CLIENTS[rep % len(CLIENTS) :] + CLIENTS[: rep % len(CLIENTS)]
+                chosen = args.clients
+                order = chosen[rep % len(chosen) :] + chosen[: rep % len(chosen)]
                 for client in order:
                     tag = f"{rep}{'a' if job == 'append' else ''}"
                     measured = run_child(settings, client, job, tag, args)
                     results.setdefault((client, job), []).append(measured)
                     print(
                         f"  rep {rep + 1} {job:<6} {client:<9} {measured['seconds']:7.2f} s "
-                        f"{measured['peak_mib']:7.1f} MiB",
+                        f"{measured['cpu']:7.2f} s CPU {measured['peak_mib']:7.1f} MiB",
                         flush=True,
                     )
             # moto keeps every byte in memory: each repetition's tables go once read.
@@ -273,22 +280,23 @@ def report(name: str, results: dict[tuple[str, str], list[dict[str, float]]], ar
         "read": f"{args.rows:,} x 10",
         "append": f"{APPENDS} x {args.append_rows:,} rows",
     }
-    print(f"\n{name}: median seconds (peak MiB above the process before the job)\n")
-    print(
-        "| job | data | lakeops | pyiceberg | datasets | lakeops / pyiceberg | lakeops / datasets |"
-    )
-    print("|---|---|---|---|---|---|---|")
+    clients = args.clients
+    print(f"\n{name}: median wall seconds (CPU seconds) [peak MiB above the process before it]\n")
+    others = [c for c in clients if c != "lakeops"]
+    head = " | ".join(clients) + "".join(f" | lakeops / {c} (wall, CPU)" for c in others)
+    print(f"| job | data | {head} |")
+    print("|---|---|" + "---|" * (len(clients) + len(others)))
     for job in JOBS:
-        cells = {
-            c: f"{median(c, job, 'seconds'):.2f} ({median(c, job, 'peak_mib'):.0f})"
-            for c in CLIENTS
-        }
-        ratio = median("lakeops", job, "seconds") / median("pyiceberg", job, "seconds")
-        versus = median("lakeops", job, "seconds") / median("datasets", job, "seconds")
-        print(
-            f"| {job} | {sizes[job]} | {cells['lakeops']} | {cells['pyiceberg']} | "
-            f"{cells['datasets']} | {ratio:.2f} | {versus:.2f} |"
-        )
+        cells = [
+            f"{median(c, job, 'seconds'):.2f} ({median(c, job, 'cpu'):.2f}) "
+            f"[{median(c, job, 'peak_mib'):.0f}]"
+            for c in clients
+        ]
+        for other in others:
+            wall = median("lakeops", job, "seconds") / median(other, job, "seconds")
+            cpu = median("lakeops", job, "cpu") / median(other, job, "cpu")
+            cells.append(f"{wall:.2f}, {cpu:.2f}")
+        print(f"| {job} | {sizes[job]} | {' | '.join(cells)} |")
 
 
 def main() -> None:
@@ -304,7 +312,15 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3, help="interleaved repetitions (3)")
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows written and read")
     parser.add_argument("--append-rows", type=int, default=1000, help="rows per append (1000)")
+    parser.add_argument(
+        "--clients",
+        default=",".join(CLIENTS),
+        help=f"which clients, lakeops among them ({','.join(CLIENTS)})",
+    )
     args = parser.parse_args()
+    args.clients = tuple(args.clients.split(","))
+    if "lakeops" not in args.clients or set(args.clients) - set(CLIENTS):
+        parser.error(f"--clients: lakeops and any of {', '.join(CLIENTS)}")
     if args.child:
         child(args)
         return
