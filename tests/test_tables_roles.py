@@ -17,7 +17,8 @@ from lakeops import AccessDeniedError, Lake, LakeConfig, StorageLayer
 from tests.conftest import s3_client
 from tests.support.buckets import layout_buckets, purge_bucket
 from tests.support.iam import create_iam_user
-from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
+from tests.support.s3server import S3Endpoint, set_auth_enforcement
+from tests.test_roles import dev_outputs
 from tests.test_tables import USERS, users
 
 SILVER, GOLD = StorageLayer.SILVER, StorageLayer.GOLD
@@ -44,13 +45,7 @@ def dev_lake(iam_moto: S3Endpoint, tmp_path: Path) -> Iterator[Path]:
     outputs.write_text(
         json.dumps(
             {
-                "backend": "minio",
-                "endpoint": iam_moto.url,
-                "region": REGION,
-                "buckets": {layer.value: name for layer, name in buckets.items()},
-                "rolePolicies": {role: role for role in ROLES},
-                "roleCredentials": credentials,
-                # As the dev stack declares it: beside the exported outputs.
+                **dev_outputs(iam_moto.url, buckets, credentials),
                 "catalog": {"kind": "sqlite", "path": "catalog-dev.db"},
             }
         )
