@@ -7,6 +7,7 @@ SHELL := bash
 MINIO_ROOT_USER ?= minio
 MINIO_ROOT_PASSWORD ?= minio123
 PULUMI_CONFIG_PASSPHRASE ?= lakeops-dev
+CATALOG_DB_PASSWORD ?= lakeops-catalog
 
 PYTHON ?= python3
 VENV := .venv
@@ -53,6 +54,8 @@ export LAKE_DEV_PASSPHRASE := $(PULUMI_CONFIG_PASSPHRASE)
 # Buckets `make up` may delete or replace with their data, by name (make up
 # LAKE_REPLACE_BUCKETS=raw,staging; or in .env); the preflight refuses any other.
 export LAKE_REPLACE_BUCKETS
+# The shared table catalog's password: compose reads it (as the catalog_db_password secret).
+export CATALOG_DB_PASSWORD
 
 .PHONY: help
 help: ## List the targets
@@ -160,14 +163,14 @@ destroy: venv dev-stack check-docker check-pulumi ## Delete the dev lake (bucket
 	$(MINIO_UP)
 	$(PREFLIGHT) destroy
 	$(DEV_PULUMI) destroy --stack dev --yes --non-interactive
-	rm -f .lakeops/outputs-dev.json
+	rm -f .lakeops/outputs-dev.json .lakeops/catalog-dev.db
 
 .PHONY: reset
 reset: check-docker ## Delete the dev lake's data AND its Pulumi state, to start over (asks first)
-	@read -r -p "Delete the dev lake's data (volume minio-data) and its Pulumi state? Type 'reset' to confirm: " answer; \
+	@read -r -p "Delete the dev lake's data (volume minio-data), its table catalogs and its Pulumi state? Type 'reset' to confirm: " answer; \
 		[ "$$answer" = reset ] || { echo "Not confirmed; nothing deleted."; exit 1; }
-	$(COMPOSE) down -v
-	rm -rf .pulumi-state .lakeops/outputs-dev.json
+	COMPOSE_PROFILES=catalog $(COMPOSE) down -v
+	rm -rf .pulumi-state .lakeops/outputs-dev.json .lakeops/catalog-dev.db
 
 # After an `up` through here too, the outputs are exported again and the lake verified: the MinIO
 # provider can report a rejected lifecycle change as done (minioUpdateILMPolicy drops the
@@ -207,6 +210,13 @@ minio-console: ## Show the MinIO console URL and where its login is
 	@echo "MinIO console: http://localhost:9001  login: MINIO_ROOT_USER / MINIO_ROOT_PASSWORD from .env (defaults in .env.example)"
 	@echo "S3 API:        http://localhost:9000  region: us-east-1"
 
+# -- the shared table catalog (optional) --------------------------------------------------------
+
+.PHONY: catalog-up
+catalog-up: check-docker ## Start the shared table catalog (PostgreSQL; the dev stack's lake:catalog postgres)
+	$(COMPOSE) --profile catalog up -d --wait catalog-db
+	@echo "The shared catalog is up on 127.0.0.1:5432. Choose it for the dev stack: make pulumi ARGS=\"config set --stack dev lake:catalog postgres\", set its lake:catalogPassword (docs/reference.md), then make up."
+
 .PHONY: demo
 demo: venv ## The README's walkthrough against a throwaway local S3 test server (no Docker needed)
 	$(CLEAN_ENV) $(BIN)/python -m demo
@@ -230,7 +240,7 @@ prod-up: venv check-pulumi confirm-prod ## Deploy the prod stack (asks to confir
 
 # -- development ---------------------------------------------------------------------------------
 
-.PHONY: test test-minio test-rgw rgw-packages lint bench clean
+.PHONY: test test-minio test-rgw rgw-packages postgres-packages lint bench clean
 test: venv ## Run the test suite (against a loopback S3 server it starts)
 	$(BIN)/pytest
 
@@ -252,6 +262,19 @@ rgw-packages: ## Install Ceph RGW's Debian packages when radosgw is missing (as 
 	echo "Installing Ceph RGW: $(RGW_PACKAGES)"; \
 	apt-get update -qq; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(RGW_PACKAGES) >/dev/null
+
+# PostgreSQL from Debian's packages, for the tests of the shared table catalog: they start and
+# stop their own server on 127.0.0.1 (tests/support/postgres.py), and skip, naming this target,
+# where it is missing (CI installs it and sets LAKEOPS_TEST_REQUIRE_POSTGRES=1, so it never skips).
+POSTGRES_PACKAGES := postgresql
+postgres-packages: ## Install PostgreSQL's Debian packages when initdb is missing (as root)
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && exit 0; \
+	if [ "$$(id -u)" != 0 ]; then \
+		echo "PostgreSQL is not installed. As root, run: apt-get update && apt-get install -y --no-install-recommends $(POSTGRES_PACKAGES)" >&2; \
+		exit 1; fi; \
+	echo "Installing PostgreSQL: $(POSTGRES_PACKAGES)"; \
+	apt-get update -qq; \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(POSTGRES_PACKAGES) >/dev/null
 
 test-rgw: venv rgw-packages ## Run the suite against Ceph RGW (started and stopped here), over HTTP and HTTPS
 	@trap '$(RGW) stop --state $(RGW_STATE)' EXIT; trap 'exit 130' INT TERM; \

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 import boto3
 import botocore.exceptions
 
+from lakeops.catalog_contract import CatalogSpec
 from lakeops.contract import Backend, LifecycleIntent, StackOutputs
 from lakeops.errors import ConfigurationError
 from lakeops.layout import LAYOUT, StorageLayer
@@ -51,6 +52,8 @@ ENV_OUTPUTS_FILE = "LAKEOPS_OUTPUTS_FILE"
 ENV_STACK = "LAKEOPS_STACK"
 ENV_PROJECT_DIR = "LAKEOPS_PROJECT_DIR"
 ENV_BACKEND = "LAKEOPS_BACKEND"
+# A SQL table catalog of your own (sqlite:////abs/file.db or postgresql://...), over the stack's.
+ENV_CATALOG_URI = "LAKEOPS_CATALOG_URI"
 ENV_REQUEST_CHECKSUMS = "LAKEOPS_REQUEST_CHECKSUM_CALCULATION"
 # botocore's own names for the setting; the variable wins over the config-file key.
 AWS_ENV_REQUEST_CHECKSUMS = "AWS_REQUEST_CHECKSUM_CALCULATION"
@@ -136,6 +139,8 @@ class LakeConfig:
     # What the stack declared, for `verify` to compare with; None without stack outputs.
     lifecycle: LifecycleIntent | None = None
     default_encryption: str | None = None
+    # Where tables are catalogued (lakeops.tables); None when nothing declares a catalog.
+    catalog: CatalogSpec | None = None
     # When boto3 adds CRC32 checksums to uploads: "when_supported" (its default) or
     # "when_required". Over HTTPS, "when_supported" sends aws-chunked bodies with a checksum
     # trailer, which some S3 servers (Ceph RGW 16.2) refuse with 411. None: boto3 decides,
@@ -184,6 +189,7 @@ class LakeConfig:
             ("read_timeout", f"{self.timeouts.read_seconds:g} s"),
             ("max_attempts", str(self.timeouts.max_attempts)),
             ("transport", self.transport),
+            ("catalog", self.catalog.describe() if self.catalog else "(none)"),
         ]
         sources = dict(self.sources)
         if self.role is None and self.sources.get("access_key_id") == SOURCE_DEV_DEFAULT:
@@ -405,6 +411,7 @@ class _Resolver:
             profile=profile_str,
             lifecycle=outputs.lifecycle if outputs else None,
             default_encryption=outputs.default_encryption if outputs else None,
+            catalog=self._catalog(outputs, from_outputs),
             request_checksum_calculation=self._checksum_calculation(request_checksum_calculation),
             timeouts=self._timeouts(timeouts),
             transport=self._transport(transport),
@@ -428,6 +435,20 @@ class _Resolver:
         except ConfigurationError as unusable:
             self._tolerate(unusable)
             return None
+
+    def _catalog(self, outputs: StackOutputs | None, from_outputs: str) -> CatalogSpec | None:
+        declared = outputs.catalog if outputs else None
+        override = self._env(ENV_CATALOG_URI)
+        if override is not None:
+            self.sources["catalog"] = override[1]
+            return CatalogSpec.from_uri(
+                override[0],
+                source=override[1],
+                databases=declared.databases if declared else None,
+            )
+        if declared is not None:
+            self.sources["catalog"] = from_outputs
+        return declared
 
     def _transport(self, argument: str | None) -> Transport:
         chosen = self._pick(

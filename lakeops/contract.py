@@ -12,8 +12,10 @@ import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 
+from lakeops.catalog_contract import CATALOG, CATALOG_PASSWORD, CatalogSpec
 from lakeops.errors import ConfigurationError
 from lakeops.layout import StorageLayer
 from lakeops.redaction import register_secret
@@ -53,6 +55,8 @@ LIFECYCLE = "lifecycle"  # LifecycleIntent as a dict
 DEFAULT_ENCRYPTION = "defaultEncryption"  # "AES256" | "aws:kms" on AWS; null on MinIO
 BRONZE_OBJECT_LOCK = "bronzeObjectLock"  # bool
 MASKED_SECRET = "[secret]"  # noqa: S105 - a placeholder, not a secret
+# The table catalog's outputs are declared in lakeops.catalog_contract: CATALOG (its kind,
+# location and databases) and CATALOG_PASSWORD (the shared dev catalog's password, a secret).
 
 # Keys inside LIFECYCLE.
 NONCURRENT_VERSION_DAYS = "noncurrentVersionDays"
@@ -106,13 +110,19 @@ class StackOutputs:
     role_credentials_masked: bool = False
     role_arns: Mapping[str, str] = field(default_factory=dict)
     role_policies: Mapping[str, str] = field(default_factory=dict)
+    # Where the stack catalogues its tables; None for a stack that declares no catalog.
+    catalog: CatalogSpec | None = None
 
     @property
     def roles(self) -> list[str]:
         return sorted({*self.role_policies, *self.role_credentials, *self.role_arns})
 
     @classmethod
-    def parse(cls, data: Mapping[str, Any], *, source: str) -> StackOutputs:
+    def parse(
+        cls, data: Mapping[str, Any], *, source: str, base_dir: Path | None = None
+    ) -> StackOutputs:
+        """``base_dir``: the folder the outputs were exported to, which a relative SQLite
+        catalog path is relative to."""
         if not isinstance(data, Mapping):
             raise ConfigurationError(
                 f"stack outputs from {source} are not a JSON object.",
@@ -167,7 +177,19 @@ class StackOutputs:
             role_credentials_masked=raw_credentials == MASKED_SECRET,
             role_arns=_string_map(data.get(ROLE_ARNS)),
             role_policies=_string_map(data.get(ROLE_POLICIES)),
+            catalog=_parse_catalog(data, source, base_dir),
         )
+
+
+def _parse_catalog(
+    data: Mapping[str, Any], source: str, base_dir: Path | None
+) -> CatalogSpec | None:
+    if data.get(CATALOG) is None:
+        return None
+    password = data.get(CATALOG_PASSWORD)
+    if isinstance(password, str) and password != MASKED_SECRET:
+        register_secret(password)
+    return CatalogSpec.parse(data[CATALOG], source=source, base_dir=base_dir, password=password)
 
 
 def _string_map(raw: object) -> dict[str, str]:

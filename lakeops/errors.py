@@ -8,6 +8,9 @@ The ``exit_code`` of each class is the ``lakeops`` command's exit status for it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 from lakeops.redaction import scrub
 
 
@@ -171,3 +174,30 @@ class DatasetIncompleteError(LakeOpsError):
         codes = {failure.exit_code for failure in getattr(result, "failures", ())}
         if len(codes) == 1:
             self.exit_code = codes.pop()
+
+
+# -- tables (lakeops.tables) ------------------------------------------------------------------
+
+
+class TableNotFoundError(NotFoundError):
+    """The catalog has no such table (or namespace)."""
+
+
+class SchemaMismatchError(ValidationError):
+    """Data written to a table does not match its schema; nothing was written."""
+
+
+class ChecksFailedError(ValidationError):
+    """Quality checks refused the data before the commit; the table did not change.
+    ``failures`` holds (check name, rows failed or None for a whole-table check)."""
+
+    def __init__(
+        self, message: str, *, hint: str | None = None, failures: Sequence[Any] = ()
+    ) -> None:
+        super().__init__(message, hint=hint)
+        self.failures = list(failures)
+
+
+class TableCommitConflictError(ConflictError):
+    """Another writer committed to the table first, every retry included; this write was not
+    committed and its files were removed."""

@@ -67,6 +67,7 @@ class Lake:
         settings = replace(settings, download_attempts=resolved.timeouts.max_attempts)
         self._ctx = Context(resolved, settings)
         self._duckdb: Any = None
+        self._catalog: Any = None
 
     @property
     def config(self) -> LakeConfig:
@@ -560,18 +561,24 @@ class Lake:
 
     def duckdb(self, connection: Any = None) -> Any:
         """A DuckDB connection with httpfs loaded offline and a secret scoped to the lake's
-        buckets (``lakeops[duckdb]``); given one, it is set up the same way.
+        buckets (``lakeops[duckdb]``); given one, it is set up the same way. With tables
+        (``lakeops[tables]``), each table the role can read is a view by its name
+        (``SELECT * FROM cleaned.users``), made again at each call (lakeops.tables.duckdb).
 
         The lake keeps the connection it makes, and gives the same one again: DuckDB closes a
         connection nothing refers to, which would break ``lake.duckdb().sql(...).fetchall()``.
         Use ``.cursor()`` of it for other threads.
         """
         from lakeops import readers
+        from lakeops.tables.duckdb import create_views
 
         if connection is not None:
-            return readers.duckdb_connection(self, connection)
+            connection = readers.duckdb_connection(self, connection)
+            create_views(self, connection)
+            return connection
         if self._duckdb is None:
             self._duckdb = readers.duckdb_connection(self)
+        create_views(self, self._duckdb)
         return self._duckdb
 
     def pyarrow_filesystem(self) -> Any:
@@ -585,3 +592,161 @@ class Lake:
         from lakeops import readers
 
         return readers.environment(self, show_secrets=show_secrets)
+
+    # -- tables (lakeops.tables; lakeops[tables]) -----------------------------------------------
+
+    def catalog(self) -> Any:
+        """The pyiceberg catalog the stack declares, as this lake's role (one per lake)."""
+        if self._catalog is None:
+            from lakeops.tables.catalog import open_catalog
+
+            self._catalog = open_catalog(self)
+        return self._catalog
+
+    def table(self, layer: StorageLayer | str, name: str) -> Any:
+        """The pyiceberg table ``NAMESPACE.TABLE`` of a layer (``cleaned.users``), loaded now:
+        for ``pl.scan_iceberg``, or pyiceberg's own API."""
+        from lakeops.tables.names import TableName
+        from lakeops.tables.write import load
+
+        return load(self, TableName.parse(layer, name))
+
+    def tables(self, layer: StorageLayer | str) -> list[str]:
+        """The names of a layer's tables."""
+        from lakeops.tables.history import list_tables
+
+        return list_tables(self, layer)
+
+    def write_table(
+        self,
+        layer: StorageLayer | str,
+        name: str,
+        data: Any,
+        *,
+        mode: str = "append",
+        partition_by: Sequence[str] | None = None,
+        checks: object = None,
+        lineage: Sequence[Any] | None = None,
+        job: str | None = None,
+        lineage_target: str | None = None,
+    ) -> Any:
+        """Write a PyArrow table or a pandas or Polars frame to a silver or gold table, in one
+        snapshot: ``mode="append"`` adds the rows, ``"overwrite"`` replaces them all. The first
+        write creates the table from the data's schema (and ``partition_by``: columns, or
+        ``day(column)`` and the like); later writes must match it. ``checks`` run first, and
+        a failure writes nothing. ``lineage`` names what the data was made from (``s3://``
+        URIs of objects or published datasets, tables from :meth:`table`), pinned to versions
+        in the snapshot's summary; ``lineage_target`` (or ``LAKEOPS_LINEAGE``) also sends
+        OpenLineage events. Returns a ``WriteResult``."""
+        from lakeops.tables.write import write_table
+
+        return write_table(
+            self,
+            layer,
+            name,
+            data,
+            mode=mode,
+            partition_by=partition_by,
+            checks=checks,
+            lineage_inputs=lineage,
+            job=job,
+            lineage_target=self._lineage_target(lineage_target),
+        )
+
+    def register_dataset(
+        self,
+        layer: StorageLayer | str,
+        prefix: str,
+        name: str,
+        *,
+        job: str | None = None,
+        lineage_target: str | None = None,
+    ) -> Any:
+        """Add the Parquet files of the dataset published at ``prefix`` (checked against its
+        manifest) to table ``name`` of the same layer, without rewriting them; pyiceberg checks
+        each file's schema. The table is created from the first file's schema if need be."""
+        from lakeops.tables.write import register_dataset
+
+        where, found = self._where(layer, prefix)
+        return register_dataset(
+            self, where, found, name, job=job, lineage_target=self._lineage_target(lineage_target)
+        )
+
+    def read_table(
+        self,
+        layer: StorageLayer | str,
+        name: str,
+        *,
+        as_of: Any = None,
+        snapshot_id: int | None = None,
+        columns: Sequence[str] | None = None,
+        row_filter: Any = None,
+    ) -> Any:
+        """A table's rows as a PyArrow table: the current snapshot, ``snapshot_id``, or the
+        one current at ``as_of`` (a datetime, ISO 8601 text, or epoch milliseconds).
+        ``row_filter`` is pyiceberg's (``"country = 'GB'"``); ``.to_pandas()`` for pandas."""
+        from lakeops.tables.read import read_table
+
+        return read_table(
+            self,
+            layer,
+            name,
+            as_of=as_of,
+            snapshot_id=snapshot_id,
+            columns=columns,
+            row_filter=row_filter,
+        )
+
+    def read_table_batches(self, layer: StorageLayer | str, name: str, **options: Any) -> Any:
+        """Like :meth:`read_table`, as a PyArrow RecordBatchReader: memory bounded by a batch."""
+        from lakeops.tables.read import read_batches
+
+        return read_batches(self, layer, name, **options)
+
+    def describe_table(self, layer: StorageLayer | str, name: str) -> Any:
+        """Schema, partitioning, location, current snapshot, files, rows (``lakeops table``)."""
+        from lakeops.tables.history import describe
+
+        return describe(self, layer, name)
+
+    def table_history(self, layer: StorageLayer | str, name: str) -> list[Any]:
+        """Every snapshot, oldest first, with its rows added and removed and its lineage."""
+        from lakeops.tables.history import history
+
+        return history(self, layer, name)
+
+    def table_lineage(
+        self, layer: StorageLayer | str, name: str, snapshot_id: int | None = None
+    ) -> Any:
+        """What a snapshot (the current one by default) was made from, followed through every
+        input table down to the object versions and datasets it read."""
+        from lakeops.tables.lineage import trace
+
+        return trace(self, layer, name, snapshot_id)
+
+    def rollback_table(self, layer: StorageLayer | str, name: str, snapshot_id: int) -> Any:
+        """Make an earlier (or a rolled-back later) snapshot current again."""
+        from lakeops.tables.history import rollback
+
+        return rollback(self, layer, name, snapshot_id)
+
+    def expire_snapshots(
+        self, layer: StorageLayer | str, name: str, *, older_than: Any, retain_last: int = 1
+    ) -> Any:
+        """Expire snapshots older than ``older_than`` (a timedelta, or ``"7d"``), keeping the
+        ``retain_last`` latest, and delete the files only they referenced."""
+        from lakeops.tables.history import expire, parse_duration
+
+        age = parse_duration(older_than) if isinstance(older_than, str) else older_than
+        return expire(self, layer, name, older_than=age, retain_last=retain_last)
+
+    def verify_table(self, layer: StorageLayer | str, name: str, *, deep: bool = False) -> Any:
+        """Check that every data file of the current snapshot exists with its recorded size
+        (``deep``: read each and count its rows)."""
+        from lakeops.tables.history import verify
+
+        return verify(self, layer, name, deep=deep)
+
+    @staticmethod
+    def _lineage_target(given: str | None) -> str | None:
+        return given if given is not None else os.environ.get(LINEAGE_VARIABLE) or None

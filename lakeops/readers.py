@@ -275,7 +275,7 @@ def _warn_unless_polars_trusts(ca: str) -> None:
 # -- DuckDB ------------------------------------------------------------------------------------
 
 
-def _sql_string(value: str) -> str:
+def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -305,7 +305,7 @@ def _extension_file(name: str, version: str, platform: str) -> Path:
     )
 
 
-def _load_extension(connection: duckdb.DuckDBPyConnection, name: str) -> Path | None:
+def load_extension(connection: duckdb.DuckDBPyConnection, name: str) -> Path | None:
     """Load a DuckDB extension from its PyPI wheel, never from DuckDB's extension server.
 
     Returns the file loaded; None when the connection had the extension loaded already.
@@ -320,7 +320,7 @@ def _load_extension(connection: duckdb.DuckDBPyConnection, name: str) -> Path | 
     assert version_row is not None and platform_row is not None
     path = _extension_file(name, str(version_row[0]), str(platform_row[0]))
     # LOAD by path: a connection passed in keeps its own extension_directory.
-    connection.execute(f"LOAD {_sql_string(str(path))}")
+    connection.execute(f"LOAD {sql_string(str(path))}")
     return path
 
 
@@ -336,21 +336,21 @@ def duckdb_secret_sql(lake: Lake, name: str) -> str:
     else:
         options += [
             "PROVIDER config",
-            f"KEY_ID {_sql_string(keys.access_key)}",
-            f"SECRET {_sql_string(keys.secret_key)}",
+            f"KEY_ID {sql_string(keys.access_key)}",
+            f"SECRET {sql_string(keys.secret_key)}",
         ]
         if keys.token:
-            options.append(f"SESSION_TOKEN {_sql_string(keys.token)}")
-    options.append(f"REGION {_sql_string(config.region)}")
+            options.append(f"SESSION_TOKEN {sql_string(keys.token)}")
+    options.append(f"REGION {sql_string(config.region)}")
     if host_port is not None:
         # DuckDB wants the endpoint without its scheme; TLS comes from USE_SSL instead, and
         # its default URL style (vhost) would send bucket names as host names.
         options += [
-            f"ENDPOINT {_sql_string(host_port)}",
+            f"ENDPOINT {sql_string(host_port)}",
             "URL_STYLE 'path'",
             f"USE_SSL {'true' if _uses_tls(lake) else 'false'}",
         ]
-    scope = ", ".join(_sql_string(f"s3://{bucket}") for bucket in config.buckets.values())
+    scope = ", ".join(sql_string(f"s3://{bucket}") for bucket in config.buckets.values())
     options.append(f"SCOPE [{scope}]")
     return f"CREATE OR REPLACE TEMPORARY SECRET {name} ({', '.join(options)})"
 
@@ -386,16 +386,16 @@ def duckdb_connection(
     new = connection is None
     if connection is None:
         connection = duckdb_module.connect(config={"autoinstall_known_extensions": False})
-    httpfs = _load_extension(connection, "httpfs")
+    httpfs = load_extension(connection, "httpfs")
     if new and httpfs is not None:
         # <dir>/<version>/<platform>/httpfs.duckdb_extension: autoloads find the wheels' files.
-        connection.execute(f"SET extension_directory = {_sql_string(str(httpfs.parents[2]))}")
+        connection.execute(f"SET extension_directory = {sql_string(str(httpfs.parents[2]))}")
     if signing(lake) is Signing.READER_CHAIN:
-        _load_extension(connection, "aws")
+        load_extension(connection, "aws")
     connection.execute("SET enable_server_cert_verification = true")
     ca = ca_bundle()
     if ca is not None:
-        connection.execute(f"SET ca_cert_file = {_sql_string(ca)}")
+        connection.execute(f"SET ca_cert_file = {sql_string(ca)}")
     try:
         connection.execute(duckdb_secret_sql(lake, _secret_name(lake)))
     except duckdb_module.Error as exc:
@@ -438,7 +438,73 @@ def pyarrow_filesystem(lake: Lake) -> Any:
     ca = ca_bundle()
     if ca is not None:
         kwargs["tls_ca_file_path"] = ca
+    set_sdk_checksum_calculation(config.request_checksum_calculation)
     return fs.S3FileSystem(**kwargs)
+
+
+# -- pyiceberg ---------------------------------------------------------------------------------
+
+# pyiceberg's FileIO property names (pyiceberg/io/__init__.py, 0.12).
+_ICEBERG_S3 = "s3."
+# lakeops' own: the CA file for its FileIO (lakeops.tables.fileio), which pyiceberg 0.12 has
+# no property for, and the request-checksum setting (see set_sdk_checksum_calculation).
+ICEBERG_TLS_CA_FILE = "lakeops.s3.tls-ca-file"
+ICEBERG_CHECKSUMS = "lakeops.s3.request-checksum-calculation"
+# The AWS SDKs' variable; the AWS C++ SDK that PyArrow bundles reads it when it builds a client.
+AWS_CHECKSUM_VAR = "AWS_REQUEST_CHECKSUM_CALCULATION"
+
+
+def set_sdk_checksum_calculation(value: str | None) -> None:
+    """Make the AWS C++ SDK inside PyArrow compute request checksums as lakeops does.
+
+    PyArrow's S3 filesystem has no option for it, and its SDK sends every upload as
+    ``aws-chunked`` with a checksum trailer, over HTTP too (boto3 does so over HTTPS only),
+    which servers such as Ceph RGW 16.2 refuse with 411 MissingContentLength. The SDK reads
+    ``AWS_REQUEST_CHECKSUM_CALCULATION`` when a filesystem builds its client, so a lake set to
+    ``when_required`` sets that variable for the process (where it is not set already) before
+    one is built. Checked against RGW 16.2: writes fail without it and succeed with it.
+    """
+    if value is not None and not os.environ.get(AWS_CHECKSUM_VAR):
+        os.environ[AWS_CHECKSUM_VAR] = value
+
+
+ICEBERG_FILE_IO = "lakeops.tables.fileio.LakeFileIO"
+
+
+def pyiceberg_properties(lake: Lake) -> dict[str, str]:
+    """pyiceberg FileIO properties (``s3.*``) for the lake's tables, the same settings
+    :func:`pyarrow_filesystem` gives PyArrow, since pyiceberg writes through PyArrow's S3
+    filesystem: the endpoint with its scheme (``s3.endpoint``; PyArrow takes TLS from it, and
+    path-style addressing follows, ``s3.force-virtual-addressing`` false), the region (so that
+    pyiceberg does not ask S3 for the bucket's), the keys when lakeops holds them (an assumed
+    role's, frozen: they last the STS default hour), else the AWS C++ SDK's own chain, and,
+    through lakeops' FileIO (``py-io-impl``, the only way to give pyiceberg 0.12 either), the
+    CA file in ``AWS_CA_BUNDLE`` and the request-checksum setting
+    (:func:`set_sdk_checksum_calculation`). The connect and read timeouts are lakeops' own.
+    """
+    config = lake.config
+    properties = {
+        "py-io-impl": ICEBERG_FILE_IO,
+        _ICEBERG_S3 + "region": config.region,
+        _ICEBERG_S3 + "connect-timeout": str(config.timeouts.connect_seconds),
+        _ICEBERG_S3 + "request-timeout": str(config.timeouts.read_seconds),
+    }
+    if config.endpoint_url is not None:
+        _host_port(lake)  # the same check as the other readers: no path in the endpoint
+        properties[_ICEBERG_S3 + "endpoint"] = config.endpoint_url
+        properties[_ICEBERG_S3 + "force-virtual-addressing"] = "false"
+    keys = _frozen_keys(lake)
+    if keys is not None:
+        properties[_ICEBERG_S3 + "access-key-id"] = keys.access_key
+        properties[_ICEBERG_S3 + "secret-access-key"] = keys.secret_key
+        if keys.token:
+            properties[_ICEBERG_S3 + "session-token"] = keys.token
+    ca = ca_bundle()
+    if ca is not None and _uses_tls(lake):
+        properties[ICEBERG_TLS_CA_FILE] = ca
+    if config.request_checksum_calculation is not None:
+        properties[ICEBERG_CHECKSUMS] = config.request_checksum_calculation
+    return properties
 
 
 # -- shell tools -------------------------------------------------------------------------------

@@ -84,7 +84,9 @@ def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
             f"stack outputs file {str(path)!r} is not valid JSON ({exc.msg}, line {exc.lineno}).",
             hint=f"Export it again with {export_hint()}.",
         ) from None
-    return StackOutputs.parse(data, source=f"file {shown or str(path)!r}")
+    return StackOutputs.parse(
+        data, source=f"file {shown or str(path)!r}", base_dir=path.resolve().parent
+    )
 
 
 def read_outputs_from_cli(
@@ -125,7 +127,9 @@ def read_outputs_from_cli(
             f"`pulumi stack output --json` for stack {stack!r} printed something other than JSON.",
             hint="Run it by hand to see why.",
         ) from None
-    return StackOutputs.parse(data, source=f"pulumi stack {stack!r}")
+    return StackOutputs.parse(
+        data, source=f"pulumi stack {stack!r}", base_dir=project_dir / EXPORT_DIR
+    )
 
 
 def read_stack_outputs(

@@ -43,7 +43,8 @@ def make(*args: str, answer: str = "") -> subprocess.CompletedProcess[str]:
 
 
 def test_the_compose_file_is_valid_compose() -> None:
-    assert set(compose()["services"]) == {"minio", "minio-init"}
+    # catalog-db: the optional shared table catalog (tests/test_catalog_service.py).
+    assert set(compose()["services"]) == {"minio", "minio-init", "catalog-db"}
 
 
 def test_docker_compose_accepts_the_file() -> None:

@@ -198,3 +198,27 @@ def test_the_exit_code_table_is_the_commands_own() -> None:
     rows = re.findall(r"^\| (\d+) \| (.+) \|$", README.read_text(), re.MULTILINE)
     shown = [(int(code), meaning.replace("`", "")) for code, meaning in rows]
     assert shown == EXIT_CODES
+
+
+def test_the_tables_walkthrough_traces_gold_to_bronze_and_reads_back(
+    walkthrough: list[Step],
+) -> None:
+    silver = next(s for s in walkthrough if "checks=[valid_emails]" in s.command)
+    assert "created and wrote silver cleaned.users: append of 10 rows" in silver.output
+    gold = next(s for s in walkthrough if '"gold", "reports.users_by_country"' in s.command)
+    assert "created and wrote gold reports.users_by_country" in gold.output
+    trace = next(s for s in walkthrough if s.command.endswith("--trace"))
+    lines = trace.output.splitlines()
+    assert lines[0].startswith("table gold reports.users_by_country snapshot ")
+    assert lines[1].startswith("  - table silver cleaned.users snapshot ")
+    assert lines[2].startswith("    - object s3://raw/postgres/users/2024-01-15/users.csv version ")
+    denied = next(s for s in walkthrough if "history silver cleaned.users" in s.command)
+    assert "AccessDenied" in denied.output or "refused" in denied.output
+    readers = next(s for s in walkthrough if "pl.scan_iceberg" in s.command)
+    # (Polars may print a PerformanceWarning suggesting its optional planner plugin.)
+    shown = [line for line in readers.output.splitlines() if line and "Warning" not in line]
+    shown = [line for line in shown if not line.startswith(" ")]
+    assert "('GB', 2)" in shown[0] and "('US', 6)" in shown[0]
+    assert shown[-3:] == ["4", "4", "4"]
+    travel = next(s for s in walkthrough if "as_of=moment" in s.command)
+    assert travel.output.split()[-3:] == ["11", "10", "10"]

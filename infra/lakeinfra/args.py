@@ -9,6 +9,7 @@ from typing import Any
 
 import pulumi
 
+from lakeinfra.catalog import CatalogArgs
 from lakeinfra.policies import ROLES
 from lakeops.contract import Backend, LifecycleIntent
 from lakeops.layout import LAYOUT, StorageLayer
@@ -251,9 +252,12 @@ class MedallionLakeArgs:
     bronze_object_lock: ObjectLockArgs | None = None
     minio: MinioLakeArgs | None = None
     aws: AwsLakeArgs | None = None
+    # The table catalog (lakeinfra.catalog): SQLite by default on MinIO, Glue on AWS.
+    catalog: CatalogArgs = field(default_factory=CatalogArgs)
 
     def __post_init__(self) -> None:
         _positive("noncurrentVersionDays", self.noncurrent_version_days)
+        self.catalog.resolved_kind(self.backend)
         if self.bucket_prefix is not None and not _PREFIX.match(self.bucket_prefix):
             raise LakeArgsError(
                 f"bucketPrefix {self.bucket_prefix!r} must be lower-case letters, digits and "

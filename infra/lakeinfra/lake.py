@@ -7,6 +7,7 @@ from typing import Any, Protocol
 import pulumi
 
 from lakeinfra.args import MedallionLakeArgs
+from lakeinfra.catalog import AwsLakeCatalog, dev_catalog_outputs
 from lakeinfra.policies import ROLES, KmsKey
 from lakeops import contract
 from lakeops.contract import Backend
@@ -70,6 +71,7 @@ class MedallionLake(pulumi.ComponentResource):
             extra: dict[str, Any] = {
                 contract.ROLE_ARNS: {},
                 contract.ROLE_CREDENTIALS: pulumi.Output.secret(minio_access.credentials),
+                **dev_catalog_outputs(args.catalog, args.bucket_prefix),
             }
             role_policy_names = minio_access.policy_names
         else:
@@ -122,6 +124,18 @@ class MedallionLake(pulumi.ComponentResource):
             }
             if log_bucket is not None:
                 extra[contract.ACCESS_LOG_BUCKET] = log_bucket.bucket_name
+            catalog = AwsLakeCatalog(
+                f"{name}-catalog",
+                buckets=names,
+                bucket_prefix=args.bucket_prefix,
+                region=args.aws.region,
+                name_for=policy_names,
+                roles_created=list(args.aws.role_trust_policies),
+                roles_exist_after=[aws_access],
+                tags=resource_tags(args.aws),
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            extra.update(catalog.outputs)
             role_policy_names = aws_access.policy_names
 
         self.layers = layers

@@ -45,6 +45,7 @@ from lakeinfra.args import (
     ObjectLockArgs,
     minio_endpoint,
 )
+from lakeinfra.catalog import load_catalog_args
 from lakeops.contract import Backend
 
 
@@ -129,5 +130,6 @@ def load_lake_args() -> tuple[MedallionLakeArgs, MinioConnection | None]:
         bronze_object_lock=object_lock,
         minio=minio_args,
         aws=aws_args,
+        catalog=load_catalog_args(lake),
     )
     return args, connection

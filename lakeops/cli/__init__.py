@@ -13,10 +13,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any, TextIO
 
-from lakeops.cli.commands import Command
 from lakeops.cli.exits import EXIT_BROKEN_PIPE, EXIT_CODES, EXIT_INTERRUPTED
 from lakeops.cli.output import printable
 from lakeops.cli.parser import build_parser
+from lakeops.cli.tables import TableCommand
 from lakeops.datasets.runner import JobInterrupted
 from lakeops.errors import LakeOpsError
 from lakeops.redaction import ScrubbingFilter, scrub
@@ -118,7 +118,7 @@ def main(  # noqa: PLR0911 - one exit status per kind of outcome
     try:
         with _sigterm_interrupts(), _logging(debug, err):
             args = build_parser().parse_args(words)
-            return int(getattr(Command(args, out, err), args.command.replace("-", "_"))())
+            return int(getattr(TableCommand(args, out, err), args.command.replace("-", "_"))())
     except LakeOpsError as error:
         _report(error, as_json, debug, err, out)
         return error.exit_code

@@ -21,13 +21,17 @@ EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
 EXIT_CODES = [
     (EXIT_OK, "success"),
-    (EXIT_DRIFT, "verify found drift, or a dataset that differs from its manifest"),
-    (ValidationError.exit_code, "bad input or usage (nothing was sent)"),
+    (
+        EXIT_DRIFT,
+        "verify found drift, a dataset that differs from its manifest, or a table file missing",
+    ),
+    (ValidationError.exit_code, "bad input or usage, or data a table refuses (nothing was sent)"),
     (ConfigurationError.exit_code, "configuration error"),
-    (NotFoundError.exit_code, "bucket, object or dataset not found, or nothing matched"),
+    (NotFoundError.exit_code, "bucket, object, dataset or table not found, or nothing matched"),
     (
         ImmutableObjectError.exit_code,
-        ("would overwrite what must not change (bronze, a published dataset, a local file)"),
+        "would overwrite what must not change (bronze, a published dataset, a local file), "
+        "or another writer committed to the table first",
     ),
     (AccessDeniedError.exit_code, "credentials rejected, or access denied by policy"),
     (EndpointUnreachableError.exit_code, "endpoint unreachable, or the connection kept dropping"),

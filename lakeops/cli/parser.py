@@ -7,6 +7,7 @@ from typing import Any
 
 from lakeops._version import __version__
 from lakeops.cli.exits import EXIT_CODES, UsageError
+from lakeops.cli.tables import add_table_commands
 from lakeops.contract import PIPELINE_ROLES
 
 LAYERS = "bronze, silver or gold (or their buckets: raw, staging, curated)"
@@ -228,14 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
 
     verify = command(
         "verify",
-        "Check the lake against its layout, or a published dataset against its manifest.",
-        "lakeops verify [--history]\n       lakeops verify LAYER PREFIX [--deep]",
+        "Check the lake against its layout, a published dataset against its manifest, or a "
+        "table's files against its current snapshot.",
+        "lakeops verify [--history]\n       lakeops verify LAYER PREFIX [--deep]\n"
+        "       lakeops verify LAYER NAMESPACE.TABLE [--deep]",
     )
     verify.add_argument(
         "where",
         nargs="*",
         metavar="LAYER PREFIX",
-        help="a published dataset (default: the whole lake's layout)",
+        help="a published dataset, or a table (default: the whole lake's layout)",
     )
     verify.add_argument(
         "--deep",
@@ -250,4 +253,5 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     command("sample", "Upload the bundled sample dataset to bronze (idempotent).")
+    add_table_commands(command)
     return parser

@@ -42,10 +42,10 @@ def dataset_name(config: LakeConfig, bucket: str, prefix: str) -> tuple[str, str
     return config.endpoint_url, f"{bucket}/{prefix}".rstrip("/")
 
 
-class LineageEmitter:
-    """Sends a promotion job's START and COMPLETE (or FAIL) events to ``target``: a
-    ``file:`` path (one JSON event per line, appended) or an ``http(s)://`` URL of an
-    OpenLineage endpoint (Marquez: ``http://localhost:5000``)."""
+class LineageRun:
+    """One run's OpenLineage events, sent to ``target``: a ``file:`` path (one JSON event per
+    line, appended) or an ``http(s)://`` URL of an OpenLineage endpoint (Marquez:
+    ``http://localhost:5000``). Promotions and table writes each describe their own events."""
 
     def __init__(self, target: str, config: LakeConfig) -> None:
         try:
@@ -57,10 +57,28 @@ class LineageEmitter:
             ) from None
         # Shown only redacted: an endpoint's URL may hold its token (user:token@, ?api_key=).
         self._shown_target = redact_url(target)
-        self._client = OpenLineageClient(transport=_transport(target))
+        self._client = OpenLineageClient(transport=transport(target))
         self._config = config
         self._run_id = str(uuid.uuid4())
         self._job_namespace = os.environ.get(JOB_NAMESPACE_VARIABLE) or DEFAULT_JOB_NAMESPACE
+
+    def send(self, event: Any, state: str, job: str) -> None:
+        try:
+            self._client.emit(event)
+        except Exception as exc:
+            # Lineage is a record of the job, not part of it: a lineage server that is down
+            # must neither stop a job nor fail one that published its data.
+            log.warning(
+                "the OpenLineage %s event of %s could not be sent to %s: %s",
+                state,
+                job,
+                self._shown_target,
+                scrub(str(exc))[:300],
+            )
+
+
+class LineageEmitter(LineageRun):
+    """A promotion job's START and COMPLETE (or FAIL) events."""
 
     def started(self, plan: Plan) -> None:
         self._emit("START", plan, None)
@@ -108,25 +126,14 @@ class LineageEmitter:
             outputs=[OutputDataset(namespace=target_ns, name=target_name, facets=output_facets)],
             producer=PRODUCER,
         )
-        try:
-            self._client.emit(event)
-        except Exception as exc:
-            # Lineage is a record of the job, not part of it: a lineage server that is down
-            # must neither stop a promotion nor fail one that published its data.
-            log.warning(
-                "the OpenLineage %s event of %s could not be sent to %s: %s",
-                state,
-                job_name(plan),
-                self._shown_target,
-                scrub(str(exc))[:300],
-            )
+        self.send(event, state, job_name(plan))
 
 
 def job_name(plan: Plan) -> str:
     return f"promote {plan.source} -> {plan.target}"
 
 
-def _transport(target: str) -> Any:
+def transport(target: str) -> Any:
     parts = urlsplit(target)
     if parts.scheme == "file" or (not parts.scheme and target):
         from openlineage.client.transport.file import FileConfig, FileTransport

@@ -53,23 +53,29 @@ def valid(type_name: str, items: dict[str, Any] | None, value: Any) -> bool:
 
 
 def keys_the_program_reads() -> set[str]:
-    source = (REPO / "infra" / "lakeinfra" / "stack_config.py").read_text()
-    body = source[source.index("def load_lake_args") :]
-    calls = re.findall(r"lake\.(?:get|get_bool|get_int|require)\(\"(\w+)\"", body)
-    calls += re.findall(r"_(?:object|int)\(lake, \"(\w+)\"", body)
+    calls = []
+    for module, function in (("stack_config", "load_lake_args"), ("catalog", "load_catalog_args")):
+        source = (REPO / "infra" / "lakeinfra" / f"{module}.py").read_text()
+        body = source[source.index(f"def {function}") :]
+        calls += re.findall(
+            r"lake\.(?:get|get_bool|get_int|get_secret|require)\(\"(\w+)\"", body
+        )
+        calls += re.findall(r"_(?:object|int)\(lake, \"(\w+)\"", body)
     return {f"lake:{key}" for key in calls}
 
 
 def test_every_key_the_program_reads_is_declared_with_a_type_and_a_description() -> None:
     declared = project_config()
     read = keys_the_program_reads()
-    assert len(read) == 17
+    assert len(read) == 23
     assert read == set(declared)
     for key, declaration in declared.items():
         assert declaration["type"] in TYPES, key
         assert declaration.get("description"), key
         if declaration["type"] == "array":
             assert declaration["items"]["type"] in TYPES, key
+        if declaration.get("secret"):
+            assert "default" not in declaration, key
         if "default" in declaration:
             assert valid(declaration["type"], declaration.get("items"), declaration["default"])
 

@@ -245,6 +245,12 @@ def test_the_outputs_contract(dev: StackRun) -> None:
         },
         "bronzeObjectLock": False,
         "defaultEncryption": None,
+        # The embedded SQLite catalog, beside the exported outputs (tests/infra/test_catalog.py).
+        "catalog": {
+            "kind": "sqlite",
+            "path": "catalog-dev.db",
+            "databases": {"silver": "silver", "gold": "gold"},
+        },
     }
     assert dev.secret_outputs == {"roleCredentials"}
 

@@ -42,7 +42,11 @@ EXPECTED_TYPES = Counter(
         "aws:s3/bucketVersioning:BucketVersioning": 4,
         "aws:s3/bucketLogging:BucketLogging": 3,
         "aws:s3/bucketObjectv2:BucketObjectv2": 10,
-        "aws:iam/policy:Policy": 4,
+        # 4 S3 role policies, and the Glue policies of transform, publish and analyst.
+        "aws:iam/policy:Policy": 4 + 3,
+        # The table catalog (tests/infra/test_catalog.py).
+        "lakeops:aws:LakeCatalog": 1,
+        "aws:glue/catalogDatabase:CatalogDatabase": 2,
     }
 )
 
@@ -63,7 +67,7 @@ def resource(run: StackRun, kind: str, name: str) -> dict[str, Any]:
 
 def test_the_prod_stack_declares_exactly_this_graph(prod: StackRun) -> None:
     assert prod.type_counts() == EXPECTED_TYPES
-    assert len(prod.registrations) == 52
+    assert len(prod.registrations) == 58
 
 
 def test_prod_declares_no_minio_resources(prod: StackRun) -> None:
@@ -190,9 +194,11 @@ def test_the_access_log_bucket(prod: StackRun) -> None:
         LOG_BUCKET, list(BUCKETS.values()), ACCOUNT_ID, ()
     )
     (provider,) = prod.of_type("pulumi:providers:aws")
-    [(token, through)] = prod.calls
-    assert token == "aws:index/getCallerIdentity:getCallerIdentity"
-    assert through.startswith(provider.urn + "::"), "the account comes from the stack's provider"
+    # The access-log bucket's and the table catalog's (its Glue ARNs) account lookups.
+    assert len(prod.calls) == 2
+    for token, through in prod.calls:
+        assert token == "aws:index/getCallerIdentity:getCallerIdentity"
+        assert through.startswith(provider.urn + "::"), "the account comes from the provider"
     encryption = resource(
         prod, "bucketServerSideEncryptionConfiguration", "lake-access-logs-encryption"
     )
@@ -278,6 +284,16 @@ def test_the_outputs_contract(prod: StackRun) -> None:
         },
         "bronzeObjectLock": False,
         "defaultEncryption": "AES256",
+        "catalog": {
+            "kind": "glue",
+            "region": "eu-west-1",
+            "catalogId": "111122223333",
+            "databases": {"silver": "acme_lake_prod_silver", "gold": "acme_lake_prod_gold"},
+        },
+        "catalogPolicyArns": {
+            role: f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{role}-catalog-{UNIQUE_SUFFIX}"
+            for role in ("transform", "publish", "analyst")
+        },
     }
     assert prod.secret_outputs == set()
 
@@ -398,6 +414,8 @@ def test_roles_are_created_where_trust_is_configured(prod_with_options: StackRun
     policy_arn = f"arn:aws:iam::111122223333:policy/{PREFIX}-lake-{{}}-{UNIQUE_SUFFIX}"
     assert sorted((a.inputs["role"], a.inputs["policyArn"]) for a in attachments) == [
         (f"{PREFIX}-lake-analyst", policy_arn.format("analyst")),
+        # The analyst's Glue policy too (tests/infra/test_catalog.py); ingest has none.
+        (f"{PREFIX}-lake-analyst", policy_arn.format("analyst-catalog")),
         (f"{PREFIX}-lake-ingest", policy_arn.format("ingest")),
     ]
     assert set(prod_with_options.outputs["roleArns"]) == {"ingest", "analyst"}

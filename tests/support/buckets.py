@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import botocore.exceptions
 
-from lakeops.layout import StorageLayer
+from lakeops.layout import LAYOUT, StorageLayer
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -21,6 +21,17 @@ def unique_bucket_names() -> dict[StorageLayer, str]:
 def create_versioned_bucket(client: S3Client, name: str) -> None:
     client.create_bucket(Bucket=name)
     client.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+
+
+def layout_buckets(client: S3Client) -> dict[StorageLayer, str]:
+    """Three fresh versioned buckets, each with its layer's prefix markers, as a stack makes
+    them: what a role-enforced lake starts from."""
+    names = unique_bucket_names()
+    for layer, name in names.items():
+        create_versioned_bucket(client, name)
+        for prefix in LAYOUT[layer].prefixes:
+            client.put_object(Bucket=name, Key=prefix, Body=b"")
+    return names
 
 
 def purge_bucket(client: S3Client, name: str) -> None:
