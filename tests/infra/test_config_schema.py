@@ -57,9 +57,7 @@ def keys_the_program_reads() -> set[str]:
     for module, function in (("stack_config", "load_lake_args"), ("catalog", "load_catalog_args")):
         source = (REPO / "infra" / "lakeinfra" / f"{module}.py").read_text()
         body = source[source.index(f"def {function}") :]
-        calls += re.findall(
-            r"lake\.(?:get|get_bool|get_int|get_secret|require)\(\"(\w+)\"", body
-        )
+        calls += re.findall(r"lake\.(?:get|get_bool|get_int|get_secret|require)\(\"(\w+)\"", body)
         calls += re.findall(r"_(?:object|int)\(lake, \"(\w+)\"", body)
     return {f"lake:{key}" for key in calls}
 
