@@ -10,6 +10,8 @@ MinIO does (InvalidAccessKeyId, SignatureDoesNotMatch).
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import re
@@ -512,7 +514,11 @@ def replacing(resources: list[dict[str, Any]], buckets: set[str], reason: str) -
 def put(minio: S3Endpoint, bucket: str, *keys: str) -> None:
     admin = s3_client(minio)
     for key in keys:
-        admin.put_object(Bucket=bucket, Key=key, Body=b"" if key.endswith("/") else b"data")
+        body = b"" if key.endswith("/") else b"data"
+        # Content-MD5 always: a bucket with a default retention refuses a PUT without it (or a
+        # flexible checksum, which servers that take no checksum trailers refuse over HTTPS).
+        digest = base64.b64encode(hashlib.md5(body).digest()).decode()  # noqa: S324 - S3's own
+        admin.put_object(Bucket=bucket, Key=key, Body=body, ContentMD5=digest)
 
 
 def test_the_state_says_which_buckets_are_locked(dev_resources: list[dict[str, Any]]) -> None:
