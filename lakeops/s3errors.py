@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
+import botocore.parsers
 import s3transfer.exceptions
 
 from lakeops.contract import Backend
@@ -76,6 +77,7 @@ class Target:
     bucket: str | None = None
     key: str | None = None
     version_id: str | None = None
+    role: str | None = None  # the pipeline role acted as, if any
 
     @property
     def where(self) -> str:
@@ -129,6 +131,10 @@ def translate(exc: BaseException, target: Target) -> LakeOpsError:  # noqa: PLR0
             hint="Set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE (and log in "
             "to it), or a lakeops role; `lakeops config` shows what is used.",
         )
+    if isinstance(exc, botocore.parsers.ResponseParserError) or (
+        isinstance(exc, botocore.exceptions.ClientError) and not answers_like_s3(exc)
+    ):
+        return not_s3(target)
     if isinstance(exc, botocore.exceptions.ClientError):
         return _translate_client_error(exc, target)
     return StorageError(
@@ -188,10 +194,11 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     )
 
 
-def access_denied(target: Target) -> AccessDeniedError:
+def access_denied(target: Target, *, how: str = "") -> AccessDeniedError:
     outside = _outside_the_layout(target)
+    who = f" as role {target.role!r}" if target.role else ""
     return AccessDeniedError(
-        f"access denied to {target.action} {target.where} at {target.endpoint}{outside}.",
+        f"access denied{who} to {target.action} {target.where} at {target.endpoint}{outside}{how}.",
         hint="The credentials are valid, but their policy does not allow this: pipeline "
         "roles are scoped to their layers and prefixes (see the access matrix in "
         "docs/reference.md), and `lakeops config` shows which credentials are used.",
@@ -229,6 +236,12 @@ def explain_forbidden(client: S3Client, target: Target, args: dict[str, Any]) ->
     try:
         client.get_object(**args, Range="bytes=0-0")
     except botocore.exceptions.ClientError as exc:
+        if error_code(exc) in NOT_FOUND_CODES and answers_like_s3(exc):
+            # The key is not there, but looking for it was refused: the refusal is what stops
+            # the operation (an upload to bronze must look before it writes), not the absence.
+            return access_denied(
+                target, how=" (the HEAD that checks whether the key exists was refused)"
+            )
         return translate(exc, target)
     except botocore.exceptions.BotoCoreError as exc:
         return translate(exc, target)
@@ -236,6 +249,26 @@ def explain_forbidden(client: S3Client, target: Target, args: dict[str, Any]) ->
         f"access denied to {target.action} {target.where} at {target.endpoint} (reading its "
         "metadata is refused, reading its bytes is not).",
         hint="The policy grants s3:GetObject without the HEAD it implies; check the role.",
+    )
+
+
+def answers_like_s3(exc: botocore.exceptions.ClientError) -> bool:
+    """Whether an error came from an S3 server. Every S3 server we know (AWS, MinIO, Ceph RGW,
+    moto) marks its answers with x-amz headers, or at least sends XML (or, to a HEAD, nothing);
+    a web page without them is another kind of server: MinIO's console port, a proxy's page."""
+    headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    if any(name.lower().startswith("x-amz") for name in headers):
+        return True
+    kind = str(headers.get("content-type", "")).lower()
+    return not kind or "xml" in kind
+
+
+def not_s3(target: Target) -> ConfigurationError:
+    return ConfigurationError(
+        f"the endpoint {target.endpoint} does not answer like S3 (trying to {target.action} "
+        f"{target.where}): it is some other HTTP server.",
+        hint="Check the endpoint URL (--endpoint-url, AWS_ENDPOINT_URL, `lakeops config`): "
+        "MinIO's S3 API is on port 9000 by default, its web console on 9001.",
     )
 
 

@@ -44,7 +44,7 @@ def discovered_outputs(project_dir: Path) -> StackOutputs | None:
     path = exported_outputs_path(project_dir, DISCOVERED_STACK)
     if not path.is_file():
         return None
-    return read_outputs_file(path, shown=str(path.relative_to(project_dir)))
+    return read_outputs_file(path)
 
 
 def stale_outputs(project_dir: Path, stack: str) -> str | None:
@@ -61,7 +61,7 @@ def stale_outputs(project_dir: Path, stack: str) -> str | None:
     )
 
 
-def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
+def read_outputs_file(path: Path) -> StackOutputs:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
@@ -84,8 +84,10 @@ def read_outputs_file(path: Path, *, shown: str | None = None) -> StackOutputs:
             f"stack outputs file {str(path)!r} is not valid JSON ({exc.msg}, line {exc.lineno}).",
             hint=f"Export it again with {export_hint()}.",
         ) from None
+    # Shown absolute: `lakeops config` is run from anywhere, and a path relative to the
+    # project (or to wherever the file was named from) says nothing from there.
     return StackOutputs.parse(
-        data, source=f"file {shown or str(path)!r}", base_dir=path.resolve().parent
+        data, source=f"file {str(path.resolve())!r}", base_dir=path.resolve().parent
     )
 
 

@@ -313,15 +313,18 @@ def test_sample_uploads_to_bronze_and_is_idempotent(dev_lake: DeployedLake) -> N
 def test_ls_lists_human_and_json(dev_lake: DeployedLake) -> None:
     dev_lake.run("sample")
 
-    human = dev_lake.run("ls", "bronze", "postgres/")
-    as_json = dev_lake.run("ls", "bronze", "postgres/", "--json")
-    with_markers = dev_lake.run("ls", "raw", "--all", "--json")
+    # Recursive: every object (one level at a time is the default: tests/test_cli_habits.py).
+    human = dev_lake.run("ls", "bronze", "postgres/", "--recursive")
+    as_json = dev_lake.run("ls", "bronze", "postgres/", "-r", "--json")
+    with_markers = dev_lake.run("ls", "raw", "--all", "-r", "--json")
 
     assert human.code == 0
     assert human.out.strip().endswith("postgres/users/2024-01-15/users.csv")
-    assert [e["Key"] for e in as_json.json()] == ["postgres/users/2024-01-15/users.csv"]
-    assert {"Key", "Size", "LastModified", "ETag"} <= set(as_json.json()[0])
-    assert "postgres/" in {e["Key"] for e in with_markers.json()}
+    listed = [json.loads(line) for line in as_json.out.splitlines()]
+    assert [e["key"] for e in listed] == ["postgres/users/2024-01-15/users.csv"]
+    assert {"type", "key", "size", "last_modified", "etag"} <= set(listed[0])
+    assert listed[0]["type"] == "object" and not listed[0]["etag"].startswith('"')
+    assert "postgres/" in {json.loads(line)["key"] for line in with_markers.out.splitlines()}
 
 
 def test_upload_download_promote_round_trip(dev_lake: DeployedLake, tmp_path: Path) -> None:
@@ -576,7 +579,7 @@ def test_the_endpoint_option_names_its_variables_in_their_order() -> None:
 
 def test_layers_in_commands_accept_layer_and_bucket_aliases(dev_lake: DeployedLake) -> None:
     for layer in ("curated", StorageLayer.GOLD.value, f"s3://{dev_lake.buckets['gold']}"):
-        listed = dev_lake.run("ls", layer)
+        listed = dev_lake.run("ls", layer, "--recursive")
         assert listed.code == 0
         assert "holds no objects yet" in listed.err
 

@@ -7,18 +7,17 @@ import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
 from pathlib import Path
 from typing import Any, TextIO
 
 import botocore.exceptions
 
 from lakeops.cli.exits import EXIT_DRIFT, EXIT_OK, UsageError
+from lakeops.cli.jsonshape import dataset_document, emit_ndjson, shaped
+from lakeops.cli.listing import Selection, selected, write_listing
 from lakeops.cli.output import (
     emit,
-    emit_list,
     emit_with_items,
-    printable,
     size,
     table,
     table_of,
@@ -41,7 +40,7 @@ from lakeops.hashing import ProgressCallback
 from lakeops.lake import Lake
 from lakeops.layout import LAYOUT
 from lakeops.locations import is_uri, resolve
-from lakeops.ops.listing import nearest_prefixes
+from lakeops.ops.listing import iter_objects, nearest_prefixes
 from lakeops.redaction import quoted
 from lakeops.sample import SampleFile, upload_sample
 from lakeops.verify import FAIL, HISTORY_LIMIT, NOT_CHECKED, SKIP, verify_lake
@@ -99,7 +98,7 @@ class Command:
         return lake
 
     def emit(self, document: Any) -> None:
-        emit(document, self.out)
+        emit(shaped(document), self.out)
 
     def finish(self, result: Any, line: str) -> int:
         """The command's result: as JSON with --json, else one line for people."""
@@ -139,10 +138,9 @@ class Command:
                 "objects were read, as listed now.\n"
             )
         if self.args.json:
-            document = {f.name: getattr(result, f.name) for f in fields(result)}
-            items = document.pop("items")
+            document = dataset_document(result)
             if result.dry_run:
-                emit_with_items(document, items, self.out)
+                emit_with_items(document, result.items, self.out)
             else:
                 self.emit(document)
             return self._refused(result)
@@ -227,16 +225,27 @@ class Command:
         place = self.words.place("LAYER", key_optional=True)
         self.words.done()
         lake = self.lake()
-        entries = lake.iter_objects(place.layer, place.key, include_markers=self.args.all)
+        layer, typed = resolve(lake.config.buckets, place.layer, place.key)
+        selection = Selection.of(typed or "", recursive=self.args.recursive)
+        entries = selected(
+            iter_objects(
+                lake.context,
+                layer,
+                selection.prefix,
+                include_markers=self.args.all,
+                delimiter=None if self.args.recursive else "/",
+            ),
+            selection,
+        )
         first = next(entries, None)
         if first is None:
             return self._nothing_matched(lake, place)
-        if self.args.json:
-            emit_list(itertools.chain([first], entries), self.out)
-            return EXIT_OK
-        for entry in itertools.chain([first], entries):
-            when = entry["LastModified"].strftime("%Y-%m-%d %H:%M:%S")
-            self.out.write(f"{when}  {size(entry['Size']):>10}  {printable(entry['Key'])}\n")
+        write_listing(
+            itertools.chain([first], entries),
+            self.out,
+            as_json=self.args.json,
+            summarize=self.args.summarize,
+        )
         return EXIT_OK
 
     def _nothing_matched(self, lake: Lake, place: Place) -> int:
@@ -245,17 +254,20 @@ class Command:
         layer, prefix = resolve(lake.config.buckets, place.layer, place.key)
         prefix = prefix or ""
         where = lake.uri(layer, prefix)
-        if self.args.json:
-            self.out.write("[]\n")
+        if self.args.summarize:
+            write_listing([], self.out, as_json=self.args.json, summarize=True)
         if prefix == "" or prefix in LAYOUT[layer].prefixes:
             what = f"{layer} ({where})" if prefix == "" else where
             self.err.write(f"lakeops: {what} holds no objects yet.\n")
             return EXIT_OK
-        suggestions = nearest_prefixes(lake.context, layer, prefix)
+        parent = prefix[: prefix.rstrip("/").rfind("/") + 1]
+        suggestions = (
+            [] if "*" in prefix or "?" in prefix else nearest_prefixes(lake.context, layer, prefix)
+        )
         hint = (
             f"Did you mean {' or '.join(repr(s) for s in suggestions)}?"
             if suggestions
-            else f"`lakeops ls {layer}` lists the whole layer."
+            else f"`{f'lakeops ls {layer} {parent}'.strip()}` lists what is there."
         )
         raise NotFoundError(f"nothing matched {where}.", hint=hint)
 
@@ -295,7 +307,7 @@ class Command:
         if not history:
             raise NotFoundError(f"{place} has no versions: it was never written.")
         if self.args.json:
-            self.emit(history)
+            emit_ndjson(history, self.out)
             return EXIT_OK
         rows = [
             (

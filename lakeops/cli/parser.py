@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from lakeops._version import __version__
+from lakeops.cli.examples import examples_epilog
 from lakeops.cli.exits import EXIT_CODES, UsageError
 from lakeops.cli.tables import add_table_commands
 from lakeops.contract import PIPELINE_ROLES
@@ -15,8 +16,25 @@ URI_NOTE = "Any LAYER KEY pair may be given as one s3://bucket/key URI of the la
 
 
 class Parser(argparse.ArgumentParser):
+    """Options are spelt out: with abbreviations allowed, `--dry` would mean `--dry-run` today
+    and break a script the day another `--dry...` option is added."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
+
     def error(self, message: str) -> Any:  # argparse's own errors become one clean line
         raise UsageError(f"{message}.", hint=f"See `{self.prog} --help`.")
+
+
+class _ExamplesFormatter(argparse.HelpFormatter):
+    """Descriptions wrapped to the terminal as usual; the examples, laid out line by line,
+    kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" in text:
+            return "".join(indent + line for line in text.splitlines(keepends=True))
+        return super()._fill_text(text, width, indent)
 
 
 def _global_options(defaults: bool) -> Parser:
@@ -81,7 +99,12 @@ def _dataset_options(command: argparse.ArgumentParser) -> None:
         "repeat for more",
     )
     group.add_argument(
-        "--exclude", action="append", default=[], metavar="GLOB", help="leave these files out"
+        "--exclude",
+        action="append",
+        default=[],
+        metavar="GLOB",
+        help="leave these files out; an exclude always wins over an include, whatever the "
+        "order (not aws-cli's --exclude '*' --include GLOB: give --include GLOB alone)",
     )
     group.add_argument("--workers", type=int, default=None, help="objects at once (default 32)")
     group.add_argument(
@@ -110,7 +133,13 @@ def build_parser() -> argparse.ArgumentParser:
         # Only commands that take a LAYER KEY pair accept a URI for it.
         described = f"{summary} {URI_NOTE}" if usage and "LAYER" in usage else summary
         return commands.add_parser(
-            name, help=summary, description=described, parents=common, usage=usage
+            name,
+            help=summary,
+            description=described,
+            parents=common,
+            usage=usage,
+            epilog=examples_epilog(name),
+            formatter_class=_ExamplesFormatter,
         )
 
     command("config", "Show the settings lakeops will use and where each one came from.")
@@ -123,8 +152,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--show-secrets", action="store_true", help="print secret keys instead of masking them"
     )
 
-    ls = command("ls", "List a layer's objects under a prefix.", "lakeops ls LAYER [PREFIX]")
-    ls.add_argument("where", nargs="+", metavar="LAYER [PREFIX]", help=f"the layer: {LAYERS}")
+    ls = command(
+        "ls",
+        "List a layer one level at a time under a prefix (PRE lines roll up the prefixes below), "
+        "or everything under it with --recursive.",
+        "lakeops ls LAYER [PREFIX] [--recursive] [--summarize]",
+    )
+    ls.add_argument(
+        "where",
+        nargs="+",
+        metavar="LAYER [PREFIX]",
+        help=f"the layer: {LAYERS}; the prefix may end in a wildcard part: * and ? "
+        "(files/2024-*.csv)",
+    )
+    ls.add_argument("--recursive", "-r", action="store_true", help="every object under the prefix")
+    ls.add_argument(
+        "--summarize", action="store_true", help="end with the number of objects and their size"
+    )
     ls.add_argument("--all", action="store_true", help="show the layout's prefix markers too")
 
     stat = command(

@@ -4,6 +4,11 @@ A pattern without '/' matches a file's name at any depth (``*.parquet``); a patt
 matches the whole relative path (``date=2024-*/part-*.parquet``), where ``*`` also crosses
 '/' as in aws-cli's filters. A path is taken if it matches some include (or none are given)
 and no exclude.
+
+Unlike aws-cli, where filters apply in order and a later ``--include`` takes back what an
+earlier ``--exclude '*'`` left out, an exclude here always wins: the aws idiom
+``--exclude '*' --include '*.parquet'`` would select nothing, so it is refused with the lakeops
+way to say it (the include alone).
 """
 
 from __future__ import annotations
@@ -25,12 +30,28 @@ class PathFilter:
     def of(
         cls, include: Sequence[str] | str | None, exclude: Sequence[str] | str | None
     ) -> PathFilter:
-        return cls(_patterns(include, "include"), _patterns(exclude, "exclude"))
+        chosen = cls(_patterns(include, "include"), _patterns(exclude, "exclude"))
+        everything = [p for p in chosen.exclude if set(p) == {"*"}]
+        if everything:
+            raise ValidationError(
+                f"exclude pattern {quoted(everything[0])} leaves out every file: in lakeops an "
+                "exclude always wins over an include (aws-cli instead applies its filters in "
+                "order, so that a later --include takes files back).",
+                hint=_include_alone(chosen.include),
+            )
+        return chosen
 
     def __call__(self, relative: str) -> bool:
         if self.include and not any(_matches(p, relative) for p in self.include):
             return False
         return not any(_matches(p, relative) for p in self.exclude)
+
+
+def _include_alone(include: tuple[str, ...]) -> str:
+    if not include:
+        return "Leave the exclude out, or give the files to keep with --include GLOB."
+    shown = " ".join(f"--include {quoted(p)}" for p in include)
+    return f"To keep only those files, give the include alone: {shown} (no --exclude)."
 
 
 def _matches(pattern: str, relative: str) -> bool:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
+import botocore.parsers
 import s3transfer.exceptions
 from boto3.s3.transfer import create_transfer_manager
 
@@ -30,9 +31,11 @@ from lakeops.s3errors import (
     DENIED_CODES,
     NOT_FOUND_CODES,
     Target,
+    answers_like_s3,
     error_code,
     explain_forbidden,
     missing_bucket,
+    not_s3,
     translate,
 )
 from lakeops.transfers import TransferSettings
@@ -45,7 +48,12 @@ if TYPE_CHECKING:
 
     from lakeops.crt import CrtTransport
 
-S3_FAILURES = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
+# ResponseParserError: an answer that is not S3's XML (another kind of server at the URL).
+S3_FAILURES = (
+    botocore.exceptions.ClientError,
+    botocore.exceptions.BotoCoreError,
+    botocore.parsers.ResponseParserError,
+)
 # What a managed transfer's future may raise besides botocore's own errors.
 TRANSFER_FAILURES = (
     *S3_FAILURES,
@@ -96,6 +104,7 @@ class Context:
             bucket=self.config.bucket(layer),
             key=key,
             version_id=version_id,
+            role=self.config.role,
         )
 
     @staticmethod
@@ -177,6 +186,8 @@ class Context:
             # A HEAD has no body, so a 404 does not say whether the bucket or the key is missing,
             # nor a 403 whether the policy or the credentials refused it.
             code = error_code(exc)
+            if not answers_like_s3(exc):
+                raise not_s3(target) from exc
             if code in NOT_FOUND_CODES and not self.bucket_exists(target.bucket):
                 raise missing_bucket(target) from exc
             if code in DENIED_CODES:
@@ -192,6 +203,8 @@ class Context:
         try:
             return dict(self.client.head_object(**self.object_args(target)))
         except botocore.exceptions.ClientError as exc:
+            if not answers_like_s3(exc):
+                raise not_s3(target) from exc
             if error_code(exc) in NOT_FOUND_CODES:
                 return None
             if error_code(exc) in DENIED_CODES:
