@@ -3,6 +3,7 @@ and what to do."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -257,10 +258,20 @@ def answers_like_s3(exc: botocore.exceptions.ClientError) -> bool:
     moto) marks its answers with x-amz headers, or at least sends XML (or, to a HEAD, nothing);
     a web page without them is another kind of server: MinIO's console port, a proxy's page."""
     headers = exc.response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
-    if any(name.lower().startswith("x-amz") for name in headers):
-        return True
     kind = str(headers.get("content-type", "")).lower()
-    return not kind or "xml" in kind
+    return _marked_s3(headers) or not kind or "xml" in kind
+
+
+def head_like_s3(response: Mapping[str, Any]) -> bool:
+    """Whether a successful HEAD came from an S3 server: a web page that answers every path
+    (a console's) would otherwise pass for an object. An HTML object stored in S3 still comes
+    with the server's x-amz headers."""
+    headers = response.get("ResponseMetadata", {}).get("HTTPHeaders", {})
+    return _marked_s3(headers) or "html" not in str(headers.get("content-type", "")).lower()
+
+
+def _marked_s3(headers: Mapping[str, Any]) -> bool:
+    return any(name.lower().startswith("x-amz") for name in headers)
 
 
 def not_s3(target: Target) -> ConfigurationError:

@@ -34,6 +34,7 @@ from lakeops.s3errors import (
     answers_like_s3,
     error_code,
     explain_forbidden,
+    head_like_s3,
     missing_bucket,
     not_s3,
     translate,
@@ -181,7 +182,7 @@ class Context:
         """The HEAD of an object that must exist; a lakeops error naming it otherwise."""
         assert target.bucket is not None
         try:
-            return dict(self.client.head_object(**self.object_args(target)))
+            return _from_s3(self.client.head_object(**self.object_args(target)), target)
         except botocore.exceptions.ClientError as exc:
             # A HEAD has no body, so a 404 does not say whether the bucket or the key is missing,
             # nor a 403 whether the policy or the credentials refused it.
@@ -201,7 +202,7 @@ class Context:
         error: who looks before writing to bronze must not take "not allowed to look" for
         "nothing there" (on AWS, a role without s3:ListBucket gets 403 for a missing key)."""
         try:
-            return dict(self.client.head_object(**self.object_args(target)))
+            return _from_s3(self.client.head_object(**self.object_args(target)), target)
         except botocore.exceptions.ClientError as exc:
             if not answers_like_s3(exc):
                 raise not_s3(target) from exc
@@ -219,3 +220,9 @@ class Context:
         except botocore.exceptions.ClientError as exc:
             return error_code(exc) not in NOT_FOUND_CODES
         return True
+
+
+def _from_s3(response: Any, target: Target) -> dict[str, Any]:
+    if not head_like_s3(response):
+        raise not_s3(target)
+    return dict(response)

@@ -64,7 +64,7 @@ def nearest_prefixes(ctx: Context, layer: StorageLayer, prefix: str, limit: int 
     """Keys and prefixes that do exist beside a prefix that matched nothing, whose last part
     looks like a typo of the missing one (``file/`` -> ``files/``). For "did you mean" hints:
     better none than unrelated ones, so only close names count, and never a sibling that
-    differs only in its numbers (``part-0200.csv`` is not a typo of ``part-0010.csv``)."""
+    has other numbers in it (``part-0200.csv`` is not a typo of ``part-0010.csv``)."""
     top, _, rest = prefix.partition("/")
     declared = [p.rstrip("/") for p in LAYOUT[layer].prefixes]
     if rest and top not in declared:
@@ -86,7 +86,7 @@ def nearest_prefixes(ctx: Context, layer: StorageLayer, prefix: str, limit: int 
     candidates += [o["Key"] for o in response.get("Contents", []) if o["Key"] != parent]
     names = {c[len(parent) :].rstrip("/"): c for c in candidates}
     close = difflib.get_close_matches(leaf, list(names), n=len(names), cutoff=_CLOSE)
-    return [names[name] for name in close if not _numbered_siblings(name, leaf)][:limit]
+    return [names[name] for name in close if not _other_numbers(name, leaf)][:limit]
 
 
 # difflib's ratio above which a name is taken for a typo of another: "file" and "files" (0.89),
@@ -95,5 +95,6 @@ _CLOSE = 0.75
 _NUMBERS = re.compile(r"[0-9]+")
 
 
-def _numbered_siblings(one: str, other: str) -> bool:
-    return _NUMBERS.sub("0", one) == _NUMBERS.sub("0", other)
+def _other_numbers(one: str, other: str) -> bool:
+    """Names whose numbers differ are siblings in a series, not typos of each other."""
+    return _NUMBERS.findall(one) != _NUMBERS.findall(other)
