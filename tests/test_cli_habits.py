@@ -59,10 +59,10 @@ def put(lake: DeployedLake, layer: str, *keys: str) -> None:
 @pytest.mark.parametrize(
     "argv",
     [
-        ["ls", "bronze", "--rec"],
+        ["ls", "bronze", "--al"],
         ["upload", "-r", ".", "silver", "cleaned/x/", "--dry"],
         ["download", "gold", "reports/r.csv", "--forc"],
-        ["ls", "bronze", "--summ"],
+        ["verify", "--hist"],
     ],
 )
 def test_abbreviated_options_are_refused(argv: list[str]) -> None:
