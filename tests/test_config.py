@@ -519,7 +519,8 @@ def test_inside_the_project_the_exported_dev_outputs_are_found_like_make_uses_th
     config = LakeConfig.resolve(env={})
 
     assert config.bucket(BRONZE) == "dev-raw"
-    assert config.sources["bucket.bronze"] == "stack outputs (file '.lakeops/outputs-dev.json')"
+    # Absolute: shown relative to the project, it would mean nothing from sub/ (issue 17, 15).
+    assert config.sources["bucket.bronze"] == f"stack outputs (file '{exported.resolve()}')"
     assert config.sources["outputs_file"].startswith("found in the project")
     assert config.problems == ()
     # Naming another backend, or a file, or a stack, turns the finding off.
