@@ -197,9 +197,9 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
 
 def access_denied(target: Target, *, how: str = "") -> AccessDeniedError:
     outside = _outside_the_layout(target)
-    who = f" as role {target.role!r}" if target.role else ""
+    who = f", as role {target.role!r}" if target.role else ""
     return AccessDeniedError(
-        f"access denied{who} to {target.action} {target.where} at {target.endpoint}{outside}{how}.",
+        f"access denied to {target.action} {target.where} at {target.endpoint}{outside}{how}{who}.",
         hint="The credentials are valid, but their policy does not allow this: pipeline "
         "roles are scoped to their layers and prefixes (see the access matrix in "
         "docs/reference.md), and `lakeops config` shows which credentials are used.",

@@ -37,9 +37,16 @@ def _report(error: BaseException, as_json: bool, debug: bool, err: TextIO, out: 
     result = getattr(error, "result", None)
     if as_json:
         if result is not None:
-            from lakeops.cli.output import emit, jsonable
+            from lakeops.cli.jsonshape import dataset_document, shaped
+            from lakeops.cli.output import emit
+            from lakeops.datasets.results import DatasetResult
 
-            document = jsonable(result)
+            # The same schema as a finished job's (docs/reference.md, "JSON output").
+            document = (
+                {**dataset_document(result), "items": shaped(result.items)}
+                if isinstance(result, DatasetResult)
+                else shaped(result)
+            )
             if isinstance(document, dict) and not document.get("dry_run"):
                 document.pop("items", None)
             emit(document, out)
