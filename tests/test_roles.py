@@ -110,7 +110,7 @@ def test_a_dev_role_signs_with_its_own_keys_from_the_stack_outputs(
     source = tmp_path / "r.csv"
     source.write_text("x\n")
     with pytest.raises(
-        AccessDeniedError, match="access denied to upload to gold .*, as role 'analyst'"
+        AccessDeniedError, match=r"access denied to upload to gold .*, as role 'analyst'"
     ):
         lake.upload(source, GOLD, "reports/r.csv")
     with pytest.raises(AccessDeniedError, match="the key is outside gold's prefixes"):
