@@ -104,7 +104,9 @@ def test_the_walkthrough_works_in_scratch_and_finds_the_lake_from_there(
     finds the dev stack's export from that subfolder by itself: no LAKEOPS_* is set."""
     assert session.cwd == (session.checkout / "scratch").resolve()
     config = next(s for s in session.steps if s.command == "lakeops config")
-    assert "stack outputs (file '.lakeops/outputs-dev.json')" in config.output
+    # Shown absolute (issue 17, 15): relative to the project, it says nothing from scratch/.
+    exported = (session.checkout / ".lakeops" / "outputs-dev.json").resolve()
+    assert f"stack outputs (file '{exported}')" in config.output
     made = {path.name for path in session.cwd.iterdir()}
     expected = {"changed.csv", "users-clean", "users-report", "events", "events-copy"}
     expected |= {"orders-2024-01-16.csv", "orders-clean.csv"}
