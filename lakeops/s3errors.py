@@ -168,7 +168,7 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     if code in ("NoSuchKey", "NoSuchVersion") or (code == "404" and target.key):
         return ObjectNotFoundError(
             f"{target.where} does not exist at {target.endpoint}.",
-            hint=f"List what is there with `lakeops ls {target.layer or ''}`."
+            hint=f"List what is there with `{_listing_beside(target)}`."
             if target.layer
             else "Check the key.",
         )
@@ -193,6 +193,13 @@ def _translate_client_error(  # noqa: PLR0911 - one return per kind of error
     return StorageError(
         f"failed to {target.action} {target.where} at {target.endpoint}: {code}: {detail}"
     )
+
+
+def _listing_beside(target: Target) -> str:
+    """The `ls` of the missing key's parent: its siblings, not the whole layer."""
+    key = target.key or ""
+    parent = shorten(key[: key.rfind("/") + 1])
+    return f"lakeops ls {target.layer} {parent}".strip()
 
 
 def access_denied(target: Target, *, how: str = "") -> AccessDeniedError:

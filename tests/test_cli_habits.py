@@ -254,6 +254,7 @@ def test_did_you_mean_offers_close_names_only(dev_lake: DeployedLake) -> None:
     top_typo = dev_lake.run("ls", "bronze", "file/dr/")
     leaf_typo = dev_lake.run("ls", "bronze", "files/dr/part-0003.cvs")
     folder_typo = dev_lake.run("ls", "bronze", "file/")
+    missing_key = dev_lake.run("stat", "bronze", "files/dr/part-0200.csv")
 
     assert numbered.code == 4
     assert "part-00" not in numbered.err
@@ -261,6 +262,8 @@ def test_did_you_mean_offers_close_names_only(dev_lake: DeployedLake) -> None:
     assert top_typo.code == 4 and "Did you mean 'files/dr/'?" in top_typo.err
     assert "Did you mean 'files/dr/part-0003.csv'?" in leaf_typo.err
     assert "Did you mean 'files/'?" in folder_typo.err
+    # A missing object points at its siblings, not at the whole layer.
+    assert missing_key.code == 4 and "`lakeops ls bronze files/dr/`" in missing_key.err
 
 
 # -- 11: a server that is not S3 ----------------------------------------------------------------
