@@ -221,6 +221,13 @@ catalog-up: check-docker ## Start the shared table catalog (PostgreSQL; the dev 
 demo: venv ## The README's walkthrough against a throwaway local S3 test server (no Docker needed)
 	$(CLEAN_ENV) $(BIN)/python -m demo
 
+# The local lake without Docker: the walkthrough's stand-in (demo/dev_lake.py), kept up. It
+# exports its outputs where lakeops finds them, and removes them when it stops.
+DEV_LAKE_OUTPUTS ?= .lakeops/outputs-dev.json
+.PHONY: dev-lake
+dev-lake: venv ## A local lake without Docker (a moto test server, not MinIO), up until Ctrl-C
+	$(CLEAN_ENV) $(BIN)/python -m demo.dev_lake --outputs-file $(DEV_LAKE_OUTPUTS)
+
 # -- production ------------------------------------------------------------------------------------
 
 .PHONY: confirm-prod prod-preview prod-up
