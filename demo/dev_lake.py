@@ -137,8 +137,9 @@ def run(project: Path, outputs: Path) -> int:
     try:
         lake = provision_dev_lake(server)
         document = dict(lake.outputs)
-        if isinstance(document.get("catalog"), dict):
-            document["catalog"] = {**document["catalog"], "path": CATALOG}
+        catalog_output = document.get("catalog")
+        if isinstance(catalog_output, dict):
+            document["catalog"] = {**catalog_output, "path": CATALOG}
         owner.parent.mkdir(parents=True, exist_ok=True)
         owner.write_text(
             json.dumps(

@@ -112,6 +112,9 @@ def test_dev_lake_serves_the_roles_until_ctrl_c_then_removes_its_outputs(
     outputs = json.loads(exported.read_text())
     assert exported.stat().st_mode & 0o077 == 0, "the roles' keys are readable by their owner only"
     endpoint = outputs["endpoint"]
+    # Tables it catalogues go to a file of its own, not to make up's catalog-dev.db.
+    assert outputs["catalog"]["kind"] == "sqlite"
+    assert outputs["catalog"]["path"] == "catalog-dev-lake.db"
     assert endpoint.startswith("http://127.0.0.1:") and endpoint in running.banner
 
     # From a folder below the checkout, as a user would: lakeops finds the outputs by itself.
