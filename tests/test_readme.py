@@ -7,6 +7,7 @@ import json
 import os
 import re
 import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,3 +354,36 @@ def test_the_readers_read_the_published_dataset_not_what_was_written_beside_or_o
     assert not over.ok
     assert "DatasetChangedError" in over.output and "part-0.parquet (modified)" in over.output
     assert "10" not in over.output.split(), "no reader ran"
+
+
+# -- facts the pages state ----------------------------------------------------------------------
+
+
+def test_the_install_block_upgrades_pip_before_installing_the_extras() -> None:
+    """Python 3.11's bundled pip (23.2) cannot resolve the pandas extra against the newest
+    boto3; the page upgrades pip first."""
+    (install,) = [b for b in readme_blocks() if 'pip install -e ".[' in b.body]
+    lines = install.body.splitlines()
+    upgrade = next(i for i, line in enumerate(lines) if "pip install --upgrade pip" in line)
+    assert upgrade < next(i for i, line in enumerate(lines) if "pip install -e" in line)
+
+
+@pytest.mark.slow
+def test_development_md_counts_the_tests_about_right() -> None:
+    """docs/development.md says how many tests there are and how many are deselected, "about":
+    within a fifth of what pytest collects today."""
+    text = (REPO / "docs" / "development.md").read_text()
+    (said_tests,) = re.findall(r"the whole suite, about (\d+) tests", text)
+    (said_deselected,) = re.findall(r"reported as deselected, about (\d+) today", text)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    counted = re.search(r"(\d+)/\d+ tests collected \((\d+) deselected\)", done.stdout)
+    assert counted, done.stdout[-2000:]
+    for said, real in ((said_tests, counted[1]), (said_deselected, counted[2])):
+        assert abs(int(said) - int(real)) <= int(real) / 5, (said, real)
