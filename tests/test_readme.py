@@ -16,6 +16,7 @@ import boto3
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from lakeops.cli import EXIT_CODES, build_parser
 from tests.support.s3server import S3Endpoint
@@ -387,3 +388,89 @@ def test_development_md_counts_the_tests_about_right() -> None:
     assert counted, done.stdout[-2000:]
     for said, real in ((said_tests, counted[1]), (said_deselected, counted[2])):
         assert abs(int(said) - int(real)) <= int(real) / 5, (said, real)
+
+
+# -- the first screen, the pictures, the length ----------------------------------------------------
+
+
+def test_the_first_screen_says_why_this_rather_than_aws_s3_cp() -> None:
+    first_screen = "\n".join(README.read_text().splitlines()[:15])
+    assert "aws s3 cp" in first_screen
+    for reason in ("append-only", "publishes whole datasets as commits", "SHA-256", "role"):
+        assert reason in first_screen, reason
+    # What lakeops depends on is for people working on it: docs/development.md says it.
+    assert "boto3[crt]" not in README.read_text()
+    assert "`boto3[crt]`" in (REPO / "docs" / "development.md").read_text()
+
+
+def _mermaid(index: int) -> str:
+    pictures = [b.body for b in readme_blocks() if b.lang == "mermaid"]
+    assert len(pictures) == 2, "the layers and roles; what make up wires together"
+    return pictures[index]
+
+
+_NODE = re.compile(r"^\s*(\w+)(?:\[\(|\{\{|\(\[|\[)\"(.+?)\"", re.MULTILINE)
+_EDGE = re.compile(r"^\s*(\w+)\s*(?:--\s*\"?([^\"\n]*?)\"?\s*)?-->\s*(\w+)\s*$", re.MULTILINE)
+
+
+def test_the_layers_picture_draws_each_roles_access_as_its_policy_grants() -> None:
+    from lakeinfra.policies import ROLES
+    from lakeops.layout import LAYOUT, StorageLayer
+
+    picture = _mermaid(0)
+    labels = dict(_NODE.findall(picture))
+    layer_of = {}
+    for node, label in labels.items():
+        for layer in StorageLayer:
+            if label.startswith(f"{layer.value}: "):
+                layer_of[node] = layer
+                spec = LAYOUT[layer]
+                assert f"s3://{spec.default_bucket}<br/>" in label, label
+                assert label.split("<br/>")[1].split() == list(spec.prefixes), label
+    assert set(layer_of.values()) == set(StorageLayer)
+    drawn: dict[str, dict[str, set[StorageLayer]]] = {
+        role: {"reads": set(), "writes": set()} for role in ROLES
+    }
+    for source, label, target in _EDGE.findall(picture):
+        if source in drawn and target in layer_of:
+            if "write" in label:
+                drawn[source]["writes"].add(layer_of[target])
+            if "read" in label:
+                drawn[source]["reads"].add(layer_of[target])
+        elif source in layer_of and target in drawn:
+            assert label == "read", label
+            drawn[target]["reads"].add(layer_of[source])
+    for role, spec in ROLES.items():
+        assert drawn[role] == {"reads": set(spec.reads), "writes": set(spec.writes)}, role
+
+
+def test_the_make_up_picture_names_what_the_makefile_and_compose_wire_together() -> None:
+    picture = _mermaid(1)
+    makefile = (REPO / "Makefile").read_text()
+    compose = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    assert {"minio", "minio-init"} <= set(compose["services"])
+    assert "minio-data" in compose["volumes"]
+    ports = compose["services"]["minio"]["ports"]
+    assert any(p.startswith("127.0.0.1:9000:") for p in ports)
+    assert any(p.startswith("127.0.0.1:9001:") for p in ports)
+    for shown in ("minio:", "minio-init", "minio-data", "127.0.0.1:9000", ":9001"):
+        assert shown in picture, shown
+    assert "file://$(CURDIR)/.pulumi-state" in makefile and ".pulumi-state/" in picture
+    assert "OUTPUTS = .lakeops/outputs-$(STACK).json" in makefile
+    assert ".lakeops/outputs-dev.json" in picture and "make outputs" in picture
+    assert (
+        "PULUMI_BACKEND_URL: file:///project/.pulumi-state"
+        in (REPO / "docker-compose.yml").read_text()
+    )
+    for reader in ("pandas", "Polars", "DuckDB", "PyArrow", "lakeops"):
+        assert reader in picture, reader
+
+
+def test_the_readme_is_a_tutorial_and_the_reference_holds_the_rest() -> None:
+    readme = README.read_text()
+    assert len(readme.splitlines()) <= 460
+    for moved in ("What you can rely on", "The library in a pipeline", "Exit codes"):
+        anchor = moved.lower().replace(" ", "-")
+        assert f"## {moved}" in REFERENCE.read_text(), moved
+        assert f"docs/reference.md#{anchor}" in readme, moved
+    assert "| 130 |" not in readme, "the exit-code table lives in docs/reference.md"

@@ -14,8 +14,8 @@ session that starts in the stand-in checkout (bash blocks line by line, each in 
 previous one's `cd` left and with the environment the previous one's `export` or `eval` left;
 python blocks as scripts in that folder and environment, as `python - <<'EOF'` would run them);
 `<!-- not run: why -->` names why a block is only shown (it needs Docker, say). Every fenced
-block of the README carries one mark. The walkthrough goes on in docs/reference.md's marked
-blocks ("The library in a pipeline"), in the same session.
+block of the README carries one mark. The walkthrough goes on in the marked blocks of
+docs/tables.md, then of docs/reference.md ("The library in a pipeline"), in the same session.
 
 `make dev-lake` (demo/dev_lake.py) keeps the same lake up for a user: :func:`provision_dev_lake`
 is the part both share.
@@ -48,8 +48,9 @@ from tests.support.s3server import S3Endpoint, set_auth_enforcement, start_moto
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
 REFERENCE = REPO / "docs" / "reference.md"
+TABLES = REPO / "docs" / "tables.md"
 # The pages whose marked blocks make up the walkthrough, in the order they run.
-WALKTHROUGH_PAGES = (README, REFERENCE)
+WALKTHROUGH_PAGES = (README, TABLES, REFERENCE)
 RUN_MARK = "<!-- walkthrough -->"
 SHOWN_MARK = re.compile(r"<!-- not run: (?P<why>[^>]+) -->")
 _FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
@@ -90,7 +91,8 @@ def readme_blocks(text: str | None = None, *, page: Path = README) -> list[Block
 
 
 def walkthrough_blocks() -> list[Block]:
-    """The blocks the walkthrough runs, in order: the README's, then docs/reference.md's."""
+    """The blocks the walkthrough runs, in order: the README's, then those of the docs pages
+    that go on from it."""
     return [block for page in WALKTHROUGH_PAGES for block in readme_blocks(page=page) if block.run]
 
 
