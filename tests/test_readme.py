@@ -440,8 +440,8 @@ def test_the_layers_picture_draws_each_roles_access_as_its_policy_grants() -> No
         elif source in layer_of and target in drawn:
             assert label == "read", label
             drawn[target]["reads"].add(layer_of[source])
-    for role, spec in ROLES.items():
-        assert drawn[role] == {"reads": set(spec.reads), "writes": set(spec.writes)}, role
+    for role, grant in ROLES.items():
+        assert drawn[role] == {"reads": set(grant.reads), "writes": set(grant.writes)}, role
 
 
 def test_the_make_up_picture_names_what_the_makefile_and_compose_wire_together() -> None:
