@@ -121,7 +121,7 @@ prerequisites: ## Check everything `make up` needs, all at once, before building
 	command -v pulumi >/dev/null || missing="$$missing\n  - the Pulumi CLI: https://www.pulumi.com/docs/install/ (without it, 'docker compose up -d' provisions the lake in a container)"; \
 	curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || missing="$$missing\n  - curl 7.75 or newer (--aws-sigv4): the dev stack's prefix markers are signed requests it sends"; \
 	if [ -n "$$missing" ]; then \
-		printf "make up needs what is missing here:$$missing\nNo Docker? 'make demo' shows the walkthrough against a local test server.\n" >&2; exit 1; fi
+		printf "make up needs what is missing here:$$missing\nNo Docker? 'make dev-lake' serves a local test lake (not MinIO) until Ctrl-C; 'make demo' runs the walkthrough against one.\n" >&2; exit 1; fi
 
 check-docker:
 	@command -v docker >/dev/null || { echo "Docker is not installed: https://docs.docker.com/get-docker/" >&2; exit 1; }
