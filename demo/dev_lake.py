@@ -130,6 +130,8 @@ def run(project: Path, outputs: Path) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Also when started in the background of a script, which leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, stop)
     print("Starting a local S3 test server (moto) on 127.0.0.1 ...", flush=True)
     # In a session of its own, the server does not see the terminal's Ctrl-C: this process
     # stops it, after the clean-up, rather than the two racing.

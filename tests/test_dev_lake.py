@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.walkthrough import REPO
+from tests.support.s3server import S3Endpoint
+from tests.support.walkthrough import REPO, DevLake, run_block, walkthrough_blocks
 
 pytestmark = pytest.mark.slow
 
@@ -31,7 +32,12 @@ def _environment() -> dict[str, str]:
     return env
 
 
-def _start(checkout: Path, *args: str) -> subprocess.Popen[str]:
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _start(checkout: Path, *args: str, background: bool = False) -> subprocess.Popen[str]:
+    """``background``: as a shell script's `cmd &` starts it, with SIGINT ignored."""
     return subprocess.Popen(
         [sys.executable, "-m", "demo.dev_lake", "--project-dir", str(checkout), *args],
         cwd=REPO,
@@ -39,6 +45,7 @@ def _start(checkout: Path, *args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=_ignore_sigint if background else None,  # noqa: PLW1509 - no threads here
     )
 
 
@@ -144,6 +151,42 @@ def test_dev_lake_stops_cleanly_on_sigterm(running: Running, checkout: Path) -> 
     running.process.communicate(timeout=60)
     assert running.process.returncode == 0
     assert not (checkout / OUTPUTS).exists()
+
+
+def test_dev_lake_stops_on_sigint_even_when_started_in_the_background(checkout: Path) -> None:
+    process = _start(checkout, background=True)
+    try:
+        _wait_until_up(process)
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, out
+    assert not (checkout / OUTPUTS).exists()
+
+
+def test_the_readme_walkthrough_runs_against_make_dev_lake(
+    running: Running, checkout: Path
+) -> None:
+    """The Quickstart's promise: with `make dev-lake` up in one terminal, the walkthrough runs
+    in another, line by line in one shell that has no AWS keys of its own."""
+    shell = DevLake(
+        S3Endpoint("unused", "", "", kind="none"),
+        outputs=checkout / OUTPUTS,
+        env=_environment(),
+        checkout=checkout,
+        cwd=checkout,
+    )
+    failed = [
+        f"$ {step.command}\n(exit {step.code}, the page says {step.expected})\n{step.output}"
+        for block in walkthrough_blocks()
+        for step in run_block(block, shell)
+        if not step.ok
+    ]
+    assert failed == [], "\n\n".join(failed[:3])
+    assert (checkout / ".lakeops" / "catalog-dev-lake.db").is_file()
+    running.process.send_signal(signal.SIGINT)
+    running.process.communicate(timeout=60)
+    assert sorted(p.name for p in (checkout / ".lakeops").iterdir()) == []
 
 
 def test_dev_lake_never_replaces_the_outputs_make_up_exported(checkout: Path) -> None:
