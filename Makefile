@@ -121,7 +121,7 @@ prerequisites: ## Check everything `make up` needs, all at once, before building
 	command -v pulumi >/dev/null || missing="$$missing\n  - the Pulumi CLI: https://www.pulumi.com/docs/install/ (without it, 'docker compose up -d' provisions the lake in a container)"; \
 	curl --help all 2>/dev/null | grep -q -- --aws-sigv4 || missing="$$missing\n  - curl 7.75 or newer (--aws-sigv4): the dev stack's prefix markers are signed requests it sends"; \
 	if [ -n "$$missing" ]; then \
-		printf "make up needs what is missing here:$$missing\nNo Docker? 'make demo' shows the walkthrough against a local test server.\n" >&2; exit 1; fi
+		printf "make up needs what is missing here:$$missing\nNo Docker? 'make dev-lake' serves a local test lake (not MinIO) until Ctrl-C; 'make demo' runs the walkthrough against one.\n" >&2; exit 1; fi
 
 check-docker:
 	@command -v docker >/dev/null || { echo "Docker is not installed: https://docs.docker.com/get-docker/" >&2; exit 1; }
@@ -220,6 +220,13 @@ catalog-up: check-docker ## Start the shared table catalog (PostgreSQL; the dev 
 .PHONY: demo
 demo: venv ## The README's walkthrough against a throwaway local S3 test server (no Docker needed)
 	$(CLEAN_ENV) $(BIN)/python -m demo
+
+# The local lake without Docker: the walkthrough's stand-in (demo/dev_lake.py), kept up. It
+# exports its outputs where lakeops finds them, and removes them when it stops.
+DEV_LAKE_OUTPUTS ?= .lakeops/outputs-dev.json
+.PHONY: dev-lake
+dev-lake: venv ## A local lake without Docker (a moto test server, not MinIO), up until Ctrl-C
+	$(CLEAN_ENV) $(BIN)/python -m demo.dev_lake --outputs-file $(DEV_LAKE_OUTPUTS)
 
 # -- production ------------------------------------------------------------------------------------
 

@@ -14,13 +14,13 @@ from pathlib import Path
 # The Pulumi program's package (the stand-in lake is the dev stack's own) lives in infra/.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "infra"))
 
-from tests.support.walkthrough import dev_lake, readme_blocks, run_block
+from tests.support.walkthrough import dev_lake, run_block, walkthrough_blocks
 
 RULE = "-" * 78
 
 
 def main() -> int:
-    blocks = [block for block in readme_blocks() if block.run]
+    blocks = walkthrough_blocks()
     with tempfile.TemporaryDirectory(prefix="lakeops-demo-") as tmp:
         workdir = Path(tmp)
         print("Starting a local S3 test server (moto) on 127.0.0.1 ...", flush=True)

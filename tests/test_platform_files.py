@@ -338,7 +338,7 @@ def test_make_up_checks_every_prerequisite_first_and_names_all_that_are_missing(
     assert done.returncode != 0
     assert "Docker: https://docs.docker.com/get-docker/" in done.stderr
     assert "the Pulumi CLI" in done.stderr
-    assert "make demo" in done.stderr
+    assert "make demo" in done.stderr and "make dev-lake" in done.stderr
     # And it comes before anything is built.
     order = make("-n", "-W", "pyproject.toml", "up").stdout
     assert order.find("make up needs") < order.find("-m venv") or "-m venv" not in order

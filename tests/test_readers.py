@@ -294,10 +294,11 @@ def test_pyarrow_dataset_over_fsspec_reads_below_the_markers(seeded: Seeded) -> 
     assert rows_of(dataset.to_table().to_pandas()) == EXPECTED
 
 
-# -- the README's "Query the lake" snippet ----------------------------------------------------
+# -- every reader over a live prefix, in a fresh interpreter -------------------------------------
 
-# For the README, verbatim: it runs below in a fresh interpreter that knows the lake only from
-# the environment, as a notebook would.
+# It runs below in a fresh interpreter that knows the lake only from the environment, as a
+# notebook would. (The README's "Query the lake" block, which feeds the readers a published
+# dataset's files instead, runs in tests/test_readme.py.)
 QUERY_SNIPPET = """
 import pandas as pd
 import polars as pl

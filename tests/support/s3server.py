@@ -60,8 +60,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_moto(extra_env: Mapping[str, str] | None = None) -> S3Endpoint:
-    """Start moto's server in its own process on a free loopback port, and wait until it serves."""
+def start_moto(
+    extra_env: Mapping[str, str] | None = None, *, own_session: bool = False
+) -> S3Endpoint:
+    """Start moto's server in its own process on a free loopback port, and wait until it serves.
+    ``own_session``: out of the caller's process group, so a terminal's Ctrl-C reaches the
+    caller alone (which then stops the server)."""
     port = free_port()
     env = {**os.environ, **(extra_env or {})}
     # moto must not pick up the developer's real AWS settings.
@@ -72,6 +76,7 @@ def start_moto(extra_env: Mapping[str, str] | None = None) -> S3Endpoint:
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        start_new_session=own_session,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30

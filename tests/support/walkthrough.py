@@ -11,9 +11,14 @@ in a real one, from any folder below. `make demo` shows it; tests/test_readme.py
 
 README blocks are marked: `<!-- walkthrough -->` before a block runs it in order, as one shell
 session that starts in the stand-in checkout (bash blocks line by line, each in the folder the
-previous one's `cd` left; python blocks as scripts, as `python - <<'EOF'` would run them);
+previous one's `cd` left and with the environment the previous one's `export` or `eval` left;
+python blocks as scripts in that folder and environment, as `python - <<'EOF'` would run them);
 `<!-- not run: why -->` names why a block is only shown (it needs Docker, say). Every fenced
-block carries one mark.
+block of the README carries one mark. The walkthrough goes on in the marked blocks of
+docs/tables.md, then of docs/reference.md ("The library in a pipeline"), in the same session.
+
+`make dev-lake` (demo/dev_lake.py) keeps the same lake up for a user: :func:`provision_dev_lake`
+is the part both share.
 """
 
 from __future__ import annotations
@@ -42,6 +47,10 @@ from tests.support.s3server import S3Endpoint, set_auth_enforcement, start_moto
 
 REPO = Path(__file__).resolve().parents[2]
 README = REPO / "README.md"
+REFERENCE = REPO / "docs" / "reference.md"
+TABLES = REPO / "docs" / "tables.md"
+# The pages whose marked blocks make up the walkthrough, in the order they run.
+WALKTHROUGH_PAGES = (README, TABLES, REFERENCE)
 RUN_MARK = "<!-- walkthrough -->"
 SHOWN_MARK = re.compile(r"<!-- not run: (?P<why>[^>]+) -->")
 _FENCE = re.compile(r"^```(?P<lang>\w*)\n(?P<body>.*?)^```", re.MULTILINE | re.DOTALL)
@@ -58,11 +67,12 @@ class Block:
     run: bool
     why: str  # why it is only shown, when not run
     line: int
+    page: Path = README
 
 
-def readme_blocks(text: str | None = None) -> list[Block]:
-    """Every fenced block of the README, with its mark."""
-    text = README.read_text() if text is None else text
+def readme_blocks(text: str | None = None, *, page: Path = README) -> list[Block]:
+    """Every fenced block of the README (or of ``page``), with its mark."""
+    text = page.read_text() if text is None else text
     blocks = []
     for match in _FENCE.finditer(text):
         before = text[: match.start()].rstrip().rsplit("\n", 1)[-1].strip()
@@ -74,9 +84,16 @@ def readme_blocks(text: str | None = None) -> list[Block]:
                 run=before == RUN_MARK,
                 why=shown["why"] if shown else "",
                 line=text[: match.start()].count("\n") + 1,
+                page=page,
             )
         )
     return blocks
+
+
+def walkthrough_blocks() -> list[Block]:
+    """The blocks the walkthrough runs, in order: the README's, then those of the docs pages
+    that go on from it."""
+    return [block for page in WALKTHROUGH_PAGES for block in readme_blocks(page=page) if block.run]
 
 
 @dataclass
@@ -91,33 +108,61 @@ class DevLake:
     cwd: Path
 
 
+@dataclass(frozen=True)
+class ProvisionedLake:
+    """The dev stack's lake on a server: its outputs (role keys included), ready to export, and
+    an administrator's keys (what the MinIO root login is to the dev lake)."""
+
+    outputs: dict[str, object]
+    admin_access_key_id: str
+    admin_secret_access_key: str
+
+
+def provision_dev_lake(server: S3Endpoint) -> ProvisionedLake:
+    """Apply the dev stack to a fresh moto server: its buckets, versioning, lifecycle and prefix
+    markers, one IAM user per pipeline role with the role's own policy, and an administrator;
+    then switch IAM enforcement on, so every request is checked against its caller's policy."""
+    admin_client = s3_client(server)
+    run = run_stack("dev")
+    apply_s3_resources(run, admin_client)
+    buckets = {StorageLayer(layer): name for layer, name in run.outputs["buckets"].items()}
+    credentials = {}
+    for role in ROLES:
+        user = create_iam_user(
+            server, f"lake-{role}-{uuid.uuid4().hex[:4]}", role_policy(role, buckets)
+        )
+        credentials[role] = {
+            "accessKeyId": user.access_key_id,
+            "secretAccessKey": user.secret_access_key,
+        }
+    admin = create_iam_user(server, f"lake-admin-{uuid.uuid4().hex[:4]}", ADMIN_POLICY)
+    outputs = {**run.outputs, "endpoint": server.url, "roleCredentials": credentials}
+    set_auth_enforcement(server, enforced=True)
+    return ProvisionedLake(outputs, admin.access_key_id, admin.secret_access_key)
+
+
+def export_outputs(outputs: dict[str, object], path: Path) -> None:
+    """Write the outputs as `make outputs` does: readable by their owner alone, never half
+    written (a reader sees the old file or the whole new one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(json.dumps(outputs, indent=2))
+    partial.replace(path)
+
+
 @contextmanager
 def dev_lake(workdir: Path) -> Iterator[DevLake]:
     """The dev stack's lake on a fresh moto server, IAM enforced, outputs exported into
     ``workdir``, which stands in for the checkout: lakeops finds them there by itself."""
     server = start_moto()
     try:
-        admin_client = s3_client(server)
-        run = run_stack("dev")
-        apply_s3_resources(run, admin_client)
-        buckets = {StorageLayer(layer): name for layer, name in run.outputs["buckets"].items()}
-        credentials = {}
-        for role in ROLES:
-            user = create_iam_user(
-                server, f"lake-{role}-{uuid.uuid4().hex[:4]}", role_policy(role, buckets)
-            )
-            credentials[role] = {
-                "accessKeyId": user.access_key_id,
-                "secretAccessKey": user.secret_access_key,
-            }
-        admin = create_iam_user(server, f"lake-admin-{uuid.uuid4().hex[:4]}", ADMIN_POLICY)
-        outputs = {**run.outputs, "endpoint": server.url, "roleCredentials": credentials}
+        lake = provision_dev_lake(server)
         # What makes a folder the project for lakeops (stack_outputs.find_project_dir).
         shutil.copyfile(REPO / "Pulumi.yaml", workdir / "Pulumi.yaml")
         exported = workdir / ".lakeops" / "outputs-dev.json"
-        exported.parent.mkdir(parents=True, exist_ok=True)
-        exported.write_text(json.dumps(outputs, indent=2))
-        exported.chmod(0o600)
+        export_outputs(lake.outputs, exported)
         env = {
             name: value
             for name, value in os.environ.items()
@@ -128,15 +173,14 @@ def dev_lake(workdir: Path) -> Iterator[DevLake]:
                 "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
                 # The administrator's login, as the MinIO root login is in the dev lake; the
                 # walkthrough's jobs run as roles.
-                "AWS_ACCESS_KEY_ID": admin.access_key_id,
-                "AWS_SECRET_ACCESS_KEY": admin.secret_access_key,
+                "AWS_ACCESS_KEY_ID": lake.admin_access_key_id,
+                "AWS_SECRET_ACCESS_KEY": lake.admin_secret_access_key,
                 "HOME": str(workdir),
             }
         )
         for name in ("AWS_CA_BUNDLE", "AWS_REQUEST_CHECKSUM_CALCULATION"):
             if name in os.environ:
                 env[name] = os.environ[name]
-        set_auth_enforcement(server, enforced=True)
         yield DevLake(server, exported, env, checkout=workdir, cwd=workdir)
     finally:
         server.stop()
@@ -182,12 +226,22 @@ def run_block(block: Block, lake: DevLake) -> Iterator[Step]:
         yield Step(command, code, output, int(said[1]) if said else 0)
 
 
+# What a shell keeps to itself rather than hands to the next command as its environment.
+_SHELL_OWN = frozenset({"PWD", "OLDPWD", "SHLVL", "_"})
+
+
 def _run_shell(command: str, lake: DevLake) -> tuple[int, str]:
-    """One shell line in ``lake.cwd``; a `cd` in it moves ``lake.cwd`` for the lines after."""
-    fd, name = tempfile.mkstemp(prefix="walkthrough-cwd-")
-    os.close(fd)
-    where = Path(name)
-    script = f"{command}\n__status=$?\npwd -P > {shlex.quote(name)}\nexit $__status\n"
+    """One shell line, as the next line of one shell session: in ``lake.cwd`` with ``lake.env``;
+    a `cd` in it moves ``lake.cwd``, and an `export` or `eval` changes ``lake.env``, for the
+    lines and blocks after it."""
+    state = Path(tempfile.mkdtemp(prefix="walkthrough-shell-"))
+    where, environment = state / "cwd", state / "env"
+    script = (
+        f"{command}\n__status=$?\n"
+        f"pwd -P > {shlex.quote(str(where))}\n"
+        f"env -0 > {shlex.quote(str(environment))}\n"
+        "exit $__status\n"
+    )
     try:
         done = subprocess.run(
             ["bash", "-c", script],
@@ -198,9 +252,11 @@ def _run_shell(command: str, lake: DevLake) -> tuple[int, str]:
             timeout=300,
             check=False,
         )
-        moved = where.read_text().strip()
-        if moved:
-            lake.cwd = Path(moved)
+        if where.is_file() and where.read_text().strip():
+            lake.cwd = Path(where.read_text().strip())
+        if environment.is_file():
+            pairs = (item.partition("=") for item in environment.read_text().split("\0") if item)
+            lake.env = {name: value for name, _, value in pairs if name not in _SHELL_OWN}
     finally:
-        where.unlink(missing_ok=True)
+        shutil.rmtree(state, ignore_errors=True)
     return done.returncode, done.stdout + done.stderr
