@@ -333,7 +333,7 @@ class Lake:
             key,
             destination,
             version_id=version_id,
-            expected_sha256=pinned.sha256 if pinned else None,
+            pinned=pinned,
         )
 
     def _pinned(self, layer: StorageLayer, key: str) -> Pinned | None:

@@ -163,13 +163,17 @@ def test_a_tampered_object_of_a_published_dataset_is_refused_naming_the_publishe
     dev_lake.admin.put_object(Bucket=gold, Key="aggregated/sales/a.csv", Body=b"11 bytes!!\n")
 
     refused = dev_lake.run("download", "gold", "aggregated/sales/a.csv", str(tmp_path / "a.csv"))
+    planned = dev_lake.run(
+        "download", "gold", "aggregated/sales/a.csv", str(tmp_path / "a.csv"), "--dry-run"
+    )
     live = dev_lake.run(
         "--json", "download", "--live", "gold", "aggregated/sales/a.csv", str(tmp_path / "l.csv")
     )
     whole = dev_lake.run("download", "-r", "gold", "aggregated/sales/", str(tmp_path / "whole"))
 
-    assert refused.code == 8, refused.err
-    assert published_version in refused.err and "_lakeops_manifest.json" in refused.err
+    assert refused.code == planned.code == 8, refused.err + planned.err
+    for said in (refused.err, planned.err):
+        assert published_version in said and "_lakeops_manifest.json" in said
     assert not (tmp_path / "a.csv").exists()
     # Asked for the live object: served, and said to be unverified.
     assert live.code == 0, live.err

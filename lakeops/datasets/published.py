@@ -35,6 +35,7 @@ class Membership:
             manifest_uri=self.manifest_uri,
             published_version_id=self.entry.version_id,
             written_at=self.manifest.written_at,
+            published_etag=self.entry.etag or None,
         )
 
 

@@ -66,6 +66,7 @@ class Pinned:
     manifest_uri: str
     published_version_id: str | None
     written_at: str
+    published_etag: str | None = None
 
     def mismatch(self, where: str, actual: str) -> str:
         return (

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from lakeops.errors import IntegrityError
 from lakeops.hashing import digest_file
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256, check_promotable, upload_reserve
@@ -30,6 +31,7 @@ from lakeops.validation import (
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
+    from lakeops.ops.download import Pinned
 
 
 def preview_put(
@@ -71,9 +73,12 @@ def preview_get(
     destination: str,
     *,
     version_id: str | None = None,
-    expected_sha256: str | None = None,
+    pinned: Pinned | None = None,
 ) -> PlannedWrite:
-    """What :func:`lakeops.ops.download.get_file` would do."""
+    """What :func:`lakeops.ops.download.get_file` would do. With ``pinned`` (the key belongs
+    to a published dataset), a live object that is plainly not the published one (another
+    version, with another recorded SHA-256 and ETag) is refused as the download would refuse
+    it; one that cannot be told without reading its bytes is left to the download."""
     layer = StorageLayer.parse(layer)
     key = validate_existing_key(object_key)
     version_id = optional_text(version_id, "version id")
@@ -81,7 +86,19 @@ def preview_get(
     head = ctx.head(target)
     if LAYOUT[layer].append_only and version_id is None:
         ensure_original(ctx, target, normalize_version(head.get("VersionId")))
-    recorded = expected_sha256 or head.get("Metadata", {}).get(META_SHA256)
+    own = head.get("Metadata", {}).get(META_SHA256)
+    live = normalize_version(head.get("VersionId"))
+    if pinned is not None and live != pinned.published_version_id:
+        etag = str(head.get("ETag", "")).strip('"')
+        if own != pinned.sha256 and etag != (pinned.published_etag or "").strip('"'):
+            raise IntegrityError(
+                f"{target.where} is not the object published in {pinned.manifest_uri} "
+                f"(published {pinned.written_at}; published version "
+                f"{pinned.published_version_id or 'null'}): it was changed since publication, "
+                "and the download would be refused. Nothing was written (--dry-run).",
+                hint=pinned.hint(),
+            )
+    recorded = pinned.sha256 if pinned is not None else own
     return PlannedWrite(
         "download",
         ctx.uri(layer, key),
