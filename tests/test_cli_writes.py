@@ -347,3 +347,20 @@ def test_a_one_file_bronze_upload_never_probes_and_uses_the_answer_kept_on_disk(
     assert len(warm) == (1 if capabilities.has("put_if_none_match_versioned") else 2)
     markers = dev_lake.admin.list_object_versions(Bucket=bronze, Prefix="postgres/")
     assert len(markers.get("Versions", [])) == 1
+
+
+def test_verify_probes_bronze_through_silver_and_creates_no_missing_marker(
+    dev_lake: DeployedLake,
+) -> None:
+    silver = dev_lake.buckets["silver"]
+    dev_lake.admin.delete_object(Bucket=silver, Key="cleaned/")
+
+    checked = dev_lake.run("--json", "verify")
+
+    rows = {(c["check"], c["layer"]): c for c in checked.json()["checks"]}
+    assert rows[("conditional writes", "bronze")]["result"] == "skipped"
+    assert "cleaned/ of silver missing" in rows[("conditional writes", "bronze")]["detail"]
+    listed = dev_lake.admin.list_object_versions(Bucket=silver, Prefix="cleaned/")
+    assert [v["IsLatest"] for v in listed.get("Versions", [])] == [False]
+    bronze = dev_lake.admin.list_object_versions(Bucket=dev_lake.buckets["bronze"])
+    assert all(v["Key"] != "postgres/" or v["IsLatest"] for v in bronze.get("Versions", []))

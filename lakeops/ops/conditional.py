@@ -107,13 +107,24 @@ def _probe(ctx: Context, layer: StorageLayer) -> bool | None:
         return _probe_by_writing(ctx, layer)
     # Never by writing to bronze: the answer of a layer where a probe's stray version is
     # harmless, on the same endpoint.
-    for other in StorageLayer:
-        if not LAYOUT[other].append_only:
-            answer = conditional_writes_enforced(ctx, other)
-            if answer is not None:
-                return answer
+    for other, _ in probe_markers(layer):
+        answer = conditional_writes_enforced(ctx, other)
+        if answer is not None:
+            return answer
     log.debug("conditional writes in %s not known: no other layer could be probed", layer)
     return None
+
+
+def probe_markers(layer: StorageLayer) -> list[tuple[StorageLayer, str]]:
+    """The layers and prefix markers a probe for ``layer`` may write, in the order it tries
+    them: the layer's own first marker, or for an append-only layer, silver's and gold's."""
+    if not LAYOUT[layer].append_only:
+        return [(layer, marker_key(LAYOUT[layer].prefixes[0]))]
+    return [
+        (other, marker_key(LAYOUT[other].prefixes[0]))
+        for other in StorageLayer
+        if not LAYOUT[other].append_only
+    ]
 
 
 def _probe_by_writing(ctx: Context, layer: StorageLayer) -> bool | None:
