@@ -36,6 +36,6 @@ def rm(command: Command) -> int:
     else:
         out.write(
             f"{summary}: each removal added a delete marker; the old versions stay "
-            f"recoverable (`lakeops versions {place.layer} KEY`, then download --version-id).\n"
+            "recoverable (`lakeops versions LAYER KEY`, then `download --version-id`).\n"
         )
     return EXIT_OK
