@@ -15,9 +15,11 @@ refused (or creates the missing marker once). On one that ignores the header, it
 identical second version of the marker, which the probe then tries to remove. That is
 harmless in silver and gold, but not in bronze, where no role may remove it and every second
 version is a key written over: bronze is never probed by writing. Its answer is the one of
-silver or gold on the same endpoint (every bucket of the lake is versioned, which is what RGW's
-behaviour turns on); credentials that may write neither (ingest) get no answer, and look before
-each bronze write, unless another command left one on disk.
+silver or gold on the same endpoint, taken only when that bucket's versioning is bronze's (what
+RGW's behaviour turns on); credentials that may write neither, or may not read the buckets'
+versioning (the pipeline roles), get no answer, and look before each bronze write, unless
+another command left one on disk. On AWS S3's own endpoint, which documents that it enforces
+the condition, bronze is not probed at all.
 """
 
 from __future__ import annotations
@@ -105,14 +107,34 @@ def _warn_ignored(ctx: Context, layer: StorageLayer) -> None:
 def _probe(ctx: Context, layer: StorageLayer) -> bool | None:
     if not LAYOUT[layer].append_only:
         return _probe_by_writing(ctx, layer)
+    if ctx.config.endpoint_url is None:
+        # AWS S3 itself: it refuses overwrites under If-None-Match on PutObject, versioned
+        # buckets included (documented since August 2024). Nothing to probe.
+        return True
     # Never by writing to bronze: the answer of a layer where a probe's stray version is
-    # harmless, on the same endpoint.
+    # harmless, on the same endpoint, and only of one versioned as bronze is (RGW honours
+    # the condition on a bucket whose versioning was suspended, and ignores it on bronze).
     for other, _ in probe_markers(layer):
+        if not _versioned_alike(ctx, layer, other):
+            continue
         answer = conditional_writes_enforced(ctx, other)
         if answer is not None:
             return answer
     log.debug("conditional writes in %s not known: no other layer could be probed", layer)
     return None
+
+
+def _versioned_alike(ctx: Context, layer: StorageLayer, other: StorageLayer) -> bool:
+    """Whether both buckets' versioning says the same (False when it cannot be read: a
+    pipeline role may not read a bucket's configuration)."""
+    states = []
+    for bucket in (ctx.bucket(layer), ctx.bucket(other)):
+        try:
+            states.append(ctx.client.get_bucket_versioning(Bucket=bucket).get("Status"))
+        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
+            log.debug("conditional-write probe: versioning of s3://%s: %s", bucket, exc)
+            return False
+    return states[0] == states[1]
 
 
 def probe_markers(layer: StorageLayer) -> list[tuple[StorageLayer, str]]:
