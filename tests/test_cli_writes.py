@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from lakeops import Lake, StorageLayer
 from lakeops.cli import main
+from lakeops.ops.conditional import forget_probes
 from tests.support.capabilities import Capabilities
 from tests.support.s3server import REGION, S3Endpoint
 from tests.test_cli import DeployedLake, deploy
@@ -364,3 +366,22 @@ def test_verify_probes_bronze_through_silver_and_creates_no_missing_marker(
     assert [v["IsLatest"] for v in listed.get("Versions", [])] == [False]
     bronze = dev_lake.admin.list_object_versions(Bucket=dev_lake.buckets["bronze"])
     assert all(v["Key"] != "postgres/" or v["IsLatest"] for v in bronze.get("Versions", []))
+
+
+def test_bronze_takes_no_answer_from_a_bucket_versioned_otherwise(dev_lake: DeployedLake) -> None:
+    # RGW honours If-None-Match on a bucket whose versioning was suspended and ignores it on
+    # versioned bronze: silver's answer would then be wrong for bronze, so gold's is taken.
+    dev_lake.admin.put_bucket_versioning(
+        Bucket=dev_lake.buckets["silver"], VersioningConfiguration={"Status": "Suspended"}
+    )
+    forget_probes()
+    lake = Lake(outputs_file=dev_lake.outputs_file, endpoint_url=dev_lake.endpoint.url)
+    written: list[str] = []
+    lake.client.meta.events.register(
+        "before-parameter-build.s3.PutObject", lambda params, **_: written.append(params["Bucket"])
+    )
+
+    lake.enforces_conditional_writes(StorageLayer.BRONZE)
+
+    assert written == [dev_lake.buckets["gold"]]
+    forget_probes()
