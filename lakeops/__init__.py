@@ -34,6 +34,7 @@ from lakeops.api import (
 from lakeops.config import LakeConfig, Timeouts
 from lakeops.contract import Backend
 from lakeops.datasets.manifest import Manifest, ManifestEntry
+from lakeops.datasets.remove import RemovalResult
 from lakeops.datasets.results import Action, DatasetResult, ItemFailure
 from lakeops.datasets.runner import JobInterrupted, JobProgress
 from lakeops.errors import (
@@ -73,7 +74,14 @@ from lakeops.errors import (
 from lakeops.lake import Lake
 from lakeops.layout import LAYOUT, PROMOTION_ORDER, LayerSpec, StorageLayer
 from lakeops.ops.history import ObjectVersion
-from lakeops.results import DownloadResult, Lineage, ObjectInfo, PromotionResult, UploadResult
+from lakeops.results import (
+    DownloadResult,
+    Lineage,
+    ObjectInfo,
+    PlannedWrite,
+    PromotionResult,
+    UploadResult,
+)
 from lakeops.transfers import TransferSettings
 
 __all__ = [
@@ -118,8 +126,10 @@ __all__ = [
     "ObjectInfo",
     "ObjectNotFoundError",
     "ObjectVersion",
+    "PlannedWrite",
     "PromotionDirectionError",
     "PromotionResult",
+    "RemovalResult",
     "ReplacedObjectError",
     "SchemaMismatchError",
     "StorageError",

@@ -11,12 +11,14 @@ import os
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import replace
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakeops.config import LakeConfig
-from lakeops.datasets import jobs
+from lakeops.datasets import jobs, remove
 from lakeops.datasets.manifest import Manifest, read_manifest
 from lakeops.datasets.plan import dataset_prefix
+from lakeops.datasets.published import published_membership
+from lakeops.datasets.remove import RemovalResult
 from lakeops.datasets.results import DatasetResult
 from lakeops.datasets.runner import ProgressListener
 from lakeops.datasets.verify import SAME_RECORDED_HASH, DatasetReport, verify_dataset
@@ -24,11 +26,18 @@ from lakeops.errors import DatasetChangedError, NotPublishedError, ValidationErr
 from lakeops.hashing import ProgressCallback
 from lakeops.layout import StorageLayer
 from lakeops.locations import resolve
-from lakeops.ops import download, inspect, listing, promote, upload
+from lakeops.ops import download, inspect, listing, preview, promote, stream, upload
 from lakeops.ops.conditional import conditional_writes_enforced
 from lakeops.ops.context import Context
+from lakeops.ops.download import Pinned
 from lakeops.ops.history import ObjectVersion, iter_versions, key_history
-from lakeops.results import DownloadResult, ObjectInfo, PromotionResult, UploadResult
+from lakeops.results import (
+    DownloadResult,
+    ObjectInfo,
+    PlannedWrite,
+    PromotionResult,
+    UploadResult,
+)
 from lakeops.transfers import TransferSettings
 from lakeops.validation import validate_existing_key, validate_prefix
 
@@ -189,13 +198,16 @@ class Lake:
         content_type: str | None = None,
         progress: ProgressCallback | None = None,
         hash_progress: ProgressCallback | None = None,
+        report_replaced: bool = False,
     ) -> UploadResult:
         """Upload a local file; like :meth:`upload`, with the details of what happened.
 
         The key must lie under one of the layer's declared prefixes. On bronze the write is
         conditional: an existing key is never replaced. Uploading the same content again
         succeeds with ``created=False``; different content raises
-        :class:`ImmutableObjectError` and leaves the stored object as it was.
+        :class:`ImmutableObjectError` and leaves the stored object as it was. On silver and
+        gold, ``report_replaced`` looks first (one HEAD) so that the result says which version
+        the upload replaced (``replaced``, ``replaced_version_id``).
         """
         where, key = self._where(layer, object_key)
         return upload.put_file(
@@ -207,6 +219,23 @@ class Lake:
             content_type=content_type,
             progress=progress,
             hash_progress=hash_progress,
+            report_replaced=report_replaced,
+        )
+
+    def preview_upload(
+        self,
+        file_path: str | os.PathLike[str],
+        layer: StorageLayer | str,
+        object_key: str | None = None,
+        metadata: Mapping[str, str] | None = None,
+        *,
+        content_type: str | None = None,
+    ) -> PlannedWrite:
+        """What :meth:`put_file` would do, found out without writing: the same checks, and
+        the error the upload would raise (a bronze key holding other content, say)."""
+        where, key = self._where(layer, object_key)
+        return preview.preview_put(
+            self._ctx, file_path, where, key, metadata, content_type=content_type
         )
 
     # -- download ------------------------------------------------------------------------------
@@ -241,6 +270,7 @@ class Lake:
         version_id: str | None = None,
         progress: ProgressCallback | None = None,
         hash_progress: ProgressCallback | None = None,
+        check_published: bool = False,
     ) -> DownloadResult:
         """Download like :meth:`download`, returning the details.
 
@@ -249,6 +279,11 @@ class Lake:
         or interrupted download leaves the target as it was. On bronze, an object whose current
         version is not its first (someone wrote over it) raises :class:`ReplacedObjectError`
         unless a ``version_id`` is given.
+
+        With ``check_published`` (and no ``version_id``), a key that belongs to a published
+        dataset is checked against the dataset's manifest instead (one GET per prefix level
+        above the key to find it): bytes that differ from those published raise
+        :class:`IntegrityError` naming the published version. ``published_in`` says which.
         """
         where, key = self._where(layer, object_key)
         return download.get_file(
@@ -259,7 +294,51 @@ class Lake:
             version_id=version_id,
             progress=progress,
             hash_progress=hash_progress,
+            pinned=self._pinned(where, key) if check_published and version_id is None else None,
         )
+
+    def stream_file(
+        self,
+        layer: StorageLayer | str,
+        object_key: str | None,
+        sink: BinaryIO,
+        *,
+        version_id: str | None = None,
+        check_published: bool = False,
+    ) -> DownloadResult:
+        """Write an object's bytes to a binary stream as they arrive, hashed on the way. A
+        mismatch with the recorded SHA-256 (or, with ``check_published``, the manifest) is
+        raised at the end as :class:`IntegrityError`: the bytes written are not to be trusted."""
+        where, key = self._where(layer, object_key)
+        pinned = self._pinned(where, key) if check_published and version_id is None else None
+        return stream.stream_object(
+            self._ctx, where, key, sink, version_id=version_id, pinned=pinned
+        )
+
+    def preview_download(
+        self,
+        layer: StorageLayer | str,
+        object_key: str | None,
+        destination: str,
+        *,
+        version_id: str | None = None,
+        check_published: bool = False,
+    ) -> PlannedWrite:
+        """What :meth:`get_file` would do, without writing."""
+        where, key = self._where(layer, object_key)
+        pinned = self._pinned(where, key) if check_published and version_id is None else None
+        return preview.preview_get(
+            self._ctx,
+            where,
+            key,
+            destination,
+            version_id=version_id,
+            pinned=pinned,
+        )
+
+    def _pinned(self, layer: StorageLayer, key: str) -> Pinned | None:
+        member = published_membership(self._ctx, layer, validate_existing_key(key))
+        return member.pinned() if member is not None else None
 
     # -- listing -------------------------------------------------------------------------------
 
@@ -322,6 +401,7 @@ class Lake:
         *,
         version_id: str | None = None,
         progress: ProgressCallback | None = None,
+        report_replaced: bool = False,
     ) -> PromotionResult:
         """Promote like :meth:`promote`, returning the details.
 
@@ -330,14 +410,12 @@ class Lake:
         content type and user metadata and gains lineage metadata. The target key (by
         default the source key) must lie under one of the target layer's prefixes.
         ``object_key`` and ``target_key`` may be URIs of the lake instead of layer and key.
+        ``report_replaced`` looks at the target first (one HEAD) so that the result says which
+        version the copy replaced.
         """
-        source, key = self._where(source_layer, object_key)
-        if target_layer is None and target_key is None:
-            raise ValidationError(
-                "promotion needs a target: a layer, or a target URI of the lake.",
-                hint="Name the layer to promote to, for example target_layer='silver'.",
-            )
-        destination, new_key = resolve(self.config.buckets, target_layer, target_key)
+        source, key, destination, new_key = self._promotion(
+            object_key, source_layer, target_layer, target_key
+        )
         return promote.promote_object(
             self._ctx,
             key,
@@ -346,7 +424,60 @@ class Lake:
             new_key,
             version_id=version_id,
             progress=progress,
+            report_replaced=report_replaced,
         )
+
+    def preview_promote(
+        self,
+        object_key: str,
+        source_layer: StorageLayer | str | None = None,
+        target_layer: StorageLayer | str | None = None,
+        target_key: str | None = None,
+        *,
+        version_id: str | None = None,
+    ) -> PlannedWrite:
+        """What :meth:`promote_object` would do, without writing."""
+        source, key, destination, new_key = self._promotion(
+            object_key, source_layer, target_layer, target_key
+        )
+        return preview.preview_promote(
+            self._ctx, key, source, destination, new_key, version_id=version_id
+        )
+
+    def _promotion(
+        self,
+        object_key: str,
+        source_layer: StorageLayer | str | None,
+        target_layer: StorageLayer | str | None,
+        target_key: str | None,
+    ) -> tuple[StorageLayer, str, StorageLayer, str | None]:
+        source, key = self._where(source_layer, object_key)
+        if target_layer is None and target_key is None:
+            raise ValidationError(
+                "promotion needs a target: a layer, or a target URI of the lake.",
+                hint="Name the layer to promote to, for example target_layer='silver'.",
+            )
+        destination, new_key = resolve(self.config.buckets, target_layer, target_key)
+        return source, key, destination, new_key
+
+    # -- removal -------------------------------------------------------------------------------
+
+    def remove(
+        self,
+        layer: StorageLayer | str,
+        key: str | None,
+        *,
+        recursive: bool = False,
+        dry_run: bool = False,
+    ) -> RemovalResult:
+        """Remove an object, or (``recursive``) every object under a prefix, from silver or
+        gold. On a versioned bucket each removal adds a delete marker: the old versions stay
+        recoverable. Bronze raises :class:`ImmutableObjectError`; an object of a published
+        dataset raises :class:`DatasetPublishedError` (a dataset goes only as a whole, and
+        removing it removes its manifest first: it is unpublished). ``dry_run`` says what
+        would go and removes nothing."""
+        where, found = self._where(layer, key)
+        return remove.remove(self._ctx, where, found, recursive=recursive, dry_run=dry_run)
 
     # -- datasets ------------------------------------------------------------------------------
 

@@ -23,6 +23,10 @@ class UploadResult:
     # The stored object's ETag and content type, when known.
     etag: str | None = None
     content_type: str | None = None
+    # Silver and gold: True when an object was there and this upload replaced it; its
+    # version then (None on an unversioned bucket). Known only when asked to look first.
+    replaced: bool = False
+    replaced_version_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -31,8 +35,12 @@ class DownloadResult:
     uri: str
     size: int
     version_id: str | None
-    # True when the bytes were checked against the SHA-256 recorded at upload.
+    # True when the bytes were checked against the SHA-256 recorded at upload, or against
+    # the manifest of the published dataset the key belongs to.
     verified: bool
+    # The manifest the bytes were checked against, when the key belongs to a published
+    # dataset.
+    published_in: str | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +54,25 @@ class PromotionResult:
     # The target's new version, when the server says (Ceph RGW's CopyObject does not).
     version_id: str | None = None
     etag: str | None = None
+    replaced: bool = False
+    replaced_version_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PlannedWrite:
+    """What a single-object upload, download or promotion would do (``--dry-run``): nothing
+    was written."""
+
+    operation: str  # upload | download | promote
+    source: str
+    target: str
+    size: int
+    # create | replace | identical (bronze: the same content is there already) | download
+    action: str
+    replaced_version_id: str | None = None
+    # download: whether the bytes would be checked against a recorded SHA-256
+    verified: bool | None = None
+    dry_run: bool = True
 
 
 @dataclass(frozen=True)

@@ -164,10 +164,15 @@ def _required_capabilities(request: pytest.FixtureRequest) -> None:
 
 
 @pytest.fixture(autouse=True)
-def _outside_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _outside_the_project(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Each test runs in a folder of its own: inside the project, lakeops would find the
-    developer's exported dev outputs (.lakeops/outputs-dev.json) by itself."""
+    developer's exported dev outputs (.lakeops/outputs-dev.json) by itself. The answers lakeops
+    keeps on disk (lakeops.ops.probe_cache) go to the session's own cache folder, not the
+    user's."""
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
 
 
 @pytest.fixture(scope="session")

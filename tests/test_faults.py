@@ -26,10 +26,11 @@ from lakeops import (
     ValidationError,
 )
 from lakeops.cli import main
+from lakeops.layout import LAYOUT, is_marker_key
 from lakeops.ops.conditional import conditional_writes_enforced, forget_probes
 from lakeops.transfers import MiB
 from tests.conftest import config_for
-from tests.support.buckets import all_versions
+from tests.support.buckets import all_versions, layout_buckets, purge_bucket
 from tests.support.capabilities import Capabilities
 from tests.support.faults import FaultProxy, SilentServer, always
 from tests.support.s3server import S3Endpoint
@@ -189,8 +190,8 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
         lake.upload(second, BRONZE, "files/a.csv")
 
     versions = admin.list_object_versions(Bucket=buckets[BRONZE])
-    # One version of the data, and of the marker the probe wrote (its extra one removed).
-    assert sorted(v["Key"] for v in versions.get("Versions", [])) == ["files/a.csv", "postgres/"]
+    # One version of the data, and nothing else: bronze is never probed by writing.
+    assert sorted(v["Key"] for v in versions.get("Versions", [])) == ["files/a.csv"]
     forget_probes()
 
 
@@ -263,10 +264,45 @@ def test_conditional_writes_are_found_enforced_where_they_are(
     expected = capabilities.has("put_if_none_match_versioned")
 
     assert conditional_writes_enforced(lake.context, BRONZE) is expected
-    # Whatever the answer, the probe leaves one version of the marker it used, and no other.
-    probed = [v["Key"] for v in all_versions(admin, buckets[BRONZE])]
-    assert probed == ["postgres/"]
+    # Whatever the answer, the probe leaves one version of the marker it used, and no other;
+    # and it used silver's: bronze is never probed by writing.
+    probed = [v["Key"] for v in all_versions(admin, buckets[StorageLayer.SILVER])]
+    assert probed == ["cleaned/"]
+    assert all_versions(admin, buckets[BRONZE]) == []
     forget_probes()
+
+
+@pytest.mark.requires("put_if_none_match_versioned")
+def test_the_probe_never_writes_to_bronze_on_a_server_that_ignores_if_none_match(
+    s3: S3Endpoint, proxy: FaultProxy, admin: S3Client, tmp_path: Path
+) -> None:
+    # A lake as the stack makes it (every marker there), behind a proxy that drops
+    # If-None-Match as RGW 16.2 does on versioned buckets; a dataset job probes.
+    proxy.faults.strip_headers = ("If-None-Match",)
+    forget_probes()
+    names = layout_buckets(admin)
+    try:
+        lake = proxied_lake(s3, proxy, names)
+        sent: list[tuple[str, str]] = []
+        lake.client.meta.events.register(
+            "before-parameter-build.s3.PutObject",
+            lambda params, **_: sent.append((params["Bucket"], params["Key"])),
+        )
+        folder = tmp_path / "pages"
+        folder.mkdir()
+        (folder / "p.json").write_text("{}")
+
+        lake.upload_folder(folder, BRONZE, "api/pages/")
+
+        assert lake.enforces_conditional_writes(BRONZE) is False
+        assert [k for b, k in sent if b == names[BRONZE] and is_marker_key(BRONZE, k)] == []
+        for prefix in LAYOUT[BRONZE].prefixes:
+            kept = [v for v in all_versions(admin, names[BRONZE], prefix) if v["Key"] == prefix]
+            assert len(kept) == 1, kept
+    finally:
+        for name in names.values():
+            purge_bucket(admin, name)
+        forget_probes()
 
 
 @pytest.mark.parametrize(

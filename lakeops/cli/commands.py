@@ -7,7 +7,6 @@ import itertools
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from pathlib import Path
 from typing import Any, TextIO
 
 import botocore.exceptions
@@ -25,6 +24,14 @@ from lakeops.cli.output import (
 from lakeops.cli.progress import JobBar, PhaseBar
 from lakeops.cli.requestlog import RequestLog
 from lakeops.cli.words import Place, Words
+from lakeops.cli.writes import (
+    binary_out,
+    destination,
+    planned_line,
+    refuse_meaningless_options,
+    replaced_note,
+    unverified_warning,
+)
 from lakeops.client import make_session
 from lakeops.config import LakeConfig, show_key_id
 from lakeops.datasets.results import DatasetResult, plural
@@ -136,6 +143,12 @@ class Command:
             self.err.write(
                 f"lakeops: note: {result.source} is not published (no manifest): the live "
                 "objects were read, as listed now.\n"
+            )
+        if result.live_changed:
+            self.err.write(
+                f"lakeops: note: {plural(result.live_changed, 'object')} of {result.source} "
+                "changed since it was published: the published versions were read, not the live "
+                f"ones (`lakeops verify {result.source}` says which).\n"
             )
         if self.args.json:
             document = dataset_document(result)
@@ -324,12 +337,22 @@ class Command:
     # -- moving one object ---------------------------------------------------------------------
 
     def upload(self) -> int:
+        refuse_meaningless_options(self.args)
         if self.args.recursive:
             return self._upload_folder()
         file = self.words.one("FILE")
         place = self.words.place("LAYER KEY")
         self.words.done()
         lake = self.lake()
+        if self.args.dry_run:
+            plan = lake.preview_upload(
+                file,  # type: ignore[arg-type]
+                place.layer,
+                place.key,
+                _metadata(self.args.metadata),
+                content_type=self.args.content_type,
+            )
+            return self.finish(plan, planned_line(plan))
         with self.bar("hashing") as hashed, self.bar("uploading") as sent:
             result = lake.put_file(
                 file,  # type: ignore[arg-type]
@@ -339,20 +362,22 @@ class Command:
                 content_type=self.args.content_type,
                 progress=sent,
                 hash_progress=hashed,
+                report_replaced=True,
             )
-        note = "" if result.created else "  (already there, identical content)"
+        note = replaced_note(result) if result.created else "  (already there, identical content)"
         return self.finish(result, f"{result.uri}{note}")
 
     def download(self) -> int:
+        refuse_meaningless_options(self.args)
         if self.args.recursive:
             return self._download_prefix()
         place = self.words.place("LAYER KEY")
         dest_word = self.words.one("DEST", optional=True)
         self.words.done()
         key = place.key if place.key is not None else place.layer
-        dest = Path(dest_word) if dest_word else Path(Path(key.rstrip("/")).name)
-        if dest.is_dir():
-            dest = dest / Path(key.rstrip("/")).name
+        if dest_word == "-":
+            return self._download_to_stdout(place)
+        dest = destination(dest_word, key)
         if dest.exists() and not dest.is_dir() and not self.args.force:
             raise LocalFileExistsError(
                 f"local file {quoted(str(dest))} exists; nothing was downloaded.",
@@ -360,6 +385,15 @@ class Command:
                 "verified), or give another destination.",
             )
         lake = self.lake()
+        if self.args.dry_run:
+            plan = lake.preview_download(
+                place.layer,
+                place.key,
+                str(dest),
+                version_id=self.args.version_id,
+                check_published=not self.args.live,
+            )
+            return self.finish(plan, planned_line(plan))
         with self.bar("downloading") as received, self.bar("verifying") as checked:
             result = lake.get_file(
                 place.layer,
@@ -368,10 +402,35 @@ class Command:
                 version_id=self.args.version_id,
                 progress=received,
                 hash_progress=checked,
+                check_published=not self.args.live,
             )
+        warning = unverified_warning(result)
+        if warning:
+            self.err.write(warning)
         return self.finish(result, str(result.path))
 
+    def _download_to_stdout(self, place: Place) -> int:
+        """``download LAYER KEY -``: the bytes to stdout, as aws-cli, s5cmd and mc do."""
+        if self.args.json or self.args.dry_run or self.args.force:
+            flag = "--json" if self.args.json else "--dry-run" if self.args.dry_run else "--force"
+            raise UsageError(
+                f"{flag} cannot go with '-': stdout carries the object's bytes.",
+                hint="Download to a file to use it.",
+            )
+        result = self.lake().stream_file(
+            place.layer,
+            place.key,
+            binary_out(self.out),
+            version_id=self.args.version_id,
+            check_published=not self.args.live,
+        )
+        warning = unverified_warning(result)
+        if warning:
+            self.err.write(warning)
+        return EXIT_OK
+
     def promote(self) -> int:
+        refuse_meaningless_options(self.args)
         if self.args.recursive:
             return self._promote_prefix()
         source = self.words.place("SOURCE_LAYER KEY")
@@ -385,14 +444,27 @@ class Command:
                 "cleaned/users/u.csv`.",
             )
         lake = self.lake()
+        if self.args.dry_run:
+            plan = lake.preview_promote(
+                *_as_key_and_layer(source),
+                *_as_layer_and_key(target),
+                version_id=self.args.version_id,
+            )
+            return self.finish(plan, planned_line(plan))
         with self.bar("copying (server-side)") as copied:
             result = lake.promote_object(
                 *_as_key_and_layer(source),
                 *_as_layer_and_key(target),
                 version_id=self.args.version_id,
                 progress=copied,
+                report_replaced=True,
             )
-        return self.finish(result, result.uri)
+        return self.finish(result, f"{result.uri}{replaced_note(result)}")
+
+    def rm(self) -> int:
+        from lakeops.cli.remove import rm
+
+        return rm(self)
 
     # -- moving datasets -----------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import Any
 
 from lakeops._version import __version__
@@ -88,7 +89,23 @@ def _global_options(defaults: bool) -> Parser:
     return parser
 
 
+# Next to --dry-run, because it is the reason to use it.
+BRONZE_IS_FOREVER = (
+    "in bronze a mistake is forever: no role can replace or remove what was written there"
+)
+
+
+def _dry_run(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument(
+        "--dry-run",
+        action="store_true",
+        help=f"say what would happen ({what}), write nothing, and exit as the real run would; "
+        f"{BRONZE_IS_FOREVER}",
+    )
+
+
 def _dataset_options(command: argparse.ArgumentParser) -> None:
+    _dry_run(command, "with --recursive, the plan: new, identical, conflicting, bytes")
     group = command.add_argument_group("with --recursive")
     group.add_argument(
         "--include",
@@ -107,10 +124,32 @@ def _dataset_options(command: argparse.ArgumentParser) -> None:
         "order (not aws-cli's --exclude '*' --include GLOB: give --include GLOB alone)",
     )
     group.add_argument("--workers", type=int, default=None, help="objects at once (default 32)")
-    group.add_argument(
+
+
+def _add_rm(command: Callable[..., argparse.ArgumentParser]) -> None:
+    rm = command(
+        "rm",
+        "Remove an object, or a prefix (--recursive), from silver or gold; never from bronze.",
+        "lakeops rm LAYER KEY\n       lakeops rm --recursive LAYER PREFIX",
+    )
+    rm.add_argument("where", nargs="+", metavar="LAYER KEY", help="the object or prefix")
+    rm.add_argument(
+        "--recursive",
+        "-r",
+        action="store_true",
+        help="every object under the prefix; a published dataset goes only as a whole, and "
+        "is unpublished first",
+    )
+    rm.add_argument(
         "--dry-run",
         action="store_true",
-        help="show the plan (new, identical, conflicting, bytes) and write nothing",
+        help="list what would be removed, and remove nothing",
+    )
+    rm.epilog = (
+        "Versioned buckets (all of the lake's) keep what rm removes: each removal adds a delete "
+        "marker, and the old versions stay recoverable (`lakeops versions`, then `download "
+        "--version-id`). Bronze is append-only: rm refuses it, and "
+        f"{BRONZE_IS_FOREVER}."
     )
 
 
@@ -243,7 +282,8 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument(
         "--live",
         action="store_true",
-        help="read the live objects even where a manifest publishes the dataset",
+        help="read the live objects even where a manifest publishes the dataset (one object: "
+        "check it against its own recorded SHA-256, not the manifest of its dataset)",
     )
 
     promote = command(
@@ -270,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="TARGET",
         help="send OpenLineage events to file:PATH or an http(s) endpoint (LAKEOPS_LINEAGE)",
     )
+
+    _add_rm(command)
 
     verify = command(
         "verify",

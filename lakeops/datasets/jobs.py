@@ -299,6 +299,7 @@ class JobObserver(Protocol):
 def _result(plan: Plan, *, dry_run: bool) -> DatasetResult:
     result = DatasetResult(plan.operation, plan.source, plan.target, dry_run, items=plan.items)
     result.from_manifest = plan.source_manifest is not None
+    result.live_changed = len(plan.live_changed)
     for item in plan.items:
         setattr(result, _COUNTERS[item.action], getattr(result, _COUNTERS[item.action]) + 1)
         result.bytes_total += item.size

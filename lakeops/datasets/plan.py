@@ -70,6 +70,9 @@ class Plan:
     # path below the download folder: removed before the transfers.
     stale_partials: list[str] = field(default_factory=list)
     reserved_skipped: list[str] = field(default_factory=list)
+    # A download of a published dataset: its objects whose live version is not the one
+    # published (replaced or removed since), by relative key. The published ones are read.
+    live_changed: list[str] = field(default_factory=list)
     left_out: int = 0  # by --include / --exclude
     # HEADs of target objects the plan looked at, by key, for the manifest to reuse.
     heads: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -446,7 +449,15 @@ def plan_download(
     plan = Plan(
         "download", ctx.uri(layer, prefix), str(root), [], layer, prefix, source_manifest=manifest
     )
-    sources, unreadable = _sources(ctx, layer, prefix, manifest, progress=progress, verb="download")
+    sources, unreadable = _sources(
+        ctx,
+        layer,
+        prefix,
+        manifest,
+        progress=progress,
+        verb="download",
+        live_changed=plan.live_changed,
+    )
     to_compare: dict[Path, tuple[Item, Listed]] = {}
     for relative, source in sources.items():
         if not path_filter(relative):
@@ -530,6 +541,7 @@ def _sources(
     *,
     progress: PlanProgress | None,
     verb: str,
+    live_changed: list[str] | None = None,
 ) -> tuple[dict[str, Source], dict[str, str]]:
     """What a download or promotion reads, by relative key: the manifest's objects at their
     published versions, or else the live listing; and the objects that cannot be read as
@@ -545,6 +557,8 @@ def _sources(
             problem = _stored_as_published(e, prefix + e.key, versions)
             if problem is not None:
                 unreadable[e.key] = problem
+            if live_changed is not None and not _live_as_published(e, prefix + e.key, versions):
+                live_changed.append(e.key)
         return sources, unreadable
     if LAYOUT[layer].append_only:
         versions = list_versions(ctx, layer, prefix, progress)
@@ -557,6 +571,17 @@ def _sources(
     else:
         listed = list_current(ctx, layer, prefix, progress)
     return {key[len(prefix) :]: Source(entry) for key, entry in listed.items()}, unreadable
+
+
+def _live_as_published(entry: ManifestEntry, key: str, versions: Versions) -> bool:
+    """Whether the live object is still the one published (by version, or by ETag where the
+    bucket keeps no versions)."""
+    live = versions.current.get(key)
+    if live is None:
+        return False
+    if entry.version_id:
+        return live.version_id == entry.version_id
+    return live.etag.strip('"') == entry.etag.strip('"')
 
 
 def _stored_as_published(entry: ManifestEntry, key: str, versions: Versions) -> str | None:

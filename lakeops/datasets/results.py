@@ -82,6 +82,9 @@ class DatasetResult:
     # Downloads and promotions: True when the source was read through its published
     # manifest, False when it was not published and its live objects were read.
     from_manifest: bool = False
+    # Downloads of a published dataset: how many of its objects' live versions differ from
+    # the published ones (which were read all the same).
+    live_changed: int = 0
     # A dry run whose job would be refused: why, and the exit code the job would end with.
     refusal: str | None = None
     refusal_exit_code: int | None = None

@@ -56,6 +56,38 @@ class KnownObject:
     sha256: str | None = None
 
 
+@dataclass(frozen=True)
+class Pinned:
+    """The content a download must have, from elsewhere than the object's own metadata: the
+    manifest of the published dataset the key belongs to."""
+
+    sha256: str
+    dataset: str  # s3://bucket/prefix/
+    manifest_uri: str
+    published_version_id: str | None
+    written_at: str
+    published_etag: str | None = None
+
+    def mismatch(self, where: str, actual: str) -> str:
+        return (
+            f"downloaded {where} does not match the published dataset's manifest "
+            f"{self.manifest_uri} (published {self.written_at}; published version "
+            f"{self.published_version_id or 'null'} of this key has sha256 {self.sha256[:12]}..., "
+            f"the live object {actual[:12]}...): it was changed since publication"
+        )
+
+    def hint(self) -> str:
+        pinned = (
+            f"with --version-id {self.published_version_id}"
+            if self.published_version_id
+            else "with download --recursive"
+        )
+        return (
+            f"Download the published version {pinned}; `lakeops verify {self.dataset}` shows "
+            "what changed."
+        )
+
+
 @raising_callback_errors
 def get_file(
     ctx: Context,
@@ -69,13 +101,16 @@ def get_file(
     known: KnownObject | None = None,
     fast: bool = False,
     into: tuple[DownloadFolder, str] | None = None,
+    pinned: Pinned | None = None,
 ) -> DownloadResult:
     """Download an object; see :meth:`lakeops.Lake.get_file`.
 
     ``known`` comes from a dataset plan, whose listing already checked bronze's history;
     ``fast`` sends a single GET on the CRT transport when there is one (lakeops.crt);
     ``into`` is a dataset's download folder, held open, and the file's path below it
-    (``file_path`` then only names the file in messages).
+    (``file_path`` then only names the file in messages); ``pinned`` is the content the
+    manifest of the dataset the key belongs to says it has, checked instead of the object's
+    own recorded SHA-256.
     """
     layer = StorageLayer.parse(layer)
     key = validate_existing_key(object_key)
@@ -93,21 +128,26 @@ def get_file(
             size=int(head["ContentLength"]),
             etag=head.get("ETag"),
             version_id=version_id or current,
-            sha256=head.get("Metadata", {}).get(META_SHA256),
+            sha256=pinned.sha256 if pinned else head.get("Metadata", {}).get(META_SHA256),
         )
     elif known.sha256 is None and known.size >= ctx.transfer.multipart_threshold:
         # Ranged GETs give no one response whose metadata holds the recorded SHA-256, and a
         # listing holds none: ask for it, or the download would go unverified.
         head = ctx.head(replace(target, version_id=known.version_id))
         known = replace(known, sha256=head.get("Metadata", {}).get(META_SHA256))
-    fetch = _Fetch(ctx, target, known, path, fast, progress, hash_progress)
+    fetch = _Fetch(ctx, target, known, path, fast, progress, hash_progress, pinned)
     if into is None:
         with DownloadFolder.open(path.parent) as folder:
             expected = fetch.into(folder, path.name)
     else:
         expected = fetch.into(*into)
     return DownloadResult(
-        path, ctx.uri(layer, key), known.size, known.version_id, expected is not None
+        path,
+        ctx.uri(layer, key),
+        known.size,
+        known.version_id,
+        expected is not None,
+        published_in=pinned.manifest_uri if pinned else None,
     )
 
 
@@ -120,6 +160,7 @@ class _Fetch:
     fast: bool
     progress: ProgressCallback | None
     hash_progress: ProgressCallback | None
+    pinned: Pinned | None = None
 
     def into(self, folder: DownloadFolder, relative: str) -> str | None:
         """Fetch the object into a temporary file below ``folder``, check it, and rename it
@@ -136,6 +177,12 @@ class _Fetch:
                 else:
                     _get_multipart(ctx, target, known, partial.file, progress)
                     expected, actual = known.sha256, _sha256_of(partial.file, self.hash_progress)
+                if self.pinned is not None and actual != self.pinned.sha256:
+                    raise IntegrityError(
+                        f"{self.pinned.mismatch(target.where, actual)}; "
+                        f"{quoted(str(self.path))} was not written.",
+                        hint=self.pinned.hint(),
+                    )
                 if expected is not None and actual != expected:
                     raise IntegrityError(
                         f"downloaded {target.where} does not match the sha256 recorded at upload "

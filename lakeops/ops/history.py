@@ -116,3 +116,17 @@ def ensure_original(ctx: Context, target: Target, current_version: str | None) -
         hint=f"Download the original with --version-id {original.version_id}, list the history "
         f"with `lakeops versions {target.layer} {target.key}`, and tell the lake's owners.",
     )
+
+
+def what_is_there(ctx: Context, target: Target) -> tuple[bool, str | None]:
+    """Whether an object is at ``target`` now, and its version: what a write to silver or
+    gold would replace. A look the credentials may not make counts as nothing known."""
+    try:
+        head = ctx.peek(target)
+    except CredentialsRejectedError:
+        raise
+    except AccessDeniedError:
+        return False, None
+    if head is None:
+        return False, None
+    return True, normalize_version(head.get("VersionId"))

@@ -22,7 +22,7 @@ from lakeops.hashing import (
 )
 from lakeops.layout import LAYOUT, StorageLayer, can_promote
 from lakeops.metadata import META_SHA256, check_promotable, lineage
-from lakeops.ops.history import ensure_original
+from lakeops.ops.history import ensure_original, what_is_there
 from lakeops.results import PromotionResult
 from lakeops.s3errors import normalize_version, translate
 from lakeops.transfers import subscribers
@@ -116,9 +116,11 @@ def promote_object(
     progress: ProgressCallback | None = None,
     known: SourceObject | None = None,
     fast: bool = False,
+    report_replaced: bool = False,
 ) -> PromotionResult:
     """Promote an object; see :meth:`lakeops.Lake.promote_object`. ``fast`` sends a single
-    CopyObject on the CRT transport when there is one."""
+    CopyObject on the CRT transport when there is one; ``report_replaced`` looks at the
+    target first (one HEAD) to say which version the copy replaces."""
     source = StorageLayer.parse(source_layer)
     destination = StorageLayer.parse(target_layer)
     check_direction(source, destination)
@@ -149,6 +151,9 @@ def promote_object(
     bucket = ctx.bucket(destination)
     destination_target = ctx.target("promote to", destination, new_key)
     multipart = known.size >= ctx.transfer.copy_multipart_threshold
+    replaced, replaced_version = (
+        what_is_there(ctx, destination_target) if report_replaced else (False, None)
+    )
     try:
         if multipart:
             ctx.run_transfer(
@@ -199,4 +204,6 @@ def promote_object(
         multipart=multipart,
         version_id=written,
         etag=etag,
+        replaced=replaced,
+        replaced_version_id=replaced_version,
     )

@@ -31,6 +31,7 @@ from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256, upload_reserve
 from lakeops.ops.conditional import conditional_writes_enforced
 from lakeops.ops.context import S3_FAILURES, TRANSFER_FAILURES
+from lakeops.ops.history import what_is_there
 from lakeops.redaction import quoted
 from lakeops.results import UploadResult
 from lakeops.s3errors import CONFLICT_CODES, Target, error_code, normalize_version, translate
@@ -86,12 +87,15 @@ def put_file(
     hash_progress: ProgressCallback | None = None,
     known_absent: bool = False,
     fast: bool = False,
+    report_replaced: bool = False,
 ) -> UploadResult:
     """Upload a file; see :meth:`lakeops.Lake.put_file`.
 
     ``known_absent`` says a listing made just before found no object at the key (a dataset
     plan), so bronze need not look before writing; the conditional write still guards it.
     ``fast`` sends a small file's single PUT on the CRT transport when there is one.
+    ``report_replaced`` looks first on silver and gold (one HEAD) to say which version the
+    upload replaces.
     """
     layer = StorageLayer.parse(layer)
     key = validate_write_key(layer, object_key)
@@ -120,10 +124,13 @@ def put_file(
     if append_only and not _needs_no_look(ctx, layer, size, known_absent=known_absent):
         existing = ctx.peek(target)
         if existing is not None:
-            return _same_content_or_refuse(
+            return same_content_or_refuse(
                 ctx, target=target, head=existing, path=path, size=size, digests=digests
             )
 
+    replaced, replaced_version = (
+        what_is_there(ctx, target) if report_replaced and not append_only else (False, None)
+    )
     content_type = content_type or guess_content_type(path)
     extra_args: dict[str, Any] = {
         "Metadata": {**user_metadata, META_SHA256: digests.sha256},
@@ -147,7 +154,7 @@ def put_file(
     except botocore.exceptions.ClientError as exc:
         if append_only and error_code(exc) in CONFLICT_CODES:
             # Taken since we looked (or we did not look): the same rule applies.
-            return _same_content_or_refuse(
+            return same_content_or_refuse(
                 ctx, target=target, head=None, path=path, size=size, digests=digests
             )
         raise translate(exc, target) from exc
@@ -170,7 +177,17 @@ def put_file(
             hint="Upload files once they are complete (on bronze, under a new key).",
         )
     return UploadResult(
-        uri, layer, key, size, digests.sha256, version, True, etag=etag, content_type=content_type
+        uri,
+        layer,
+        key,
+        size,
+        digests.sha256,
+        version,
+        True,
+        etag=etag,
+        content_type=content_type,
+        replaced=replaced,
+        replaced_version_id=replaced_version,
     )
 
 
@@ -230,7 +247,9 @@ def _needs_no_look(ctx: Context, layer: StorageLayer, size: int, *, known_absent
     made just before (``known_absent``) spares a multipart upload the look too, leaving only
     a race that CompleteMultipartUpload's condition settles. Where the server ignores the
     condition, the look is the only guard, however recent the listing."""
-    if conditional_writes_enforced(ctx, layer) is not True:
+    # Only a dataset job (which listed the keys: ``known_absent``) probes; one file looks first
+    # unless an earlier command left the answer (a probe would cost as much as the look).
+    if conditional_writes_enforced(ctx, layer, may_probe=known_absent) is not True:
         return False
     return known_absent or size < ctx.transfer.multipart_threshold
 
@@ -331,7 +350,7 @@ def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
         ) from exc
 
 
-def _same_content_or_refuse(
+def same_content_or_refuse(
     ctx: Context,
     *,
     target: Target,
