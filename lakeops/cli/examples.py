@@ -70,6 +70,17 @@ EXAMPLES: dict[str, tuple[Example, ...]] = {
             "lakeops promote -r silver cleaned/orders/ gold aggregated/orders/",
         ),
     ),
+    "rm": (
+        (
+            "One object from silver (a delete marker; older versions stay)",
+            "lakeops --role transform rm silver cleaned/users/u.csv",
+        ),
+        ("See what a prefix's removal would take", "lakeops rm -r gold reports/old/ --dry-run"),
+        (
+            "A published dataset, as a whole (unpublishes it)",
+            "lakeops --role publish rm -r gold aggregated/daily/",
+        ),
+    ),
     "verify": (
         ("The whole lake against its layout (admin login)", "lakeops verify"),
         (

@@ -145,7 +145,8 @@ def _add_rm(command: Callable[..., argparse.ArgumentParser]) -> None:
         action="store_true",
         help="list what would be removed, and remove nothing",
     )
-    rm.epilog = (
+    # The examples are the epilog (as for every command); what rm keeps goes with the summary.
+    rm.description = f"{rm.description} " + (
         "Versioned buckets (all of the lake's) keep what rm removes: each removal adds a delete "
         "marker, and the old versions stay recoverable (`lakeops versions`, then `download "
         "--version-id`). Bronze is append-only: rm refuses it, and "
