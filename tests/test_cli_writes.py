@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lakeops import Lake, StorageLayer
 from lakeops.cli import main
 from lakeops.ops.conditional import forget_probes
 from tests.support.capabilities import Capabilities

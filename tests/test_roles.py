@@ -513,8 +513,10 @@ def test_an_ingest_dataset_upload_to_bronze_probes_bronze_and_sends_one_request_
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEOPS_"))}
 
     ran = subprocess.run(
-        [sys.executable, "-m", "lakeops", "--debug", "--outputs-file", str(outputs)]
-        + ["--role", "ingest", "upload", "-r", str(folder), "bronze", "files/batch/"],
+        [
+            *(sys.executable, "-m", "lakeops", "--debug", "--outputs-file", str(outputs)),
+            *("--role", "ingest", "upload", "-r", str(folder), "bronze", "files/batch/"),
+        ],
         capture_output=True,
         text=True,
         check=False,
