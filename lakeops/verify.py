@@ -10,11 +10,11 @@ Bronze gets two more: whether the server itself refuses overwrites under ``If-No
 (Ceph RGW 16.2 does not, on versioned buckets), and whether any bronze key holds more than one
 version, which means something wrote over it (a client with the root login, say).
 
-Not quite read-only: "conditional writes" writes bronze's first prefix marker under
-``If-None-Match: *`` (lakeops.ops.conditional), which a server that keeps the rule refuses; one
-that ignores it gets an identical second version of the marker, which the probe then deletes.
-verify never probes a missing marker (the probe would create it). "written over" lists
-bronze's versions up to ``history_limit`` (``verify --history``: all of them).
+"conditional writes" sends bronze's first prefix marker again under ``If-None-Match: *`` with
+a wrong ``Content-MD5`` (lakeops.ops.conditional), which a server refuses whether it keeps the
+rule (412) or not (BadDigest): nothing is written. A missing marker is not probed (the answer
+would mean nothing). "written over" lists bronze's versions up to ``history_limit`` (``verify
+--history``: all of them).
 """
 
 from __future__ import annotations
