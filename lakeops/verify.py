@@ -10,11 +10,11 @@ Bronze gets two more: whether the server itself refuses overwrites under ``If-No
 (Ceph RGW 16.2 does not, on versioned buckets), and whether any bronze key holds more than one
 version, which means something wrote over it (a client with the root login, say).
 
-Not quite read-only: "conditional writes" writes bronze's first prefix marker under
-``If-None-Match: *`` (lakeops.ops.conditional), which a server that keeps the rule refuses; one
-that ignores it gets an identical second version of the marker, which the probe then deletes.
-verify never probes a missing marker (the probe would create it). "written over" lists
-bronze's versions up to ``history_limit`` (``verify --history``: all of them).
+"conditional writes" sends bronze's first prefix marker again under ``If-None-Match: *`` with
+a wrong ``Content-MD5`` (lakeops.ops.conditional), which a server refuses whether it keeps the
+rule (412) or not (BadDigest): nothing is written. A missing marker is not probed (the answer
+would mean nothing). "written over" lists bronze's versions up to ``history_limit`` (``verify
+--history``: all of them).
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import botocore.exceptions
 from lakeops.contract import Backend, LifecycleIntent
 from lakeops.errors import AccessDeniedError, CredentialsRejectedError
 from lakeops.layout import LAYOUT, StorageLayer, is_marker_key, marker_key
-from lakeops.ops.conditional import probe_markers
 from lakeops.s3errors import (
     CREDENTIALS_REJECTED_CODES,
     DENIED_CODES,
@@ -261,24 +260,20 @@ class _Layer:
         )
 
     def conditional_writes(self) -> Check:
-        # The layer's own first marker, and those the probe writes (silver's and gold's for
-        # bronze, which is never probed by writing): a missing one is not probed.
-        own = (self.layer, marker_key(LAYOUT[self.layer].prefixes[0]))
-        for layer, marker in dict.fromkeys([own, *probe_markers(self.layer)]):
-            try:
-                self.client.head_object(Bucket=self.lake.config.bucket(layer), Key=marker)
-            except botocore.exceptions.ClientError as exc:
-                code = error_code(exc)
-                if code in DENIED_CODES:
-                    return self.denied("conditional writes", "HeadObject")
-                if code not in NOT_FOUND_CODES:
-                    raise translate(exc, self._target("check")) from exc
-                # The probe would write it: verify reports drift, it does not repair it.
-                where = "" if layer is self.layer else f" of {layer}"
-                detail = f"not probed: marker {marker}{where} missing (verify creates no object)"
-                return Check("conditional writes", self.layer.value, self.bucket, SKIP, detail)
-            except botocore.exceptions.BotoCoreError as exc:
+        # The probe asks about the layer's first marker, and tells nothing where it is missing.
+        marker = marker_key(LAYOUT[self.layer].prefixes[0])
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=marker)
+        except botocore.exceptions.ClientError as exc:
+            code = error_code(exc)
+            if code in DENIED_CODES:
+                return self.denied("conditional writes", "HeadObject")
+            if code not in NOT_FOUND_CODES:
                 raise translate(exc, self._target("check")) from exc
+            detail = f"not probed: marker {marker} missing (verify creates no object)"
+            return Check("conditional writes", self.layer.value, self.bucket, SKIP, detail)
+        except botocore.exceptions.BotoCoreError as exc:
+            raise translate(exc, self._target("check")) from exc
         enforced = self.lake.enforces_conditional_writes(self.layer)
         if enforced is None:
             role = self.lake.config.role

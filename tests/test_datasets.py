@@ -33,6 +33,7 @@ from lakeops import (
     Timeouts,
     TransferSettings,
 )
+from lakeops.layout import LAYOUT, marker_key
 from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID
 from lakeops.ops.conditional import conditional_writes_enforced
 from lakeops.validation import MANIFEST_NAME, SUCCESS_NAME
@@ -74,8 +75,11 @@ def manifest_of(admin: S3Client, bucket: str, prefix: str) -> dict[str, Any]:
 
 def operations(lake: Lake) -> list[str]:
     """The S3 operations the lake sends from now on. The per-bucket probe of conditional
-    writes (lakeops.ops.conditional) is run first, so that its requests are not counted."""
+    writes (lakeops.ops.conditional) is run first, so that its requests are not counted, on
+    the prefix marker the stack creates in each bucket."""
     for layer in StorageLayer:
+        marker = marker_key(LAYOUT[layer].prefixes[0])
+        lake.client.put_object(Bucket=lake.config.bucket(layer), Key=marker, Body=b"")
         conditional_writes_enforced(lake.context, layer)
     seen: list[str] = []
     lock = threading.Lock()

@@ -58,6 +58,13 @@ def proxied_lake(
     return Lake(config_for(s3, buckets, endpoint_url=proxy.url, timeouts=settings), transfer=SMALL)
 
 
+def stack_marker(admin: S3Client, buckets: dict[StorageLayer, str]) -> str:
+    """Bronze's first prefix marker, as the stack creates it: what the probe asks about."""
+    marker = LAYOUT[BRONZE].prefixes[0]
+    admin.put_object(Bucket=buckets[BRONZE], Key=marker, Body=b"")
+    return marker
+
+
 def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir())
 
@@ -178,7 +185,9 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
     # ignores it already, this emulation is moot: the other tests run against the real thing;
     # and a signing server would refuse the altered request.)
     proxy.faults.strip_headers = ("If-None-Match",)
+    proxy.faults.check_digest = True
     forget_probes()
+    marker = stack_marker(admin, buckets)
     lake = proxied_lake(s3, proxy, buckets)
     first, second = tmp_path / "a.csv", tmp_path / "b.csv"
     first.write_bytes(b"id\n1\n")
@@ -190,8 +199,8 @@ def test_bronze_stays_append_only_on_a_server_that_ignores_if_none_match(
         lake.upload(second, BRONZE, "files/a.csv")
 
     versions = admin.list_object_versions(Bucket=buckets[BRONZE])
-    # One version of the data, and nothing else: bronze is never probed by writing.
-    assert sorted(v["Key"] for v in versions.get("Versions", [])) == ["files/a.csv"]
+    # One version of the data and of the marker the probe sent a bad digest for: nothing else.
+    assert sorted(v["Key"] for v in versions.get("Versions", [])) == ["files/a.csv", marker]
     forget_probes()
 
 
@@ -208,7 +217,9 @@ def test_a_dataset_upload_keeps_bronze_append_only_on_a_server_that_ignores_if_n
     # Another writer takes a key between the plan's listing and the job's write: where the
     # server ignores the condition, only a look before each write can notice.
     proxy.faults.strip_headers = ("If-None-Match",)
+    proxy.faults.check_digest = True
     forget_probes()
+    stack_marker(admin, buckets)
     lake = Lake(
         config_for(s3, buckets, endpoint_url=proxy.url, transport=transport, timeouts=Timeouts(5))
     )
@@ -232,8 +243,11 @@ def test_a_dataset_upload_keeps_bronze_append_only_on_a_server_that_ignores_if_n
     forget_probes()
 
 
-def test_a_bucket_is_probed_once_however_many_workers_ask_at_once(lake: Lake) -> None:
+def test_a_bucket_is_probed_once_however_many_workers_ask_at_once(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
     forget_probes()
+    stack_marker(admin, buckets)
     puts: list[str] = []
     lake.client.meta.events.register(
         "before-parameter-build.s3.PutObject", lambda params, **_: puts.append(params["Key"])
@@ -252,33 +266,72 @@ def test_a_bucket_is_probed_once_however_many_workers_ask_at_once(lake: Lake) ->
         worker.join()
 
     assert len(set(answers)) == 1 and len(answers) == 16
-    # The marker written if missing, then the conditional write that is the probe.
-    assert 1 <= len(puts) <= 2
+    # One conditional write of the marker, with a digest no server stores: the probe.
+    assert puts == ["postgres/"]
     forget_probes()
 
 
-def test_conditional_writes_are_found_enforced_where_they_are(
-    lake: Lake, capabilities: Capabilities, admin: S3Client, buckets: dict[StorageLayer, str]
+def test_conditional_writes_are_found_enforced_where_they_are_and_no_probe_adds_a_version(
+    s3: S3Endpoint, capabilities: Capabilities, admin: S3Client
 ) -> None:
+    # Each layer is probed on its own marker (bronze too), and the probe is never stored:
+    # RGW, which ignores the condition on versioned buckets, refuses its digest.
     forget_probes()
-    expected = capabilities.has("put_if_none_match_versioned")
+    names = layout_buckets(admin)
+    try:
+        probed = Lake(config_for(s3, names))
+        before = {layer: all_versions(admin, name) for layer, name in names.items()}
+        expected = capabilities.has("put_if_none_match_versioned")
 
-    assert conditional_writes_enforced(lake.context, BRONZE) is expected
-    # Whatever the answer, the probe leaves one version of the marker it used, and no other;
-    # and it used silver's: bronze is never probed by writing.
-    probed = [v["Key"] for v in all_versions(admin, buckets[StorageLayer.SILVER])]
-    assert probed == ["cleaned/"]
+        for layer in StorageLayer:
+            assert conditional_writes_enforced(probed.context, layer) is expected, layer
+
+        assert {layer: all_versions(admin, name) for layer, name in names.items()} == before
+    finally:
+        for name in names.values():
+            purge_bucket(admin, name)
+        forget_probes()
+
+
+def test_the_probe_of_a_bucket_without_its_marker_writes_nothing_and_tells_nothing(
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
+    # On a new key even an honouring server reads the body: the answer would mean nothing.
+    forget_probes()
+
+    assert conditional_writes_enforced(lake.context, BRONZE) is None
     assert all_versions(admin, buckets[BRONZE]) == []
     forget_probes()
 
 
 @pytest.mark.requires("put_if_none_match_versioned")
-def test_the_probe_never_writes_to_bronze_on_a_server_that_ignores_if_none_match(
+def test_a_server_that_stores_a_bad_digest_is_reported_and_taken_as_ignoring(
+    s3: S3Endpoint,
+    proxy: FaultProxy,
+    admin: S3Client,
+    buckets: dict[StorageLayer, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # moto checks no Content-MD5: with If-None-Match dropped, the probe is stored, which the
+    # probe says, and lakeops looks before each write.
+    proxy.faults.strip_headers = ("If-None-Match",)
+    forget_probes()
+    stack_marker(admin, buckets)
+    lake = proxied_lake(s3, proxy, buckets)
+
+    assert conditional_writes_enforced(lake.context, BRONZE) is False
+    assert "stored a write whose Content-MD5 is not its body's" in caplog.text
+    forget_probes()
+
+
+@pytest.mark.requires("put_if_none_match_versioned")
+def test_the_probe_never_adds_a_version_to_bronze_on_a_server_that_ignores_if_none_match(
     s3: S3Endpoint, proxy: FaultProxy, admin: S3Client, tmp_path: Path
 ) -> None:
     # A lake as the stack makes it (every marker there), behind a proxy that drops
     # If-None-Match as RGW 16.2 does on versioned buckets; a dataset job probes.
     proxy.faults.strip_headers = ("If-None-Match",)
+    proxy.faults.check_digest = True
     forget_probes()
     names = layout_buckets(admin)
     try:
@@ -295,7 +348,10 @@ def test_the_probe_never_writes_to_bronze_on_a_server_that_ignores_if_none_match
         lake.upload_folder(folder, BRONZE, "api/pages/")
 
         assert lake.enforces_conditional_writes(BRONZE) is False
-        assert [k for b, k in sent if b == names[BRONZE] and is_marker_key(BRONZE, k)] == []
+        # The probe's one write of a marker, refused for its digest.
+        assert [k for b, k in sent if b == names[BRONZE] and is_marker_key(BRONZE, k)] == [
+            "postgres/"
+        ]
         for prefix in LAYOUT[BRONZE].prefixes:
             kept = [v for v in all_versions(admin, names[BRONZE], prefix) if v["Key"] == prefix]
             assert len(kept) == 1, kept

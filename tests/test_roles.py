@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import subprocess
 import sys
 import textwrap
 import uuid
@@ -482,3 +483,55 @@ def test_a_writer_that_may_not_look_is_not_told_the_key_is_free(
             ctx.peek(ctx.target("upload to", BRONZE, "postgres/absent.csv"))
     finally:
         set_auth_enforcement(iam_moto, enforced=False)
+
+
+def test_an_ingest_dataset_upload_to_bronze_probes_bronze_and_sends_one_request_per_object(
+    iam_moto: S3Endpoint, lake_buckets: dict[StorageLayer, str], tmp_path: Path
+) -> None:
+    # The ingest role may write neither silver nor gold: bronze's probe is its own, and never
+    # stored. Where the server enforces the condition, each object is then one PUT, no look.
+    from lakeops.ops.conditional import forget_probes
+
+    ingest = create_iam_user(
+        iam_moto, f"ingest-{uuid.uuid4().hex[:6]}", role_policy("ingest", lake_buckets)
+    )
+    credentials = {
+        "ingest": {
+            "accessKeyId": ingest.access_key_id,
+            "secretAccessKey": ingest.secret_access_key,
+        }
+    }
+    outputs = tmp_path / "outputs-dev.json"
+    outputs.write_text(json.dumps(dev_outputs(iam_moto.url, lake_buckets, credentials)))
+    admin = s3_client(iam_moto)
+    bronze, marker = lake_buckets[BRONZE], _first_prefix(BRONZE)
+    admin.put_object(Bucket=bronze, Key=marker, Body=b"")
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"b{n}.csv").write_text(f"id\n{n}\n")
+    forget_probes()
+    set_auth_enforcement(iam_moto, enforced=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "LAKEOPS_"))}
+
+    ran = subprocess.run(
+        [
+            *(sys.executable, "-m", "lakeops", "--debug", "--outputs-file", str(outputs)),
+            *("--role", "ingest", "upload", "-r", str(folder), "bronze", "files/batch/"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+    )
+
+    assert ran.returncode == 0, ran.stderr
+    sent = [line for line in ran.stderr.splitlines() if "lakeops.requests:" in line]
+    objects = [line for line in sent if f"/{bronze}/files/batch/b" in line]
+    assert len(objects) == 3, sent
+    probe = [line for line in sent if f"/{bronze}/{marker} " in line]
+    assert len(probe) == 2, sent  # HEAD, then the conditional PUT refused (412)
+    set_auth_enforcement(iam_moto, enforced=False)
+    kept = admin.list_object_versions(Bucket=bronze, Prefix=marker).get("Versions", [])
+    assert [v["Key"] for v in kept].count(marker) == 1
+    forget_probes()

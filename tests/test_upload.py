@@ -413,9 +413,11 @@ def test_writes_outside_the_layers_prefixes_are_refused_before_any_request(
 
 @pytest.mark.requires("put_if_none_match_versioned")
 def test_a_small_bronze_upload_is_one_conditional_put(
-    lake: Lake, buckets: dict[StorageLayer, str], tmp_path: Path
+    lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
 ) -> None:
-    # The probe of conditional writes runs once per bucket and process, before this counts.
+    # The probe of conditional writes runs once per bucket and process, before this counts; it
+    # asks about the prefix marker the stack creates.
+    admin.put_object(Bucket=buckets[BRONZE], Key="postgres/", Body=b"")
     assert lake.enforces_conditional_writes(BRONZE)
     sent: list[str] = []
     lake.client.meta.events.register("before-call.s3", lambda model, **_: sent.append(model.name))

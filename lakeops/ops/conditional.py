@@ -9,21 +9,27 @@ that one command does not pay for a probe. Only dataset jobs probe (``may_probe`
 upload without an answer looks, then writes conditionally, which is no more requests than a
 probe.
 
-The probe writes the layout's marker of the bucket's first prefix: a zero-byte ``prefix/``
-object readers skip, which the stack creates anyway. On a server that refuses, the write is
-refused (or creates the missing marker once). On one that ignores the header, it leaves an
-identical second version of the marker, which the probe then tries to remove. That is
-harmless in silver and gold, but not in bronze, where no role may remove it and every second
-version is a key written over: bronze is never probed by writing. Its answer is the one of
-silver or gold on the same endpoint, taken only when that bucket's versioning is bronze's (what
-RGW's behaviour turns on); credentials that may write neither, or may not read the buckets'
-versioning (the pipeline roles), get no answer, and look before each bronze write, unless
-another command left one on disk. On AWS S3's own endpoint, which documents that it enforces
-the condition, bronze is not probed at all.
+The probe never stores anything, so any role that may write a bucket (ingest on bronze) may
+ask: it sends the conditional PUT of the layout's first prefix marker (a zero-byte ``prefix/``
+object the stack creates), with a ``Content-MD5`` that is not the body's. A server that
+evaluates the condition answers 412 before it reads the body: it honours the header. One that
+ignores the header reads the body and refuses the digest (400 BadDigest): it ignores it, or
+checks the digest first (RGW on an unversioned bucket does), which lakeops takes as ignoring:
+the mistake costs a look before each write, never a version. A missing marker, or any other
+answer, gives no answer (an honouring server would also read the body of a new key). Measured
+against moto 5.2 (412), Ceph RGW 16.2 over HTTP and HTTPS (BadDigest, versioned bucket or not,
+no version added), and read in MinIO's source: cmd/object-handlers.go PutObjectHandler sets
+``opts.CheckPrecondFn`` for If-None-Match, and cmd/erasure-object.go ``erasureObjects.putObject``
+calls it (412) before it reads the data, whose MD5 the hash reader checks only at end of stream.
+moto does not check Content-MD5 at all: where moto ignores the condition (the tests' header
+stripping proxy) the probe is stored, which the probe reports as a warning. On AWS S3's own
+endpoint, which documents that it enforces the condition, nothing is probed.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import logging
 import threading
 from typing import TYPE_CHECKING
@@ -32,7 +38,7 @@ import botocore.exceptions
 
 from lakeops.layout import LAYOUT, StorageLayer, marker_key
 from lakeops.ops import probe_cache
-from lakeops.s3errors import CONFLICT_CODES, NOT_FOUND_CODES, error_code, normalize_version
+from lakeops.s3errors import CONFLICT_CODES, error_code
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
@@ -66,8 +72,7 @@ def conditional_writes_enforced(
         return None
     with _lock:
         # One probe per bucket: the workers of a job that all ask at once wait for it, rather
-        # than each writing the marker (on a server that ignores the condition, each write
-        # would leave a version behind).
+        # than each sending one.
         probing = _probing.setdefault(key, threading.Lock())
     with probing:
         with _lock:
@@ -104,88 +109,39 @@ def _warn_ignored(ctx: Context, layer: StorageLayer) -> None:
     )
 
 
+# The MD5 of a body other than the probe's (b"x"): no server may store the probe under it.
+_WRONG_MD5 = base64.b64encode(hashlib.md5(b"x", usedforsecurity=False).digest()).decode()
+_DIGEST_CODES = frozenset({"BadDigest", "InvalidDigest"})
+
+
 def _probe(ctx: Context, layer: StorageLayer) -> bool | None:
-    if not LAYOUT[layer].append_only:
-        return _probe_by_writing(ctx, layer)
     if ctx.config.endpoint_url is None:
         # AWS S3 itself: it refuses overwrites under If-None-Match on PutObject, versioned
         # buckets included (documented since August 2024). Nothing to probe.
         return True
-    # Never by writing to bronze: the answer of a layer where a probe's stray version is
-    # harmless, on the same endpoint, and only of one versioned as bronze is (RGW honours
-    # the condition on a bucket whose versioning was suspended, and ignores it on bronze).
-    for other, _ in probe_markers(layer):
-        if not _versioned_alike(ctx, layer, other):
-            continue
-        answer = conditional_writes_enforced(ctx, other)
-        if answer is not None:
-            return answer
-    log.debug("conditional writes in %s not known: no other layer could be probed", layer)
-    return None
-
-
-def _versioned_alike(ctx: Context, layer: StorageLayer, other: StorageLayer) -> bool:
-    """Whether both buckets' versioning says the same (False when it cannot be read: a
-    pipeline role may not read a bucket's configuration)."""
-    states = []
-    for bucket in (ctx.bucket(layer), ctx.bucket(other)):
-        try:
-            states.append(ctx.client.get_bucket_versioning(Bucket=bucket).get("Status"))
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            log.debug("conditional-write probe: versioning of s3://%s: %s", bucket, exc)
-            return False
-    return states[0] == states[1]
-
-
-def probe_markers(layer: StorageLayer) -> list[tuple[StorageLayer, str]]:
-    """The layers and prefix markers a probe for ``layer`` may write, in the order it tries
-    them: the layer's own first marker, or for an append-only layer, silver's and gold's."""
-    if not LAYOUT[layer].append_only:
-        return [(layer, marker_key(LAYOUT[layer].prefixes[0]))]
-    return [
-        (other, marker_key(LAYOUT[other].prefixes[0]))
-        for other in StorageLayer
-        if not LAYOUT[other].append_only
-    ]
-
-
-def _probe_by_writing(ctx: Context, layer: StorageLayer) -> bool | None:
     bucket = ctx.bucket(layer)
     marker = marker_key(LAYOUT[layer].prefixes[0])
     try:
+        # Only an existing key tells: for a new one, an honouring server reads the body too.
         ctx.client.head_object(Bucket=bucket, Key=marker)
+        ctx.client.put_object(
+            Bucket=bucket, Key=marker, Body=b"", IfNoneMatch="*", ContentMD5=_WRONG_MD5
+        )
     except botocore.exceptions.ClientError as exc:
-        if error_code(exc) not in NOT_FOUND_CODES:
-            log.debug("conditional-write probe: HEAD s3://%s/%s: %s", bucket, marker, exc)
-            return None
-        # A lake whose marker is missing: the first write creates it, the second must fail.
-        if _put_marker(ctx, bucket, marker)[0] != "written":
-            return None
-    except botocore.exceptions.BotoCoreError as exc:
-        log.debug("conditional-write probe: HEAD s3://%s/%s: %s", bucket, marker, exc)
+        code = error_code(exc)
+        if code in CONFLICT_CODES:
+            return True
+        if code in _DIGEST_CODES:
+            return False
+        log.debug("conditional-write probe of s3://%s/%s: %s", bucket, marker, exc)
         return None
-    outcome, extra_version = _put_marker(ctx, bucket, marker)
-    if outcome != "written":
-        return True if outcome == "refused" else None
-    if extra_version is not None:
-        try:
-            ctx.client.delete_object(Bucket=bucket, Key=marker, VersionId=extra_version)
-        except (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError) as exc:
-            log.debug("could not remove the probe's extra version of %s: %s", marker, exc)
-    return False
-
-
-def _put_marker(ctx: Context, bucket: str, marker: str) -> tuple[str, str | None]:
-    """("written", version id), ("refused", None) on a precondition failure, or ("failed",
-    None) on any other error."""
-    try:
-        response = ctx.client.put_object(Bucket=bucket, Key=marker, Body=b"", IfNoneMatch="*")
-    except botocore.exceptions.ClientError as exc:
-        if error_code(exc) in CONFLICT_CODES:
-            return "refused", None
-        log.debug("conditional-write probe: PUT s3://%s/%s: %s", bucket, marker, exc)
-        return "failed", None
     except botocore.exceptions.BotoCoreError as exc:
-        log.debug("conditional-write probe: PUT s3://%s/%s: %s", bucket, marker, exc)
-        return "failed", None
-    return "written", normalize_version(response.get("VersionId"))
+        log.debug("conditional-write probe of s3://%s/%s: %s", bucket, marker, exc)
+        return None
+    log.warning(
+        "s3://%s/%s: the server stored a write whose Content-MD5 is not its body's, and "
+        "ignored If-None-Match on it",
+        bucket,
+        marker,
+    )
+    return False

@@ -4,7 +4,7 @@
 Each preview makes the checks the real operation makes before its first write (the key, the
 metadata, the local file, the promotion's direction, bronze's history and, on bronze, whether
 the key holds other content) and raises the error the real run would raise. It only reads:
-it never probes the server's conditional writes either, since that probe may write.
+it never probes the server's conditional writes either (that is a PUT, refused, but a request).
 """
 
 from __future__ import annotations

@@ -3,12 +3,14 @@ passes through it, and servers that misbehave on their own.
 
 The proxy forwards each request unchanged (the Host header included, so signatures stay valid)
 and applies the faults switched on: cut a response body short, flip a byte in it, drop a
-request header, answer slowly, hold a request until the test lets it go, answer with an error
-of its own (503 SlowDown), or never answer.
+request header, refuse a body that is not its Content-MD5's, answer slowly, hold a request
+until the test lets it go, answer with an error of its own (503 SlowDown), or never answer.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import http.client
 import os
 import socket
@@ -18,6 +20,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -40,6 +43,9 @@ class Faults:
     cut_when: Match = object_gets
     corrupt_when: Match | None = None
     strip_headers: tuple[str, ...] = ()
+    # Refuse a body whose Content-MD5 is not its own (400 BadDigest), as AWS, MinIO and RGW do
+    # and moto does not: with strip_headers, a server that ignores If-None-Match as RGW does.
+    check_digest: bool = False
     silent: bool = False
     slow_when: Match | None = None  # matching requests are forwarded only after a pause
     slow_seconds: float = 1.0
@@ -114,6 +120,9 @@ class FaultProxy:
         faults.seen.append((method, path))
         body = self._read_body(handler)
         if not self._wait_or_answer(handler, faults):
+            return
+        if faults.check_digest and not _digest_matches(handler.headers, body):
+            self._refuse(handler, 400, "BadDigest")
             return
         headers = {
             name: value
@@ -195,6 +204,13 @@ class FaultProxy:
         handler.end_headers()
         if handler.command != "HEAD":
             handler.wfile.write(body)
+
+
+def _digest_matches(headers: Message, body: bytes) -> bool:
+    sent = headers.get("Content-MD5")
+    if sent is None or "aws-chunked" in headers.get("Content-Encoding", ""):
+        return True
+    return sent == base64.b64encode(hashlib.md5(body, usedforsecurity=False).digest()).decode()
 
 
 @contextmanager
