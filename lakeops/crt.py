@@ -4,10 +4,11 @@ Dataset jobs move thousands of small objects, and botocore spends 3-4 ms of CPU 
 request under the GIL, so a Python client tops out near half of s5cmd's speed on two cores.
 The CRT (boto3's own C runtime, ``boto3[crt]``) signs, sends and retries on its own threads.
 lakeops hands it the few requests a dataset job sends per object (PutObject, CopyObject,
-GetObject), each with exactly the headers lakeops' guarantees need: ``If-None-Match`` on
+GetObject, and the HeadObject before a bronze write where the server ignores
+``If-None-Match``), each with exactly the headers lakeops' guarantees need: ``If-None-Match`` on
 bronze, the recorded SHA-256 and caller metadata, ``Content-MD5`` (the server checks the bytes
 it receives), the pinned source version and lineage of a copy, ``If-Match`` and the version of
-a read. Everything else (listings, HEADs, manifests, multipart transfers) stays on boto3.
+a read. Everything else (listings, other HEADs, manifests, multipart transfers) stays on boto3.
 
 S3's error responses come back as botocore's own ``ClientError`` and connection failures as
 botocore's exceptions, so lakeops translates them like any other.
@@ -79,6 +80,18 @@ class Response:
             return self.headers["etag"]
         found = dict(_XML_TAG.findall(self.body))
         return found[b"ETag"].decode().replace("&quot;", '"') if b"ETag" in found else None
+
+    def as_head(self) -> dict[str, object]:
+        """The fields of boto3's ``head_object`` answer that lakeops reads."""
+        head: dict[str, object] = {"Metadata": self.metadata()}
+        if "content-length" in self.headers:
+            head["ContentLength"] = int(self.headers["content-length"])
+        for name, field in (("etag", "ETag"), ("content-type", "ContentType")):
+            if name in self.headers:
+                head[field] = self.headers[name]
+        if "x-amz-version-id" in self.headers:
+            head["VersionId"] = self.headers["x-amz-version-id"]
+        return head
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -225,6 +238,13 @@ class CrtTransport:
             query=query,
             headers=sent,
             on_body=on_body,
+        )
+
+    def head(self, bucket: str, key: str, *, version_id: str | None = None) -> Response:
+        """An object's HEAD; a missing object is a ``ClientError`` with code 404, as botocore's."""
+        query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        return self._send(
+            "HeadObject", method="HEAD", bucket=bucket, key=key, query=query, headers={}
         )
 
     # -- the wire ------------------------------------------------------------------------------

@@ -118,7 +118,7 @@ def put_file(
         )
     append_only = LAYOUT[layer].append_only
     if append_only and not _needs_no_look(ctx, layer, size, known_absent=known_absent):
-        existing = ctx.peek(target)
+        existing = ctx.peek(target, fast=fast)
         if existing is not None:
             return _same_content_or_refuse(
                 ctx, target=target, head=existing, path=path, size=size, digests=digests
