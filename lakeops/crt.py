@@ -5,10 +5,11 @@ request under the GIL, so a Python client tops out near half of s5cmd's speed on
 The CRT (boto3's own C runtime, ``boto3[crt]``) signs, sends and retries on its own threads.
 lakeops hands it the few requests a dataset job sends per object (PutObject, CopyObject,
 GetObject, and the HeadObject before a bronze write where the server ignores
-``If-None-Match``), each with exactly the headers lakeops' guarantees need: ``If-None-Match`` on
-bronze, the recorded SHA-256 and caller metadata, ``Content-MD5`` (the server checks the bytes
-it receives), the pinned source version and lineage of a copy, ``If-Match`` and the version of
-a read. Everything else (listings, other HEADs, manifests, multipart transfers) stays on boto3.
+``If-None-Match``), and the pages of a dataset's listings, each with exactly the headers
+lakeops' guarantees need: ``If-None-Match`` on bronze, the recorded SHA-256 and caller
+metadata, ``Content-MD5`` (the server checks the bytes it receives), the pinned source version
+and lineage of a copy, ``If-Match`` and the version of a read. Everything else (other HEADs,
+manifests, multipart transfers) stays on boto3.
 
 S3's error responses come back as botocore's own ``ClientError`` and connection failures as
 botocore's exceptions, so lakeops translates them like any other.
@@ -245,6 +246,18 @@ class CrtTransport:
         query = f"versionId={quote(version_id, safe='')}" if version_id else ""
         return self._send(
             "HeadObject", method="HEAD", bucket=bucket, key=key, query=query, headers={}
+        )
+
+    def list_page(self, operation: str, bucket: str, query: str) -> Response:
+        """One page of a bucket listing (lakeops.ops.pages builds the query, parses the page)."""
+        return self._send(
+            operation,
+            method="GET",
+            bucket=bucket,
+            key="",
+            query=query,
+            headers={},
+            keep_body=True,
         )
 
     # -- the wire ------------------------------------------------------------------------------
