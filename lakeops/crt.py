@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import botocore.credentials
 import botocore.exceptions
 
 if TYPE_CHECKING:
@@ -147,7 +148,7 @@ class CrtTransport:
             frozen = found.get_frozen_credentials()
             return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-        provider = AwsCredentialsProvider.new_delegate(current)
+        provider = _static_provider(session) or AwsCredentialsProvider.new_delegate(current)
         group = EventLoopGroup()
         self._client = S3Client(
             bootstrap=ClientBootstrap(group, DefaultHostResolver(group)),
@@ -378,6 +379,23 @@ class CrtTransport:
         shown = path.split("?", 1)[0]
         elapsed = (time.monotonic() - started) * 1000
         log.debug("%s %s%s -> %s in %.0f ms (crt)", method, host, shown, outcome, elapsed)
+
+
+def _static_provider(session: boto3.session.Session) -> Any:
+    """Credentials that never change (keys from the environment or a file) as the CRT's own
+    static provider; None for any that botocore refreshes (an assumed role, SSO), which stay
+    behind a delegate. The CRT asks its provider before signing each request, and a delegate
+    is a call into Python, taking the GIL from a CRT thread, on every request."""
+    from awscrt.auth import AwsCredentialsProvider
+
+    try:
+        found = session.get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return None  # the delegate raises it again on the first request, as before
+    if found is None or isinstance(found, botocore.credentials.RefreshableCredentials):
+        return None
+    frozen = found.get_frozen_credentials()
+    return AwsCredentialsProvider.new_static(frozen.access_key, frozen.secret_key, frozen.token)
 
 
 class _Silent(Exception):

@@ -28,7 +28,10 @@ FIELDS = {
 }
 
 
-def _botocore(admin: S3Client, kind: str, bucket: str, prefix: str) -> list[tuple[str, dict[str, Any]]]:
+Found = list[tuple[str, dict[str, Any]]]
+
+
+def _botocore(admin: S3Client, kind: str, bucket: str, prefix: str) -> Found:
     fields = FIELDS
     found = []
     for page in admin.get_paginator(kind).paginate(Bucket=bucket, Prefix=prefix):  # type: ignore[call-overload]
@@ -38,7 +41,7 @@ def _botocore(admin: S3Client, kind: str, bucket: str, prefix: str) -> list[tupl
     return sorted(found, key=repr)
 
 
-def _ours(listed: Any) -> list[tuple[str, dict[str, Any]]]:
+def _ours(listed: Any) -> Found:
     found = []
     for page in listed:
         for name, entries in page.items():

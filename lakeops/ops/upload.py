@@ -324,7 +324,9 @@ def _read(path: Path) -> bytes:
 
 def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
     try:
-        return digest_file(path, progress)
+        # Files this large go in parts (or one boto3 PUT that computes its own checksum):
+        # no Content-MD5 of the whole file is sent.
+        return digest_file(path, progress, md5=False)
     except OSError as exc:
         raise LocalFileError(
             f"local file {quoted(str(path))} cannot be read: {exc}.", hint="Check the file."
