@@ -111,7 +111,7 @@ def measure(
                         else [*command, "download", silver, key, str(out), gold]
                     ),
                     "promote": (
-                        [*command, "promote", "silver", key, "gold", key]
+                        [*command, "promote", "silver", key, "gold", f"ml/{key}"]
                         if name != "boto3"
                         else [*command, "copy", silver, key, "", gold]
                     ),
