@@ -508,8 +508,8 @@ def main() -> None:
     parser.add_argument(
         "--latency",
         default=None,
-        help="milliseconds added to each request by a proxy, e.g. 0,10,30 (RGW only; no proxy "
-        "without it)",
+        help="milliseconds added to each request by a proxy, e.g. direct,0,10,30 (RGW only; "
+        "direct or no --latency: no proxy)",
     )
     parser.add_argument("--baseline", type=Path, default=None, help="a checkout to compare with")
     args = parser.parse_args()
@@ -520,7 +520,8 @@ def main() -> None:
     clients = set(args.clients.split(",")) if args.clients else None
     latencies: list[int | None] = [None]
     if args.latency:
-        latencies = [int(ms) for ms in args.latency.split(",")]
+        # "direct": no proxy, to check that the proxy at 0 ms is not itself the bottleneck.
+        latencies = [None if ms == "direct" else int(ms) for ms in args.latency.split(",")]
     missing = [name for name in ("s5cmd", "aws") if peer(name) is None]
     if missing:
         print(
@@ -562,7 +563,7 @@ def run_server(  # noqa: PLR0917
                 proxy = start_proxy(lake.server.url, ms) if ms is not None else None
                 try:
                     for job, name in group:
-                        print(f"-- {kind}, {ms} ms per request", file=sys.stderr)
+                        print(f"-- {kind}, {ms} ms per request", file=sys.stderr, flush=True)
                         every[ms].update(
                             measure(
                                 lake.through(proxy),
