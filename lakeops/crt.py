@@ -4,10 +4,12 @@ Dataset jobs move thousands of small objects, and botocore spends 3-4 ms of CPU 
 request under the GIL, so a Python client tops out near half of s5cmd's speed on two cores.
 The CRT (boto3's own C runtime, ``boto3[crt]``) signs, sends and retries on its own threads.
 lakeops hands it the few requests a dataset job sends per object (PutObject, CopyObject,
-GetObject), each with exactly the headers lakeops' guarantees need: ``If-None-Match`` on
-bronze, the recorded SHA-256 and caller metadata, ``Content-MD5`` (the server checks the bytes
-it receives), the pinned source version and lineage of a copy, ``If-Match`` and the version of
-a read. Everything else (listings, HEADs, manifests, multipart transfers) stays on boto3.
+GetObject, and the HeadObject before a bronze write where the server ignores
+``If-None-Match``), and the pages of a dataset's listings, each with exactly the headers
+lakeops' guarantees need: ``If-None-Match`` on bronze, the recorded SHA-256 and caller
+metadata, ``Content-MD5`` (the server checks the bytes it receives), the pinned source version
+and lineage of a copy, ``If-Match`` and the version of a read. Everything else (other HEADs,
+manifests, multipart transfers) stays on boto3.
 
 S3's error responses come back as botocore's own ``ClientError`` and connection failures as
 botocore's exceptions, so lakeops translates them like any other.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
+import botocore.credentials
 import botocore.exceptions
 
 if TYPE_CHECKING:
@@ -79,6 +82,18 @@ class Response:
             return self.headers["etag"]
         found = dict(_XML_TAG.findall(self.body))
         return found[b"ETag"].decode().replace("&quot;", '"') if b"ETag" in found else None
+
+    def as_head(self) -> dict[str, object]:
+        """The fields of boto3's ``head_object`` answer that lakeops reads."""
+        head: dict[str, object] = {"Metadata": self.metadata()}
+        if "content-length" in self.headers:
+            head["ContentLength"] = int(self.headers["content-length"])
+        for name, field in (("etag", "ETag"), ("content-type", "ContentType")):
+            if name in self.headers:
+                head[field] = self.headers[name]
+        if "x-amz-version-id" in self.headers:
+            head["VersionId"] = self.headers["x-amz-version-id"]
+        return head
 
     def metadata(self) -> dict[str, str]:
         return {
@@ -133,7 +148,7 @@ class CrtTransport:
             frozen = found.get_frozen_credentials()
             return AwsCredentials(frozen.access_key, frozen.secret_key, frozen.token)
 
-        provider = AwsCredentialsProvider.new_delegate(current)
+        provider = _static_provider(session) or AwsCredentialsProvider.new_delegate(current)
         group = EventLoopGroup()
         self._client = S3Client(
             bootstrap=ClientBootstrap(group, DefaultHostResolver(group)),
@@ -225,6 +240,25 @@ class CrtTransport:
             query=query,
             headers=sent,
             on_body=on_body,
+        )
+
+    def head(self, bucket: str, key: str, *, version_id: str | None = None) -> Response:
+        """An object's HEAD; a missing object is a ``ClientError`` with code 404, as botocore's."""
+        query = f"versionId={quote(version_id, safe='')}" if version_id else ""
+        return self._send(
+            "HeadObject", method="HEAD", bucket=bucket, key=key, query=query, headers={}
+        )
+
+    def list_page(self, operation: str, bucket: str, query: str) -> Response:
+        """One page of a bucket listing (lakeops.ops.pages builds the query, parses the page)."""
+        return self._send(
+            operation,
+            method="GET",
+            bucket=bucket,
+            key="",
+            query=query,
+            headers={},
+            keep_body=True,
         )
 
     # -- the wire ------------------------------------------------------------------------------
@@ -345,6 +379,23 @@ class CrtTransport:
         shown = path.split("?", 1)[0]
         elapsed = (time.monotonic() - started) * 1000
         log.debug("%s %s%s -> %s in %.0f ms (crt)", method, host, shown, outcome, elapsed)
+
+
+def _static_provider(session: boto3.session.Session) -> Any:
+    """Credentials that never change (keys from the environment or a file) as the CRT's own
+    static provider; None for any that botocore refreshes (an assumed role, SSO), which stay
+    behind a delegate. The CRT asks its provider before signing each request, and a delegate
+    is a call into Python, taking the GIL from a CRT thread, on every request."""
+    from awscrt.auth import AwsCredentialsProvider
+
+    try:
+        found = session.get_credentials()
+    except botocore.exceptions.BotoCoreError:
+        return None  # the delegate raises it again on the first request, as before
+    if found is None or isinstance(found, botocore.credentials.RefreshableCredentials):
+        return None
+    frozen = found.get_frozen_credentials()
+    return AwsCredentialsProvider.new_static(frozen.access_key, frozen.secret_key, frozen.token)
 
 
 class _Silent(Exception):

@@ -80,14 +80,19 @@ def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = N
 
 
 def digest_file(
-    path: Path, progress: ProgressCallback | None = None, *, part_size: int | None = None
+    path: Path,
+    progress: ProgressCallback | None = None,
+    *,
+    part_size: int | None = None,
+    md5: bool = True,
 ) -> Digests:
     """SHA-256 and MD5 of a file, read once; with ``part_size`` (a multiple of 1 MiB), also
-    the multipart ETag of an upload in parts of that size."""
+    the multipart ETag of an upload in parts of that size. ``md5=False`` leaves the MD5 out
+    (empty): a multipart upload sends none, and it costs a third of the hashing."""
     size = path.stat().st_size
     announce(progress, size)
     sha256 = hashlib.sha256()
-    md5 = hashlib.md5(usedforsecurity=False)
+    whole = hashlib.md5(usedforsecurity=False) if md5 else None
     parts: list[bytes] = []
     part = hashlib.md5(usedforsecurity=False)
     in_part = 0
@@ -95,7 +100,8 @@ def digest_file(
         with path.open("rb") as handle:
             for chunk in iter(lambda: handle.read(CHUNK_BYTES), b""):
                 sha256.update(chunk)
-                md5.update(chunk)
+                if whole is not None:
+                    whole.update(chunk)
                 if part_size:
                     part.update(chunk)
                     in_part += len(chunk)
@@ -112,7 +118,7 @@ def digest_file(
     if part_size and size >= part_size:
         combined = hashlib.md5(b"".join(parts), usedforsecurity=False).hexdigest()
         multipart = f"{combined}-{len(parts)}"
-    return Digests(sha256.hexdigest(), md5.hexdigest(), multipart)
+    return Digests(sha256.hexdigest(), whole.hexdigest() if whole else "", multipart)
 
 
 def sha256_file(path: Path, progress: ProgressCallback | None = None) -> str:

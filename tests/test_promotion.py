@@ -164,6 +164,26 @@ def test_objects_over_the_copy_threshold_use_a_multipart_copy(
     assert stored == body
 
 
+def test_an_object_of_exactly_the_copy_threshold_is_one_copy(
+    s3: S3Endpoint, admin: S3Client, buckets: dict[StorageLayer, str]
+) -> None:
+    # One CopyObject takes up to 5 GiB; only objects above the threshold need parts (an object
+    # of exactly 256 MiB went part by part, the bytes moving inside the server).
+    settings = TransferSettings(copy_multipart_threshold=5 * MiB, copy_chunksize=5 * MiB)
+    lake = Lake(config_for(s3, buckets), transfer=settings)
+    body = bytes(range(256)) * (5 * MiB // 256)
+    admin.put_object(Bucket=buckets[SILVER], Key="deduplicated/edge.bin", Body=body)
+    operations = record_operations(lake)
+
+    result = lake.promote_object("deduplicated/edge.bin", SILVER, GOLD, "ml/edge.bin")
+
+    assert not result.multipart
+    assert "UploadPartCopy" not in operations and "CopyObject" in operations
+    head = admin.head_object(Bucket=buckets[GOLD], Key="ml/edge.bin")
+    assert "-" not in head["ETag"]
+    assert head["ContentLength"] == len(body)
+
+
 def test_a_given_source_version_is_promoted(
     lake: Lake, admin: S3Client, buckets: dict[StorageLayer, str], tmp_path: Path
 ) -> None:

@@ -29,6 +29,7 @@ from lakeops.errors import InvalidKeyError, LocalFileError, ValidationError
 from lakeops.hashing import Digests, digest_file
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID, encode_uri
+from lakeops.ops import pages as pages_of
 from lakeops.ops.context import S3_FAILURES
 from lakeops.ops.download_folder import is_temporary, temporary_of, temporary_stem
 from lakeops.ops.upload import stored_sha256
@@ -140,9 +141,7 @@ def list_current(
     """Current objects under ``prefix`` (ListObjectsV2), folder markers left out."""
     target = ctx.target("list", layer, prefix or None)
     found: dict[str, Listed] = {}
-    pages = ctx.client.get_paginator("list_objects_v2").paginate(
-        Bucket=ctx.bucket(layer), Prefix=prefix
-    )
+    pages = pages_of.list_objects(ctx, ctx.bucket(layer), prefix)
     try:
         for page in pages:
             for entry in page.get("Contents", []):
@@ -152,7 +151,7 @@ def list_current(
                 found[key] = Listed(int(entry["Size"]), str(entry["ETag"]))
             if progress is not None:
                 progress(len(found))
-    except S3_FAILURES as exc:
+    except (*S3_FAILURES, *pages_of.PAGE_FAILURES) as exc:
         raise translate(exc, target) from exc
     return found
 
@@ -180,9 +179,7 @@ def list_versions(
     oldest: dict[str, str | None] = {}
     kept: dict[tuple[str, str | None], int] = {}
     deleted: set[str] = set()
-    pages = ctx.client.get_paginator("list_object_versions").paginate(
-        Bucket=ctx.bucket(layer), Prefix=prefix
-    )
+    pages = pages_of.list_versions(ctx, ctx.bucket(layer), prefix)
     try:
         for page in pages:
             for marker in page.get("DeleteMarkers", []):
@@ -200,7 +197,7 @@ def list_versions(
                     current[key] = Listed(int(version["Size"]), str(version["ETag"]), version_id)
             if progress is not None:
                 progress(len(current))
-    except S3_FAILURES as exc:
+    except (*S3_FAILURES, *pages_of.PAGE_FAILURES) as exc:
         raise translate(exc, target) from exc
     for key in deleted:
         current.pop(key, None)

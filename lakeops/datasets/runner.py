@@ -1,7 +1,7 @@
 """Running a plan's transfers on a pool of workers, with one progress report for the job.
 
-Work is handed out a few items per worker at a time, so that a job of a million objects
-holds a bounded number of futures. One object's failure is recorded with its reason and the
+Each worker takes the next item when it is free, so that a job of a million objects holds
+no more than one item per worker in flight. One object's failure is recorded with its reason and the
 others go on. On Ctrl-C the objects not started are dropped, the ones under way are given up
 (s3transfer aborts multipart uploads; downloads remove their temporary files), and the
 interruption goes on to the caller, with what was done so far.
@@ -9,10 +9,10 @@ interruption goes on to the caller, with what was done so far.
 
 from __future__ import annotations
 
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -20,8 +20,6 @@ from lakeops.datasets.results import Item, ItemFailure
 from lakeops.errors import LakeOpsError
 
 _T = TypeVar("_T")
-# Enough queued work to keep every worker busy between two checks of the finished ones.
-_QUEUED_PER_WORKER = 4
 _MIN_REPORT_SECONDS = 0.1
 
 
@@ -134,60 +132,99 @@ def run_items(
 ) -> RunOutcome:
     """Run ``work`` on every item, ``workers`` at a time; failures are collected, not raised.
 
+    Each worker thread takes the next item itself and puts what came of it on one completion
+    queue, which the calling thread drains: O(1) per object, where waiting on a set of futures
+    costs O(pending) per completion (it takes and releases every pending future's lock).
+
     ``cancel`` gives up transfers under way; it is called on Ctrl-C. The outcome then says
     ``interrupted`` and holds what finished.
     """
     outcome = RunOutcome([], [])
-    pending: dict[Future[_T], Item] = {}
-    queue = iter(items)
-    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lakeops-job")
-    try:
-        while True:
-            while len(pending) < workers * _QUEUED_PER_WORKER:
-                item = next(queue, None)
+    source = iter(items)
+    taking = threading.Lock()
+    stop = threading.Event()
+    finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
+
+    def worker() -> None:
+        try:
+            while not stop.is_set():
+                with taking:
+                    item = next(source, None)
                 if item is None:
-                    break
-                pending[pool.submit(work, item)] = item
-            if not pending:
-                break
-            finished, _ = wait(pending, timeout=_MIN_REPORT_SECONDS, return_when=FIRST_COMPLETED)
-            for future in finished:
-                _record(future, pending.pop(future), outcome, tracker)
-            tracker.report()
+                    return
+                try:
+                    finished.put(_Finished(item, work(item), None))
+                except BaseException as error:  # recorded by the calling thread
+                    finished.put(_Finished(item, None, error))
+        finally:
+            finished.put(None)
+
+    threads = [
+        threading.Thread(target=worker, name=f"lakeops-job_{n}", daemon=True)
+        for n in range(workers)
+    ]
+    running = 0
+    try:
+        for thread in threads:
+            thread.start()
+            running += 1
+        while running:
+            try:
+                done = finished.get(timeout=_MIN_REPORT_SECONDS)
+            except queue.Empty:
+                tracker.report()
+                continue
+            if done is None:
+                running -= 1
+            else:
+                _record(done, outcome, tracker)
+                tracker.report()
         tracker.report(force=True)
     except KeyboardInterrupt:
         outcome.interrupted = True
-        for future in pending:
-            future.cancel()
+        # Items not started are dropped; those under way are given up, and what they came
+        # to (finished just in time, or failed for a reason of their own) is kept.
+        stop.set()
         cancel()
-        for future, item in pending.items():
-            if not future.cancelled():
-                _record(future, item, outcome, tracker, quiet=True)
+        while running:
+            done = finished.get()
+            if done is None:
+                running -= 1
+            else:
+                _record(done, outcome, tracker, quiet=True)
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        stop.set()
+        for thread in threads[:running]:
+            thread.join()
     return outcome
 
 
+@dataclass(frozen=True)
+class _Finished:
+    item: Item
+    result: object
+    error: BaseException | None
+
+
 def _record(
-    future: Future[_T],
-    item: Item,
+    done: _Finished,
     outcome: RunOutcome,
     tracker: Tracker,
     *,
     quiet: bool = False,
 ) -> None:
-    try:
-        result = future.result()
-    except LakeOpsError as error:
+    item, error = done.item, done.error
+    if error is None:
+        outcome.done.append((item, done.result))
+        tracker.file_done()
+    elif isinstance(error, LakeOpsError):
         outcome.failures.append(
             ItemFailure(
                 item.relative, item.target, type(error).__name__, str(error), error.exit_code
             )
         )
         tracker.file_done(failed=True)
-    except BaseException as error:
-        if quiet:
-            return
+    elif not quiet:
         outcome.failures.append(
             ItemFailure(
                 item.relative,
@@ -198,6 +235,3 @@ def _record(
             )
         )
         tracker.file_done(failed=True)
-    else:
-        outcome.done.append((item, result))
-        tracker.file_done()

@@ -197,12 +197,22 @@ class Context:
         except botocore.exceptions.BotoCoreError as exc:
             raise translate(exc, target) from exc
 
-    def peek(self, target: Target) -> dict[str, Any] | None:
+    def peek(self, target: Target, *, fast: bool = False) -> dict[str, Any] | None:
         """The HEAD of an object that may not exist; None when absent. A refused HEAD is an
         error: who looks before writing to bronze must not take "not allowed to look" for
-        "nothing there" (on AWS, a role without s3:ListBucket gets 403 for a missing key)."""
+        "nothing there" (on AWS, a role without s3:ListBucket gets 403 for a missing key).
+        ``fast`` sends it on the CRT transport when there is one: a dataset job's look before
+        each bronze write costs a third of botocore's CPU there."""
+        transport = self.fast() if fast else None
         try:
+            if transport is not None:
+                assert target.bucket is not None and target.key is not None
+                return transport.head(
+                    target.bucket, target.key, version_id=target.version_id
+                ).as_head()
             return _from_s3(self.client.head_object(**self.object_args(target)), target)
+        except crt.RequestCancelled as exc:
+            raise translate(exc, target) from exc
         except botocore.exceptions.ClientError as exc:
             if not answers_like_s3(exc):
                 raise not_s3(target) from exc

@@ -3,7 +3,8 @@
 Bytes go to a temporary file beside the target, are checked against the SHA-256 recorded at
 upload when there is one, and only then renamed over the target, so a failed or interrupted
 download leaves the target as it was. Small objects are one GET, hashed as they stream in;
-large ones are s3transfer's ranged, parallel download, hashed afterwards.
+large ones are s3transfer's ranged, parallel download, written in order and hashed as they are
+written.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO
+from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
 
 from lakeops.errors import IntegrityError, LocalFileError
 from lakeops.hashing import (
@@ -22,7 +23,6 @@ from lakeops.hashing import (
     finish,
     guarded,
     raising_callback_errors,
-    sha256_chunks,
 )
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256
@@ -175,8 +175,9 @@ class _Fetch:
                 elif known.size < ctx.transfer.multipart_threshold:
                     expected, actual = _get_single(ctx, target, known, partial, progress)
                 else:
-                    _get_multipart(ctx, target, known, partial.file, progress)
-                    expected, actual = known.sha256, _sha256_of(partial.file, self.hash_progress)
+                    writer = _HashingWriter(partial.file, self.hash_progress)
+                    _get_multipart(ctx, target, known, writer, progress)
+                    expected, actual = known.sha256, writer.hexdigest()
                 if self.pinned is not None and actual != self.pinned.sha256:
                     raise IntegrityError(
                         f"{self.pinned.mismatch(target.where, actual)}; "
@@ -205,9 +206,25 @@ class _Fetch:
         return expected
 
 
-def _sha256_of(file: BinaryIO, progress: ProgressCallback | None) -> str:
-    file.seek(0)
-    return sha256_chunks(iter(lambda: file.read(CHUNK_BYTES), b""), progress)
+class _HashingWriter:
+    """The temporary file as s3transfer sees it: write-only, so that it writes the parts in
+    order (buffering any that arrive early), and each byte is hashed as it is written instead
+    of read back afterwards."""
+
+    def __init__(self, file: BinaryIO, progress: ProgressCallback | None) -> None:
+        self._file = file
+        self._digest = hashlib.sha256()
+        self._progress = progress
+
+    def write(self, data: bytes) -> int:
+        written = self._file.write(data)
+        self._digest.update(data)
+        if self._progress is not None:
+            self._progress(len(data))
+        return written
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def _get_args(ctx: Context, target: Target, known: KnownObject) -> dict[str, Any]:
@@ -295,7 +312,7 @@ def _get_multipart(
     ctx: Context,
     target: Target,
     known: KnownObject,
-    out: BinaryIO,
+    out: BinaryIO | _HashingWriter,
     progress: ProgressCallback | None,
 ) -> None:
     assert target.bucket is not None and target.key is not None
@@ -308,7 +325,8 @@ def _get_multipart(
         lambda manager: manager.download(
             bucket,
             key,
-            out,
+            # A writer without seek is written in order (s3transfer's non-seekable path).
+            cast("IO[bytes]", out),
             extra_args=extra_args,
             subscribers=subscribers(known.size, progress, etag=known.etag, known=True),
         ),

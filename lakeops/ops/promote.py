@@ -1,6 +1,6 @@
 """Promoting one object forward to a later layer, server-side, with lineage.
 
-The bytes never pass through this machine: one CopyObject below the copy threshold, s3transfer's
+The bytes never pass through this machine: one CopyObject up to the copy threshold, s3transfer's
 managed multipart copy (UploadPartCopy) above it. The target keeps the source's content type and
 user metadata (its recorded SHA-256 included) and gains lineage metadata naming the source's
 URI, version and ETag. The copy is pinned to the source version looked at.
@@ -150,7 +150,10 @@ def promote_object(
     copy_source = ctx.object_args(replace(source_target, version_id=known.version_id))
     bucket = ctx.bucket(destination)
     destination_target = ctx.target("promote to", destination, new_key)
-    multipart = known.size >= ctx.transfer.copy_multipart_threshold
+    # Up to the threshold inclusive, one CopyObject (s3transfer splits from the threshold up, so
+    # an object of exactly 256 MiB went part by part, the bytes moving inside the server where
+    # one copy is often a metadata-only operation); above it, s3transfer's parts.
+    multipart = known.size > ctx.transfer.copy_multipart_threshold
     replaced, replaced_version = (
         what_is_there(ctx, destination_target) if report_replaced else (False, None)
     )

@@ -122,7 +122,7 @@ def put_file(
         )
     append_only = LAYOUT[layer].append_only
     if append_only and not _needs_no_look(ctx, layer, size, known_absent=known_absent):
-        existing = ctx.peek(target)
+        existing = ctx.peek(target, fast=fast)
         if existing is not None:
             return same_content_or_refuse(
                 ctx, target=target, head=existing, path=path, size=size, digests=digests
@@ -343,7 +343,9 @@ def _read(path: Path) -> bytes:
 
 def _digest(path: Path, progress: ProgressCallback | None) -> Digests:
     try:
-        return digest_file(path, progress)
+        # Files this large go in parts (or one boto3 PUT that computes its own checksum):
+        # no Content-MD5 of the whole file is sent.
+        return digest_file(path, progress, md5=False)
     except OSError as exc:
         raise LocalFileError(
             f"local file {quoted(str(path))} cannot be read: {exc}.", hint="Check the file."
