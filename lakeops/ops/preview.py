@@ -14,20 +14,13 @@ from typing import TYPE_CHECKING
 from lakeops.errors import IntegrityError
 from lakeops.hashing import digest_file
 from lakeops.layout import LAYOUT, StorageLayer
-from lakeops.metadata import META_SHA256, check_promotable, upload_reserve
+from lakeops.metadata import META_SHA256
 from lakeops.ops.history import ensure_original, what_is_there
-from lakeops.ops.promote import SourceObject, carried_metadata, check_direction
-from lakeops.ops.upload import same_content_or_refuse
+from lakeops.ops.promote import check_promotion
+from lakeops.ops.upload import check_upload, same_content_or_refuse
 from lakeops.results import PlannedWrite
 from lakeops.s3errors import normalize_version
-from lakeops.validation import (
-    optional_text,
-    readable_file,
-    validate_content_type,
-    validate_existing_key,
-    validate_metadata,
-    validate_write_key,
-)
+from lakeops.validation import optional_text, validate_existing_key
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
@@ -44,13 +37,8 @@ def preview_put(
     content_type: str | None = None,
 ) -> PlannedWrite:
     """What :func:`lakeops.ops.upload.put_file` would do."""
-    layer = StorageLayer.parse(layer)
-    key = validate_write_key(layer, object_key)
-    uri = ctx.uri(layer, key)
-    validate_metadata(metadata, reserve=upload_reserve(uri))  # type: ignore[arg-type]
-    validate_content_type(optional_text(content_type, "content type"))
-    path = readable_file(file_path)
-    target = ctx.target("upload to", layer, key)
+    checked = check_upload(ctx, file_path, layer, object_key, metadata, content_type=content_type)
+    layer, uri, path, target = checked.layer, checked.uri, checked.path, checked.target
     size = path.stat().st_size
     if LAYOUT[layer].append_only:
         head = ctx.peek(target)
@@ -119,26 +107,16 @@ def preview_promote(
     version_id: str | None = None,
 ) -> PlannedWrite:
     """What :func:`lakeops.ops.promote.promote_object` would do."""
-    source = StorageLayer.parse(source_layer)
-    destination = StorageLayer.parse(target_layer)
-    check_direction(source, destination)
-    key = validate_existing_key(object_key)
-    new_key = validate_write_key(
-        destination, target_key if target_key is not None else key, what="target key"
+    checked = check_promotion(
+        ctx, object_key, source_layer, target_layer, target_key, version_id=version_id
     )
-    version_id = optional_text(version_id, "version id")
-    source_target = ctx.target("promote", source, key, version_id)
-    known = SourceObject.from_head(ctx.head(source_target), version_id)
-    if LAYOUT[source].append_only and version_id is None:
-        ensure_original(ctx, source_target, known.version_id)
-    source_uri = ctx.uri(source, key)
-    check_promotable(source_uri, carried_metadata(known.metadata))
+    destination, new_key = checked.destination, checked.new_key
     there, version = what_is_there(ctx, ctx.target("promote to", destination, new_key))
     return PlannedWrite(
         "promote",
-        source_uri,
+        checked.source_uri,
         ctx.uri(destination, new_key),
-        known.size,
+        checked.known.size,
         "replace" if there else "create",
         replaced_version_id=version,
     )

@@ -36,6 +36,7 @@ from lakeops.validation import (
 
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
+    from lakeops.s3errors import Target
 
 COPIED_HEADERS = ("CacheControl", "ContentDisposition", "ContentEncoding", "ContentLanguage")
 
@@ -104,8 +105,23 @@ def check_direction(source: StorageLayer, destination: StorageLayer) -> None:
         )
 
 
-@raising_callback_errors
-def promote_object(
+@dataclass(frozen=True)
+class CheckedPromotion:
+    """A promotion's arguments and its source, checked as the promotion checks them before
+    it copies."""
+
+    source: StorageLayer
+    destination: StorageLayer
+    key: str
+    new_key: str
+    progress: ProgressCallback | None
+    source_target: Target
+    known: SourceObject
+    source_uri: str
+    carried: dict[str, str]
+
+
+def check_promotion(
     ctx: Context,
     object_key: str,
     source_layer: StorageLayer | str,
@@ -115,12 +131,11 @@ def promote_object(
     version_id: str | None = None,
     progress: ProgressCallback | None = None,
     known: SourceObject | None = None,
-    fast: bool = False,
-    report_replaced: bool = False,
-) -> PromotionResult:
-    """Promote an object; see :meth:`lakeops.Lake.promote_object`. ``fast`` sends a single
-    CopyObject on the CRT transport when there is one; ``report_replaced`` looks at the
-    target first (one HEAD) to say which version the copy replaces."""
+) -> CheckedPromotion:
+    """The checks :func:`promote_object` makes before it copies (the direction, the keys, the
+    callback; the source looked at, unless ``known``, and on bronze its history; the metadata
+    it would carry), in its order; ``--dry-run`` makes the same, so that the preview cannot
+    drift from the promotion."""
     source = StorageLayer.parse(source_layer)
     destination = StorageLayer.parse(target_layer)
     check_direction(source, destination)
@@ -139,6 +154,46 @@ def promote_object(
     source_uri = ctx.uri(source, key)
     carried = carried_metadata(known.metadata)
     check_promotable(source_uri, carried)
+    return CheckedPromotion(
+        source, destination, key, new_key, progress, source_target, known, source_uri, carried
+    )
+
+
+@raising_callback_errors
+def promote_object(
+    ctx: Context,
+    object_key: str,
+    source_layer: StorageLayer | str,
+    target_layer: StorageLayer | str,
+    target_key: str | None = None,
+    *,
+    version_id: str | None = None,
+    progress: ProgressCallback | None = None,
+    known: SourceObject | None = None,
+    fast: bool = False,
+    report_replaced: bool = False,
+) -> PromotionResult:
+    """Promote an object; see :meth:`lakeops.Lake.promote_object`. ``fast`` sends a single
+    CopyObject on the CRT transport when there is one; ``report_replaced`` looks at the
+    target first (one HEAD) to say which version the copy replaces."""
+    checked = check_promotion(
+        ctx,
+        object_key,
+        source_layer,
+        target_layer,
+        target_key,
+        version_id=version_id,
+        progress=progress,
+        known=known,
+    )
+    source, destination, key, new_key = (
+        checked.source,
+        checked.destination,
+        checked.key,
+        checked.new_key,
+    )
+    progress, source_target, known = checked.progress, checked.source_target, checked.known
+    source_uri, carried = checked.source_uri, checked.carried
     extra_args: dict[str, Any] = {
         "MetadataDirective": "REPLACE",
         "Metadata": {**carried, **lineage(source_uri, known.version_id, known.etag)},

@@ -8,7 +8,7 @@ lakeops.client.make_writes_conditional), so that the server refuses atomically t
 from __future__ import annotations
 
 import mimetypes
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +74,52 @@ def guess_content_type(path: Path) -> str:
     return known or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
 
 
+@dataclass(frozen=True)
+class CheckedUpload:
+    """An upload's arguments, checked as the upload checks them before its first request."""
+
+    layer: StorageLayer
+    key: str
+    uri: str
+    metadata: dict[str, str]
+    content_type: str | None
+    progress: ProgressCallback | None
+    hash_progress: ProgressCallback | None
+    path: Path
+    target: Target
+
+
+def check_upload(
+    ctx: Context,
+    file_path: object,
+    layer: StorageLayer | str,
+    object_key: str,
+    metadata: object = None,
+    *,
+    content_type: str | None = None,
+    progress: ProgressCallback | None = None,
+    hash_progress: ProgressCallback | None = None,
+) -> CheckedUpload:
+    """The checks :func:`put_file` makes before its first request (the layer, the key, the
+    metadata, the content type, the callbacks, the local file), in its order; ``--dry-run``
+    makes the same, so that the preview cannot drift from the upload."""
+    layer = StorageLayer.parse(layer)
+    key = validate_write_key(layer, object_key)
+    uri = ctx.uri(layer, key)
+    user_metadata = validate_metadata(metadata, reserve=upload_reserve(uri))  # type: ignore[arg-type]
+    return CheckedUpload(
+        layer=layer,
+        key=key,
+        uri=uri,
+        metadata=user_metadata,
+        content_type=validate_content_type(optional_text(content_type, "content type")),
+        progress=guarded(optional_callback(progress)),  # type: ignore[arg-type]
+        hash_progress=guarded(optional_callback(hash_progress, "hash_progress")),  # type: ignore[arg-type]
+        path=readable_file(file_path),
+        target=ctx.target("upload to", layer, key),
+    )
+
+
 @raising_callback_errors
 def put_file(
     ctx: Context,
@@ -97,15 +143,20 @@ def put_file(
     ``report_replaced`` looks first on silver and gold (one HEAD) to say which version the
     upload replaces.
     """
-    layer = StorageLayer.parse(layer)
-    key = validate_write_key(layer, object_key)
-    uri = ctx.uri(layer, key)
-    user_metadata = validate_metadata(metadata, reserve=upload_reserve(uri))  # type: ignore[arg-type]
-    content_type = validate_content_type(optional_text(content_type, "content type"))
-    progress = guarded(optional_callback(progress))  # type: ignore[arg-type]
-    hash_progress = guarded(optional_callback(hash_progress, "hash_progress"))  # type: ignore[arg-type]
-    path = readable_file(file_path)
-    target = ctx.target("upload to", layer, key)
+    checked = check_upload(
+        ctx,
+        file_path,
+        layer,
+        object_key,
+        metadata,
+        content_type=content_type,
+        progress=progress,
+        hash_progress=hash_progress,
+    )
+    layer, key, uri = checked.layer, checked.key, checked.uri
+    path, target = checked.path, checked.target
+    user_metadata, content_type = checked.metadata, checked.content_type
+    progress, hash_progress = checked.progress, checked.hash_progress
 
     before = file_state(path)
     size = before[0]
