@@ -228,7 +228,7 @@ class CrtTransport:
         *,
         version_id: str | None,
         if_match: str | None,
-        on_body: Callable[[bytes], None],
+        on_body: Callable[[bytes], object],
     ) -> Response:
         query = f"versionId={quote(version_id, safe='')}" if version_id else ""
         sent = {"If-Match": if_match} if if_match else {}
@@ -284,7 +284,7 @@ class CrtTransport:
         headers: Mapping[str, str],
         body: bytes | None = None,
         keep_body: bool = False,
-        on_body: Callable[[bytes], None] | None = None,
+        on_body: Callable[[bytes], object] | None = None,
     ) -> Response:
         from awscrt.exceptions import AwsCrtError
         from awscrt.http import HttpHeaders, HttpRequest

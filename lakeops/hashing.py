@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ParamSpec, TypeVar
+from typing import BinaryIO, ParamSpec, TypeVar
 
 CHUNK_BYTES = 1024 * 1024
 
@@ -77,6 +77,30 @@ def sha256_chunks(chunks: Iterable[bytes], progress: ProgressCallback | None = N
         if progress is not None:
             progress(len(chunk))
     return digest.hexdigest()
+
+
+class HashingWriter:
+    """A binary stream that hashes each byte as it is written to ``file``, instead of reading
+    it back afterwards, and counts them (``written``) and reports them to ``progress``. Write
+    only: s3transfer, given one without seek, writes the parts in order (buffering any that
+    arrive early)."""
+
+    def __init__(self, file: BinaryIO, progress: ProgressCallback | None = None) -> None:
+        self._file = file
+        self._digest = hashlib.sha256()
+        self._progress = progress
+        self.written = 0
+
+    def write(self, data: bytes) -> int:
+        written = self._file.write(data)
+        self._digest.update(data)
+        self.written += len(data)
+        if self._progress is not None:
+            self._progress(len(data))
+        return written
+
+    def hexdigest(self) -> str:
+        return self._digest.hexdigest()
 
 
 def digest_file(

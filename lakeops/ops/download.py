@@ -9,7 +9,6 @@ written.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, BinaryIO, cast
@@ -18,6 +17,7 @@ from lakeops.errors import IntegrityError, LocalFileError
 from lakeops.hashing import (
     CHUNK_BYTES,
     CallbackError,
+    HashingWriter,
     ProgressCallback,
     announce,
     finish,
@@ -175,7 +175,7 @@ class _Fetch:
                 elif known.size < ctx.transfer.multipart_threshold:
                     expected, actual = _get_single(ctx, target, known, partial, progress)
                 else:
-                    writer = _HashingWriter(partial.file, self.hash_progress)
+                    writer = HashingWriter(partial.file, self.hash_progress)
                     _get_multipart(ctx, target, known, writer, progress)
                     expected, actual = known.sha256, writer.hexdigest()
                 if self.pinned is not None and actual != self.pinned.sha256:
@@ -206,27 +206,6 @@ class _Fetch:
         return expected
 
 
-class _HashingWriter:
-    """The temporary file as s3transfer sees it: write-only, so that it writes the parts in
-    order (buffering any that arrive early), and each byte is hashed as it is written instead
-    of read back afterwards."""
-
-    def __init__(self, file: BinaryIO, progress: ProgressCallback | None) -> None:
-        self._file = file
-        self._digest = hashlib.sha256()
-        self._progress = progress
-
-    def write(self, data: bytes) -> int:
-        written = self._file.write(data)
-        self._digest.update(data)
-        if self._progress is not None:
-            self._progress(len(data))
-        return written
-
-    def hexdigest(self) -> str:
-        return self._digest.hexdigest()
-
-
 def _get_args(ctx: Context, target: Target, known: KnownObject) -> dict[str, Any]:
     args = ctx.object_args(target)
     if known.version_id:
@@ -253,25 +232,18 @@ def _get_single(
         for attempt in range(1, attempts + 1):
             response = ctx.client.get_object(**_get_args(ctx, target, known))
             expected = known.sha256 or response.get("Metadata", {}).get(META_SHA256)
-            digest = hashlib.sha256()
-            received = 0
             partial.restart()
-            out = partial.file
+            out = HashingWriter(partial.file, progress)
             try:
-                if True:
-                    for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        if progress is not None:
-                            progress(len(chunk))
+                for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
+                    out.write(chunk)
             except S3_FAILURES:
                 if progress is not None:
-                    progress(-received)
+                    progress(-out.written)
                 if attempt == attempts:
                     raise
                 continue
-            return expected, digest.hexdigest()
+            return expected, out.hexdigest()
     finally:
         finish(progress)
     raise AssertionError("unreachable")
@@ -287,32 +259,25 @@ def _get_crt(
     """One GET on the CRT, which retries by itself; streamed to ``out`` and hashed."""
     assert target.bucket is not None and target.key is not None
     announce(progress, known.size)
-    digest = hashlib.sha256()
-
-    def take(chunk: bytes) -> None:
-        out.write(chunk)
-        digest.update(chunk)
-        if progress is not None:
-            progress(len(chunk))
-
+    writer = HashingWriter(out, progress)
     try:
         response = transport.get(
             target.bucket,
             target.key,
             version_id=known.version_id,
             if_match=None if known.version_id else known.etag,
-            on_body=take,
+            on_body=writer.write,
         )
     finally:
         finish(progress)
-    return known.sha256 or response.metadata().get(META_SHA256), digest.hexdigest()
+    return known.sha256 or response.metadata().get(META_SHA256), writer.hexdigest()
 
 
 def _get_multipart(
     ctx: Context,
     target: Target,
     known: KnownObject,
-    out: BinaryIO | _HashingWriter,
+    out: BinaryIO | HashingWriter,
     progress: ProgressCallback | None,
 ) -> None:
     assert target.bucket is not None and target.key is not None

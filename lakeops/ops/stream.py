@@ -7,12 +7,11 @@ written is not to be trusted (exit 8 from the command).
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from lakeops.errors import IntegrityError
-from lakeops.hashing import CHUNK_BYTES
+from lakeops.hashing import CHUNK_BYTES, HashingWriter
 from lakeops.layout import LAYOUT, StorageLayer
 from lakeops.metadata import META_SHA256
 from lakeops.ops.context import S3_FAILURES
@@ -52,21 +51,18 @@ def stream_object(
         args["VersionId"] = version_id or current
     elif head.get("ETag"):
         args["IfMatch"] = head["ETag"]
-    digest = hashlib.sha256()
-    written = 0
+    out = HashingWriter(sink)
     try:
         body = ctx.client.get_object(**args)["Body"]
         for chunk in body.iter_chunks(CHUNK_BYTES):
-            sink.write(chunk)
-            digest.update(chunk)
-            written += len(chunk)
+            out.write(chunk)
         sink.flush()
     except S3_FAILURES as exc:
         error = translate(exc, target)
-        if written:
-            error.message = f"{error.message.rstrip('.')}; after {written} bytes: {UNTRUSTED}."
+        if out.written:
+            error.message = f"{error.message.rstrip('.')}; after {out.written} bytes: {UNTRUSTED}."
         raise error from exc
-    actual = digest.hexdigest()
+    actual = out.hexdigest()
     if pinned is not None and actual != pinned.sha256:
         raise IntegrityError(
             f"{pinned.mismatch(target.where, actual)}; {UNTRUSTED}.", hint=pinned.hint()
@@ -80,7 +76,7 @@ def stream_object(
     return DownloadResult(
         Path("-"),
         ctx.uri(layer, key),
-        written,
+        out.written,
         version_id or current,
         expected is not None,
         published_in=pinned.manifest_uri if pinned else None,
