@@ -12,6 +12,8 @@ from lakeops.errors import AccessDeniedError, CredentialsRejectedError
 from lakeops.ops.download import Pinned
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from lakeops.layout import StorageLayer
     from lakeops.ops.context import Context
 
@@ -45,19 +47,28 @@ def ancestors(key: str) -> list[str]:
     return ["/".join(parts[:depth]) + "/" for depth in range(len(parts), 0, -1)]
 
 
-def published_membership(ctx: Context, layer: StorageLayer, key: str) -> Membership | None:
-    """The published dataset that lists ``key``: the nearest manifest above it that does (one
-    GET per level, most of them not found). A manifest the credentials may not read is passed
-    over: the object is then checked as it would be without one."""
-    for prefix in ancestors(key):
+def manifests_at(
+    ctx: Context, layer: StorageLayer, prefixes: Iterable[str]
+) -> Iterator[tuple[str, Manifest]]:
+    """The manifests at ``prefixes``, in their order, read one at a time as they are asked
+    for (one GET each, most of them not found). A manifest the credentials may not read is
+    passed over, as though there were none."""
+    for prefix in prefixes:
         try:
             manifest = read_manifest(ctx, layer, prefix)
         except CredentialsRejectedError:
             raise
         except AccessDeniedError:
             continue
-        if manifest is None:
-            continue
+        if manifest is not None:
+            yield prefix, manifest
+
+
+def published_membership(ctx: Context, layer: StorageLayer, key: str) -> Membership | None:
+    """The published dataset that lists ``key``: the nearest manifest above it that does (one
+    GET per level, most of them not found). A manifest the credentials may not read is passed
+    over: the object is then checked as it would be without one."""
+    for prefix, manifest in manifests_at(ctx, layer, ancestors(key)):
         entry = manifest.by_key().get(key[len(prefix) :])
         if entry is not None:
             return Membership(manifest, entry)

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING
 
 from lakeops.datasets.manifest import read_manifest
 from lakeops.datasets.plan import dataset_prefix
-from lakeops.datasets.published import ancestors, published_membership
+from lakeops.datasets.published import ancestors, manifests_at, published_membership
 from lakeops.errors import (
-    AccessDeniedError,
-    CredentialsRejectedError,
     DatasetPublishedError,
     InvalidKeyError,
     NotFoundError,
@@ -134,15 +132,7 @@ def _plan_prefix(
 def _refuse_part_of_a_dataset(ctx: Context, layer: StorageLayer, prefix: str) -> None:
     """Refuse a prefix inside a published dataset (a manifest above it lists objects under
     it): that would remove part of the dataset."""
-    for above in ancestors(prefix.rstrip("/") + "/x")[1:]:
-        try:
-            manifest = read_manifest(ctx, layer, above)
-        except CredentialsRejectedError:
-            raise
-        except AccessDeniedError:
-            continue
-        if manifest is None:
-            continue
+    for above, manifest in manifests_at(ctx, layer, ancestors(prefix.rstrip("/") + "/x")[1:]):
         inside = prefix[len(above) :]
         if any(entry.key.startswith(inside) for entry in manifest.entries):
             raise DatasetPublishedError(
