@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import quote, unquote_plus
 
 from lakeops.crt import RequestCancelled
@@ -30,14 +30,22 @@ _NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 PAGE_FAILURES = (ET.ParseError, RequestCancelled)
 
 
+def _paginated(
+    ctx: Context,
+    operation: Literal["list_objects_v2", "list_object_versions"],
+    bucket: str,
+    prefix: str,
+) -> Iterator[dict[str, Any]]:
+    """botocore's paginator, where there is no CRT transport."""
+    for page in ctx.client.get_paginator(operation).paginate(Bucket=bucket, Prefix=prefix):
+        yield dict(page)
+
+
 def list_objects(ctx: Context, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
     """ListObjectsV2 pages: ``{"Contents": [{"Key", "Size", "ETag"}, ...]}``."""
     transport = ctx.fast()
     if transport is None:
-        for page in ctx.client.get_paginator("list_objects_v2").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            yield dict(page)
+        yield from _paginated(ctx, "list_objects_v2", bucket, prefix)
         return
     token: str | None = None
     while True:
@@ -61,10 +69,7 @@ def list_versions(ctx: Context, bucket: str, prefix: str) -> Iterator[dict[str, 
     "ETag"}, ...], "DeleteMarkers": [{"Key", "VersionId", "IsLatest"}, ...]}``."""
     transport = ctx.fast()
     if transport is None:
-        for page in ctx.client.get_paginator("list_object_versions").paginate(
-            Bucket=bucket, Prefix=prefix
-        ):
-            yield dict(page)
+        yield from _paginated(ctx, "list_object_versions", bucket, prefix)
         return
     key_marker: str | None = None
     version_marker: str | None = None
