@@ -12,6 +12,7 @@ import botocore.config
 import pytest
 
 from lakeops import Lake, LakeConfig, StorageLayer
+from lakeops.layout import LAYOUT
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.capabilities import FEATURES, Capabilities, probe
 from tests.support.iam import iam_enforcement_faults
@@ -21,6 +22,7 @@ from tests.support.s3server import (
     REGION,
     S3Endpoint,
     external_endpoint,
+    set_auth_enforcement,
     start_moto,
 )
 
@@ -194,6 +196,21 @@ def iam_moto() -> Iterator[S3Endpoint]:
         )
     yield endpoint
     endpoint.stop()
+
+
+@pytest.fixture
+def lake_buckets(iam_moto: S3Endpoint) -> Iterator[dict[StorageLayer, str]]:
+    """A lake's three versioned buckets on the IAM-enforcing server, each with a seed object
+    under its layer's first prefix; IAM checks switched off again and the buckets purged after."""
+    admin = s3_client(iam_moto)
+    names = unique_bucket_names()
+    for layer, name in names.items():
+        create_versioned_bucket(admin, name)
+        admin.put_object(Bucket=name, Key=f"{LAYOUT[layer].prefixes[0]}seed.csv", Body=b"id\n1\n")
+    yield names
+    set_auth_enforcement(iam_moto, enforced=False)
+    for name in names.values():
+        purge_bucket(admin, name)
 
 
 def s3_client(

@@ -23,6 +23,7 @@ from lakeops.sample import SAMPLE_FILES
 from tests.support.apply_stack import apply_s3_resources
 from tests.support.buckets import purge_bucket
 from tests.support.capabilities import Capabilities
+from tests.support.commands import use_server_login
 from tests.support.pulumi_stack import run_stack
 from tests.support.s3server import REGION, S3Endpoint, free_port
 
@@ -74,13 +75,7 @@ class DeployedLake:
 @pytest.fixture(autouse=True)
 def credentials(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command reads its credentials from the environment, as it would for a user."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    use_server_login(s3, monkeypatch)
 
 
 def deploy(stack: str, s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:

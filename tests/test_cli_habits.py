@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lakeops.cli import build_parser, main
+from tests.support.commands import use_server_login
 from tests.support.faults import FaultProxy
-from tests.support.s3server import REGION, S3Endpoint, free_port
+from tests.support.s3server import S3Endpoint, free_port
 from tests.test_cli import DeployedLake, Result, deploy
 
 if TYPE_CHECKING:
@@ -30,13 +31,7 @@ SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 @pytest.fixture(autouse=True)
 def credentials(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command reads the server's login from the environment, as it would a user's."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND", "LAKEOPS_ROLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    use_server_login(s3, monkeypatch)
 
 
 @pytest.fixture

@@ -15,9 +15,9 @@ import pytest
 
 from lakeinfra.policies import role_policy
 from lakeops.cli import main
-from lakeops.layout import LAYOUT, StorageLayer
+from lakeops.layout import StorageLayer
 from tests.conftest import s3_client
-from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.commands import use_server_login
 from tests.support.iam import create_iam_user
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
 from tests.test_cli import DeployedLake, Result, deploy
@@ -30,13 +30,7 @@ if TYPE_CHECKING:
 def dev_lake(
     s3: S3Endpoint, admin: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[DeployedLake]:
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND", "LAKEOPS_ROLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    use_server_login(s3, monkeypatch)
     yield from deploy("dev", s3, admin, tmp_path)
 
 
@@ -136,19 +130,6 @@ def test_rm_says_when_nothing_matched(dev_lake: DeployedLake) -> None:
 
 
 # -- as the pipeline roles, with the stack's own policies ------------------------------------
-
-
-@pytest.fixture
-def lake_buckets(iam_moto: S3Endpoint) -> Iterator[dict[StorageLayer, str]]:
-    admin = s3_client(iam_moto)
-    names = unique_bucket_names()
-    for layer, name in names.items():
-        create_versioned_bucket(admin, name)
-        admin.put_object(Bucket=name, Key=f"{LAYOUT[layer].prefixes[0]}seed.csv", Body=b"id\n")
-    yield names
-    set_auth_enforcement(iam_moto, enforced=False)
-    for name in names.values():
-        purge_bucket(admin, name)
 
 
 def test_rm_as_a_role_removes_what_the_role_may_write_and_nothing_else(

@@ -17,7 +17,8 @@ import pytest
 from lakeops.cli import main
 from lakeops.ops.conditional import forget_probes
 from tests.support.capabilities import Capabilities
-from tests.support.s3server import REGION, S3Endpoint
+from tests.support.commands import use_server_login
+from tests.support.s3server import S3Endpoint
 from tests.test_cli import DeployedLake, deploy
 
 if TYPE_CHECKING:
@@ -29,13 +30,7 @@ def dev_lake(
     s3: S3Endpoint, admin: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[DeployedLake]:
     """The dev stack's lake on the test server; the command's keys in the environment."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND", "LAKEOPS_ROLE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
-    monkeypatch.setenv("AWS_REGION", REGION)
+    use_server_login(s3, monkeypatch)
     yield from deploy("dev", s3, admin, tmp_path)
 
 

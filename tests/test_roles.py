@@ -11,7 +11,6 @@ import subprocess
 import sys
 import textwrap
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,7 @@ from lakeops import AccessDeniedError, ConfigurationError, Lake, LakeConfig, Sto
 from lakeops.cli import main
 from tests.conftest import s3_client
 from tests.support.apply_stack import apply_s3_resources
-from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
+from tests.support.buckets import purge_bucket
 from tests.support.iam import create_iam_user
 from tests.support.pulumi_stack import run_stack
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
@@ -42,19 +41,6 @@ def dev_outputs(
         "rolePolicies": {role: f"lake-{role}" for role in ("ingest", "analyst")},
         "roleCredentials": credentials,
     }
-
-
-@pytest.fixture
-def lake_buckets(iam_moto: S3Endpoint) -> Iterator[dict[StorageLayer, str]]:
-    admin = s3_client(iam_moto)
-    names = unique_bucket_names()
-    for layer, name in names.items():
-        create_versioned_bucket(admin, name)
-        admin.put_object(Bucket=name, Key=f"{_first_prefix(layer)}seed.csv", Body=b"id\n1\n")
-    yield names
-    set_auth_enforcement(iam_moto, enforced=False)
-    for name in names.values():
-        purge_bucket(admin, name)
 
 
 def _first_prefix(layer: StorageLayer) -> str:

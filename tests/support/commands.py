@@ -8,9 +8,23 @@ import subprocess
 import sys
 from collections.abc import Sequence
 
+import pytest
+
 from lakeops.config import bucket_env_var
 from lakeops.layout import StorageLayer
 from tests.support.s3server import REGION, S3Endpoint
+
+
+def use_server_login(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An in-process command reads the server's login from the environment, as it would a
+    user's, and none of the machine's AWS profile, endpoint or lakeops settings."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("LAKEOPS_OUTPUTS_FILE", "LAKEOPS_STACK", "LAKEOPS_BACKEND", "LAKEOPS_ROLE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3.access_key)
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
+    monkeypatch.setenv("AWS_REGION", REGION)
 
 
 def command_env(
