@@ -19,7 +19,7 @@ import pytest
 import yaml
 
 from lakeops.cli import EXIT_CODES, build_parser
-from tests.support.s3server import S3Endpoint
+from tests.support.s3server import EXTERNAL_ENDPOINT_VAR, S3Endpoint
 from tests.support.walkthrough import (
     README,
     REFERENCE,
@@ -378,9 +378,13 @@ def test_development_md_counts_the_tests_about_right() -> None:
     text = (REPO / "docs" / "development.md").read_text()
     (said_tests,) = re.findall(r"the whole suite, about (\d+) tests", text)
     (said_deselected,) = re.findall(r"reported as deselected, about (\d+) today", text)
+    # The count docs/development.md gives is `make test`'s, on moto alone: not the count of a
+    # run against an external server (make test-rgw), which deselects nothing.
+    env = {name: value for name, value in os.environ.items() if name != EXTERNAL_ENDPOINT_VAR}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "--collect-only", "-q"],
         cwd=REPO,
+        env=env,
         capture_output=True,
         text=True,
         timeout=300,
