@@ -15,6 +15,8 @@ from lakeops import Lake, LakeConfig, StorageLayer
 from lakeops.layout import LAYOUT
 from tests.support.buckets import create_versioned_bucket, purge_bucket, unique_bucket_names
 from tests.support.capabilities import FEATURES, Capabilities, probe
+from tests.support.cli_lake import DeployedLake, deploy
+from tests.support.commands import use_server_login
 from tests.support.iam import iam_enforcement_faults
 from tests.support.s3server import (
     CHECKSUM_CALCULATION_VAR,
@@ -261,3 +263,13 @@ def config_for(s3: S3Endpoint, buckets: dict[StorageLayer, str], **overrides: ob
 @pytest.fixture
 def lake(s3: S3Endpoint, buckets: dict[StorageLayer, str]) -> Lake:
     return Lake(config_for(s3, buckets))
+
+
+@pytest.fixture
+def dev_lake(
+    s3: S3Endpoint, admin: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[DeployedLake]:
+    """The dev stack's lake on the test server, for the command-line tests; the command reads
+    the server's login from the environment, as it would a user's."""
+    use_server_login(s3, monkeypatch)
+    yield from deploy("dev", s3, admin, tmp_path)

@@ -9,9 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,11 +18,10 @@ import pytest
 from lakeops.cli import main
 from lakeops.layout import StorageLayer
 from lakeops.sample import SAMPLE_FILES
-from tests.support.apply_stack import apply_s3_resources
 from tests.support.buckets import purge_bucket
 from tests.support.capabilities import Capabilities
+from tests.support.cli_lake import DeployedLake, Result, deploy
 from tests.support.commands import use_server_login
-from tests.support.pulumi_stack import run_stack
 from tests.support.s3server import REGION, S3Endpoint, free_port
 
 if TYPE_CHECKING:
@@ -36,61 +33,10 @@ class FakeTerminal(io.StringIO):
         return True
 
 
-@dataclass
-class Result:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-@dataclass
-class DeployedLake:
-    """A stack's declared S3 resources applied to the test server, and its exported outputs."""
-
-    outputs_file: Path
-    buckets: dict[str, str]
-    endpoint: S3Endpoint
-    admin: S3Client
-
-    def run(self, *argv: str, err: io.StringIO | None = None) -> Result:
-        out = io.StringIO()
-        err = err if err is not None else io.StringIO()
-        code = main(
-            [
-                "--endpoint-url",
-                self.endpoint.url,
-                "--outputs-file",
-                str(self.outputs_file),
-                *argv,
-            ],
-            out=out,
-            err=err,
-        )
-        return Result(code, out.getvalue(), err.getvalue())
-
-
 @pytest.fixture(autouse=True)
 def credentials(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command reads its credentials from the environment, as it would for a user."""
     use_server_login(s3, monkeypatch)
-
-
-def deploy(stack: str, s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
-    run = run_stack(stack, {"lake:bucketPrefix": f"lkt-{uuid.uuid4().hex[:10]}"})
-    applied = apply_s3_resources(run, admin)
-    outputs_file = tmp_path / f"outputs-{stack}.json"
-    outputs_file.write_text(json.dumps({**run.outputs, "roleCredentials": "[secret]"}))
-    yield DeployedLake(outputs_file, dict(run.outputs["buckets"]), s3, admin)
-    for name in {r.inputs["bucket"] for r in applied if r.type.endswith("Bucket")}:
-        purge_bucket(admin, name)
-
-
-@pytest.fixture
-def dev_lake(s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
-    yield from deploy("dev", s3, admin, tmp_path)
 
 
 @pytest.fixture

@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from lakeops.cli import build_parser, main
+from tests.support.cli_lake import DeployedLake, Result
 from tests.support.commands import use_server_login
 from tests.support.faults import FaultProxy
 from tests.support.s3server import S3Endpoint, free_port
-from tests.test_cli import DeployedLake, Result, deploy
 
 if TYPE_CHECKING:
-    from mypy_boto3_s3 import S3Client
+    pass
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -32,11 +32,6 @@ SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 def credentials(s3: S3Endpoint, monkeypatch: pytest.MonkeyPatch) -> None:
     """The command reads the server's login from the environment, as it would a user's."""
     use_server_login(s3, monkeypatch)
-
-
-@pytest.fixture
-def dev_lake(s3: S3Endpoint, admin: S3Client, tmp_path: Path) -> Iterator[DeployedLake]:
-    yield from deploy("dev", s3, admin, tmp_path)
 
 
 def ndjson(result: Result) -> list[dict[str, Any]]:

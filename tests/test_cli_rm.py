@@ -7,7 +7,6 @@ from __future__ import annotations
 import io
 import json
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,21 +16,12 @@ from lakeinfra.policies import role_policy
 from lakeops.cli import main
 from lakeops.layout import StorageLayer
 from tests.conftest import s3_client
-from tests.support.commands import use_server_login
+from tests.support.cli_lake import DeployedLake, Result
 from tests.support.iam import create_iam_user
 from tests.support.s3server import REGION, S3Endpoint, set_auth_enforcement
-from tests.test_cli import DeployedLake, Result, deploy
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-@pytest.fixture
-def dev_lake(
-    s3: S3Endpoint, admin: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[DeployedLake]:
-    use_server_login(s3, monkeypatch)
-    yield from deploy("dev", s3, admin, tmp_path)
 
 
 def keys_and_markers(admin: S3Client, bucket: str, prefix: str) -> tuple[list[str], list[str]]:

@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,21 +16,10 @@ import pytest
 from lakeops.cli import main
 from lakeops.ops.conditional import forget_probes
 from tests.support.capabilities import Capabilities
-from tests.support.commands import use_server_login
-from tests.support.s3server import S3Endpoint
-from tests.test_cli import DeployedLake, deploy
+from tests.support.cli_lake import DeployedLake
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-
-
-@pytest.fixture
-def dev_lake(
-    s3: S3Endpoint, admin: S3Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[DeployedLake]:
-    """The dev stack's lake on the test server; the command's keys in the environment."""
-    use_server_login(s3, monkeypatch)
-    yield from deploy("dev", s3, admin, tmp_path)
 
 
 def versions_of(admin: S3Client, bucket: str, key: str) -> list[dict[str, Any]]:
