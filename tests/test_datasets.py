@@ -151,6 +151,27 @@ def test_a_folder_uploads_as_one_published_dataset(
     assert result.manifest_uri == f"s3://{bronze}/{RAW_PREFIX}{MANIFEST_NAME}"
 
 
+def test_small_objects_move_on_the_jobs_thread_not_a_thread_each(
+    lake: Lake, transport: str, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
+) -> None:
+    # On the CRT, a job's small objects are greenlets of its own thread, parked on their
+    # requests (lakeops.hub); on boto3 each is a worker thread's.
+    root, files = folder
+    names: set[str] = set()
+
+    def watch(progress: JobProgress) -> None:
+        if progress.phase == "transferring":
+            names.update(thread.name for thread in threading.enumerate())
+
+    lake.upload_folder(root, BRONZE, RAW_PREFIX, progress=watch)
+    lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX, progress=watch)
+    result = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "out", progress=watch)
+
+    assert result.transferred == len(files)
+    workers = {name for name in names if name.startswith("lakeops-job_")}
+    assert (workers == set()) is (transport == "crt"), workers
+
+
 def test_include_and_exclude_choose_the_files(
     lake: Lake,
     admin: S3Client,

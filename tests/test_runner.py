@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from lakeops import hub
 from lakeops.datasets.results import Action, Item
 from lakeops.datasets.runner import JobProgress, Tracker, run_items
 from lakeops.errors import LakeOpsError
@@ -60,3 +63,142 @@ def test_failures_are_collected_and_the_rest_go_on() -> None:
     failed = {failure.relative: failure.message for failure in outcome.failures}
     assert failed == {"f3": "refused", "f5": "unexpected KeyError: 'odd'"}
     assert seen[-1].files_done == 10 and seen[-1].failures == 2
+
+
+def _request(delay: float) -> concurrent.futures.Future[None]:
+    """A stand-in for a CRT request: a future another thread finishes after ``delay``."""
+    future: concurrent.futures.Future[None] = concurrent.futures.Future()
+    threading.Timer(delay, future.set_result, args=(None,)).start()
+    return future
+
+
+def _parking_work(state: dict[str, int], threads: set[int]) -> Callable[[Item], str]:
+    def work(item: Item) -> str:
+        threads.add(threading.get_ident())
+        in_hub = hub.current()
+        assert in_hub is not None, "a pipelined item runs in the hub"
+        state["parked"] += 1
+        state["most"] = max(state["most"], state["parked"])
+        try:
+            hub.park(in_hub, _request(0.02), overdue=lambda now: False, give_up=lambda: None)
+        finally:
+            state["parked"] -= 1
+        if item.relative == "f7":
+            raise LakeOpsError("refused")
+        return item.relative
+
+    return work
+
+
+def test_small_items_run_on_the_calling_thread_parked_on_their_requests() -> None:
+    # No worker thread per request: the hub runs up to `workers` items at once, each parked
+    # while its request is under way, all on the job's own thread.
+    state = {"parked": 0, "most": 0}
+    threads: set[int] = set()
+
+    outcome = run_items(
+        _items(60),
+        _parking_work(state, threads),
+        workers=8,
+        tracker=Tracker(None),
+        cancel=lambda: None,
+        pipelined=lambda item: True,
+    )
+
+    assert threads == {threading.get_ident()}
+    assert len(outcome.done) == 59
+    assert [failure.relative for failure in outcome.failures] == ["f7"]
+    assert 1 < state["most"] <= 8
+
+
+def test_items_the_hub_does_not_take_run_on_worker_threads_beside_it() -> None:
+    state = {"parked": 0, "most": 0}
+    threads: set[int] = set()
+    parking = _parking_work(state, threads)
+    on_threads: set[str] = set()
+
+    def work(item: Item) -> str:
+        if item.size > 1:
+            on_threads.add(threading.current_thread().name)
+            return item.relative
+        return parking(item)
+
+    items = [*_items(10), Item("big", Action.NEW, 2, "/data/big", "t/big")]
+    outcome = run_items(
+        items,
+        work,
+        workers=4,
+        tracker=Tracker(None),
+        cancel=lambda: None,
+        pipelined=lambda item: item.size == 1,
+    )
+
+    assert sorted(str(relative) for _, relative in outcome.done) == sorted(
+        [f"f{n}" for n in range(10) if n != 7] + ["big"]
+    )
+    assert len(on_threads) == 1 and next(iter(on_threads)).startswith("lakeops-job_")
+
+
+def test_a_request_silent_too_long_is_given_up_by_the_hub() -> None:
+    given_up: list[str] = []
+
+    def work(item: Item) -> bool:
+        in_hub = hub.current()
+        assert in_hub is not None
+        never: concurrent.futures.Future[None] = concurrent.futures.Future()
+
+        def give_up() -> None:
+            given_up.append(item.relative)
+            never.set_result(None)  # a cancelled CRT request finishes with its error
+
+        started = time.monotonic()
+        return hub.park(in_hub, never, overdue=lambda now: now - started > 0.2, give_up=give_up)
+
+    outcome = run_items(
+        _items(3),
+        work,
+        workers=3,
+        tracker=Tracker(None),
+        cancel=lambda: None,
+        pipelined=lambda item: True,
+    )
+
+    assert sorted(given_up) == ["f0", "f1", "f2"]
+    assert [silent for _, silent in outcome.done] == [True, True, True]
+
+
+def test_ctrl_c_in_a_hub_item_gives_up_the_parked_ones_and_keeps_what_finished() -> None:
+    requests: list[concurrent.futures.Future[None]] = []
+    cancelled: list[bool] = []
+
+    def work(item: Item) -> str:
+        if item.relative == "f5":
+            raise KeyboardInterrupt
+        in_hub = hub.current()
+        assert in_hub is not None
+        request: concurrent.futures.Future[None] = concurrent.futures.Future()
+        if item.relative == "f0":
+            request.set_result(None)
+        requests.append(request)
+        hub.park(in_hub, request, overdue=lambda now: False, give_up=lambda: None)
+        if not request.done() or request.cancelled():
+            raise LakeOpsError("given up")
+        return item.relative
+
+    def cancel() -> None:
+        cancelled.append(True)
+        for request in requests:
+            request.cancel()  # as CrtTransport.cancel ends what is under way
+
+    outcome = run_items(
+        _items(10),
+        work,
+        workers=8,
+        tracker=Tracker(None),
+        cancel=cancel,
+        pipelined=lambda item: True,
+    )
+
+    assert outcome.interrupted and cancelled == [True]
+    assert [relative for _, relative in outcome.done] == ["f0"]
+    assert len(outcome.failures) == 4  # f1-f4, parked when Ctrl-C came; f6-f9 never started

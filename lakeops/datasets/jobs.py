@@ -131,6 +131,7 @@ def upload_folder(
         dry_run=dry_run,
         skip_conflicts=skip_conflicts,
         publish_dataset=publish_dataset,
+        pipelined=_one_request(ctx, upload.IN_MEMORY_BYTES),
     )
 
 
@@ -197,6 +198,7 @@ def download_prefix(
         skip_conflicts=False,
         publish_dataset=False,
         local_folder=hold,
+        pipelined=_one_request(ctx, ctx.transfer.multipart_threshold - 1),
     )
 
 
@@ -247,7 +249,7 @@ def promote_prefix(
             )
         else:
             # No manifest says what metadata to carry: ask the source itself.
-            head = ctx.head(ctx.target("promote", source, item.source, item.version_id))
+            head = ctx.head(ctx.target("promote", source, item.source, item.version_id), fast=True)
             known = SourceObject.from_head(head, item.version_id)
         result = promote.promote_object(
             ctx,
@@ -282,10 +284,19 @@ def promote_prefix(
         skip_conflicts=False,
         publish_dataset=publish_dataset,
         observer=observer,
+        pipelined=_one_request(ctx, ctx.transfer.copy_multipart_threshold),
     )
 
 
 # -- the common part ---------------------------------------------------------------------------
+
+
+def _one_request(ctx: Context, largest: int) -> Callable[[Item], bool] | None:
+    """Which items a job's hub runs (lakeops.hub): those sent as one CRT request, up to
+    ``largest`` bytes; None when there is no CRT transport (every item on a thread)."""
+    if ctx.fast() is None:
+        return None
+    return lambda item: item.size <= largest
 
 
 class JobObserver(Protocol):
@@ -385,6 +396,7 @@ def _execute(
     publish_dataset: bool,
     observer: JobObserver | None = None,
     local_folder: Callable[[], AbstractContextManager[object]] | None = None,
+    pipelined: Callable[[Item], bool] | None = None,
 ) -> DatasetResult:
     result = _result(plan, dry_run=dry_run)
     result.skipped_conflicts = skip_conflicts and result.conflicts > 0
@@ -409,6 +421,7 @@ def _execute(
             workers=workers,
             tracker=tracker,
             publish_dataset=publish_dataset,
+            pipelined=pipelined,
         )
 
     with local_folder() if local_folder is not None else nullcontext():
@@ -433,6 +446,7 @@ def _transfer_and_publish(
     workers: int,
     tracker: Tracker,
     publish_dataset: bool,
+    pipelined: Callable[[Item], bool] | None,
 ) -> DatasetResult:
     transfers = plan.of(*TRANSFERS)
     tracker.begin("transferring", len(transfers), sum(item.size for item in transfers))
@@ -442,6 +456,7 @@ def _transfer_and_publish(
         workers=workers,
         tracker=tracker,
         cancel=lambda: ctx.close(cancel=True),
+        pipelined=pipelined,
     )
     result.transferred = len(outcome.done)
     result.bytes_transferred = sum(item.size for item, _ in outcome.done)

@@ -178,9 +178,22 @@ class Context:
 
     # -- reading an object's head --------------------------------------------------------------
 
-    def head(self, target: Target) -> dict[str, Any]:
-        """The HEAD of an object that must exist; a lakeops error naming it otherwise."""
+    def head(self, target: Target, *, fast: bool = False) -> dict[str, Any]:
+        """The HEAD of an object that must exist; a lakeops error naming it otherwise.
+        ``fast`` sends it on the CRT transport when there is one; a refusal is then asked
+        again through botocore, whose answer the error explains."""
         assert target.bucket is not None
+        transport = self.fast() if fast else None
+        if transport is not None:
+            assert target.key is not None
+            try:
+                return transport.head(
+                    target.bucket, target.key, version_id=target.version_id
+                ).as_head()
+            except botocore.exceptions.ClientError:
+                pass
+            except (crt.RequestCancelled, botocore.exceptions.BotoCoreError) as exc:
+                raise translate(exc, target) from exc
         try:
             return _from_s3(self.client.head_object(**self.object_args(target)), target)
         except botocore.exceptions.ClientError as exc:
