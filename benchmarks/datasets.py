@@ -28,6 +28,7 @@ objects.
 from __future__ import annotations
 
 import argparse
+import compileall
 import hashlib
 import json
 import os
@@ -493,6 +494,15 @@ def server_of(kind: str, scratch: Path) -> Iterator[S3Endpoint | None]:
         rgw.stop(state)
 
 
+def compile_checkouts() -> None:
+    """Byte-compile the lakeops being timed, as `pip install` does for users: run from a
+    checkout under PYTHONDONTWRITEBYTECODE (set on these machines), every process compiled
+    all of lakeops again, about 0.15 s of CPU that no installed copy spends."""
+    for root in (REPO, BASELINE.get("path")):
+        if root is not None:
+            compileall.compile_dir(root / "lakeops", quiet=1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -515,6 +525,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.baseline:
         BASELINE["path"] = args.baseline.resolve()
+    compile_checkouts()
     jobs = [job for job in JOBS if job in args.jobs.split(",")]
     chosen = args.datasets.split(",")
     clients = set(args.clients.split(",")) if args.clients else None

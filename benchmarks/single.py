@@ -24,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from benchmarks.datasets import Run, server_of, timed  # noqa: E402
+from benchmarks.datasets import BASELINE, Run, compile_checkouts, server_of, timed  # noqa: E402
 from tests.conftest import s3_client  # noqa: E402
 from tests.support.buckets import create_versioned_bucket, purge_bucket  # noqa: E402
 from tests.support.s3server import REGION, S3Endpoint  # noqa: E402
@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--baseline", type=Path, default=None)
     args = parser.parse_args()
+    if args.baseline:
+        BASELINE["path"] = args.baseline.resolve()
+    compile_checkouts()
     with tempfile.TemporaryDirectory(prefix="lakeops-single-") as tmp:
         scratch = Path(tmp)
         source = scratch / "big.bin"

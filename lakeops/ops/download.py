@@ -35,6 +35,7 @@ from lakeops.s3errors import Target, normalize_version, translate
 from lakeops.transfers import subscribers
 from lakeops.validation import (
     download_target,
+    local_path,
     optional_callback,
     optional_text,
     validate_existing_key,
@@ -117,7 +118,13 @@ def get_file(
     version_id = optional_text(version_id, "version id")
     progress = guarded(optional_callback(progress))  # type: ignore[arg-type]
     hash_progress = guarded(optional_callback(hash_progress, "hash_progress"))  # type: ignore[arg-type]
-    path = download_target(file_path)
+    # A dataset's plan checked its targets before any request, and its held folder guards
+    # every write (``into``): checking each path again cost a stat per folder level per file.
+    path = (
+        download_target(file_path)
+        if into is None
+        else local_path(file_path, what="download target")
+    )
     target = ctx.target("download", layer, key, version_id)
     if known is None:
         head = ctx.head(target)

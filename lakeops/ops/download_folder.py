@@ -22,7 +22,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-import uuid
 from contextlib import suppress
 from pathlib import Path
 from typing import BinaryIO
@@ -51,7 +50,8 @@ def temporary_stem(name: str) -> str:
 
 
 def temporary_name(name: str) -> str:
-    return f".{temporary_stem(name)}.{uuid.uuid4().hex[:12]}{TEMPORARY_SUFFIX}"
+    # Six random bytes, not a UUID object: this runs once per downloaded file.
+    return f".{temporary_stem(name)}.{os.urandom(6).hex()}{TEMPORARY_SUFFIX}"
 
 
 def is_temporary(name: str) -> bool:
