@@ -58,6 +58,18 @@ _SLOW_DOWN_BODY = (
 )
 
 
+# The response headers boto3's head_object answer names, for those lakeops reads: a copy
+# carries the four content headers over (lakeops.ops.promote.COPIED_HEADERS).
+_HEAD_FIELDS = (
+    ("etag", "ETag"),
+    ("content-type", "ContentType"),
+    ("cache-control", "CacheControl"),
+    ("content-disposition", "ContentDisposition"),
+    ("content-encoding", "ContentEncoding"),
+    ("content-language", "ContentLanguage"),
+)
+
+
 def available() -> bool:
     try:
         import awscrt.s3  # noqa: F401
@@ -90,7 +102,7 @@ class Response:
         head: dict[str, object] = {"Metadata": self.metadata()}
         if "content-length" in self.headers:
             head["ContentLength"] = int(self.headers["content-length"])
-        for name, field in (("etag", "ETag"), ("content-type", "ContentType")):
+        for name, field in _HEAD_FIELDS:
             if name in self.headers:
                 head[field] = self.headers[name]
         if "x-amz-version-id" in self.headers:

@@ -34,6 +34,7 @@ def available() -> bool:
 
 @dataclass
 class _Parked:
+    finished: Any  # the request's future
     overdue: Callable[[float], bool]
     give_up: Callable[[], None]
     gave_up: bool = False
@@ -44,6 +45,7 @@ class Resume:
     """On the hub's queue: a parked item whose request finished."""
 
     item: Any  # the greenlet
+    finished: Any  # the future it was parked on
 
 
 class _ItemGreenlet(greenlet if greenlet is not None else object):  # type: ignore[misc]
@@ -74,23 +76,47 @@ class Hub:
         return self._value(child.switch(item))
 
     def resume(self, resumed: Resume) -> object:
-        """Go on with a parked item until it parks again (None) or returns (its value)."""
+        """Go on with a parked item until it parks again (None) or returns (its value). A
+        resume that is no longer news (the item was resumed by :meth:`resume_finished`, and
+        may be parked on another request by now) does nothing."""
+        parked = self._parked.get(resumed.item)
+        if parked is None or parked.finished is not resumed.finished:
+            return None
         return self._value(resumed.item.switch())
+
+    def resume_finished(self) -> list[object]:
+        """Go on with every parked item whose request has finished, whether or not its
+        :class:`Resume` came (after Ctrl-C, it may have been taken off the queue and lost);
+        what those that returned returned."""
+        ended = []
+        for item, parked in list(self._parked.items()):
+            if parked.finished.done() and self._parked.get(item) is parked:
+                value = self._value(item.switch())
+                if value is not None:
+                    ended.append(value)
+        return ended
 
     def check_overdue(self) -> None:
         """Give up the requests whose server has been silent too long (their items resume
         with the request's own failure, and see :func:`park`'s answer)."""
         now = time.monotonic()
         for parked in list(self._parked.values()):
-            if not parked.gave_up and parked.overdue(now):
+            if not parked.gave_up and not parked.finished.done() and parked.overdue(now):
                 parked.gave_up = True
                 parked.give_up()
+
+    def abandon(self) -> None:
+        """End the items still parked, by raising GreenletExit where they wait, so that their
+        own clean-up (temporary files, folders held open) runs now, on this thread, rather
+        than whenever the garbage collector finds them."""
+        for item in list(self._parked):
+            item.throw()
 
     def _park(self, finished: Any, parked: _Parked) -> bool:
         me = getcurrent()
         self._parked[me] = parked
         # Called on the CRT thread that finished the request (or here, if it already has).
-        finished.add_done_callback(lambda _: self.completions.put(Resume(me)))
+        finished.add_done_callback(lambda _: self.completions.put(Resume(me, finished)))
         try:
             self._home.switch(_PARKED)
         finally:
@@ -122,4 +148,4 @@ def park(
 ) -> bool:
     """Wait, as an item of ``hub``, for the ``finished`` future of a CRT request; the hub runs
     other items meanwhile. True if the hub gave the request up because ``overdue`` said so."""
-    return hub._park(finished, _Parked(overdue, give_up))
+    return hub._park(finished, _Parked(finished, overdue, give_up))

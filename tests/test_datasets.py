@@ -157,19 +157,29 @@ def test_small_objects_move_on_the_jobs_thread_not_a_thread_each(
     # On the CRT, a job's small objects are greenlets of its own thread, parked on their
     # requests (lakeops.hub); on boto3 each is a worker thread's.
     root, files = folder
-    names: set[str] = set()
+    senders: dict[str, set[str]] = {}
+    lock = threading.Lock()
 
-    def watch(progress: JobProgress) -> None:
-        if progress.phase == "transferring":
-            names.update(thread.name for thread in threading.enumerate())
+    def note(operation: str) -> None:
+        with lock:
+            senders.setdefault(operation, set()).add(threading.current_thread().name)
 
-    lake.upload_folder(root, BRONZE, RAW_PREFIX, progress=watch)
-    lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX, progress=watch)
-    result = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "out", progress=watch)
+    lake.client.meta.events.register("before-call.s3", lambda model, **_: note(model.name))
+    crt_transport = lake.context.fast()
+    if crt_transport is not None:
+        crt_transport.observers.append(note)
+
+    lake.upload_folder(root, BRONZE, RAW_PREFIX)
+    lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
+    result = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "out")
 
     assert result.transferred == len(files)
-    workers = {name for name in names if name.startswith("lakeops-job_")}
-    assert (workers == set()) is (transport == "crt"), workers
+    for operation in ("PutObject", "CopyObject", "GetObject"):
+        on_workers = {name for name in senders[operation] if name.startswith("lakeops-job_")}
+        if transport == "crt":
+            assert senders[operation] == {threading.current_thread().name}, operation
+        else:
+            assert on_workers, operation
 
 
 def test_include_and_exclude_choose_the_files(
@@ -736,6 +746,10 @@ def test_an_unpublished_prefix_promotes_with_a_head_per_object(
             Key=f"{CLEAN_PREFIX}p{n}.csv",
             Body=b"x\n",
             ContentType="text/csv",
+            ContentEncoding="gzip",
+            CacheControl="max-age=60",
+            ContentDisposition='attachment; filename="p.csv"',
+            ContentLanguage="en",
         )
     sent = operations(lake)
 
@@ -744,7 +758,12 @@ def test_an_unpublished_prefix_promotes_with_a_head_per_object(
     assert result.transferred == 3
     assert sent.count("HeadObject") == 3 and sent.count("CopyObject") == 3
     head = admin.head_object(Bucket=buckets[GOLD], Key="reports/events/p1.csv")
+    # The head of each source says what the copy carries over, whichever transport asked.
     assert head["ContentType"] == "text/csv"
+    assert head["ContentEncoding"] == "gzip"
+    assert head["CacheControl"] == "max-age=60"
+    assert head["ContentDisposition"] == 'attachment; filename="p.csv"'
+    assert head["ContentLanguage"] == "en"
 
 
 def test_promotion_into_a_prefix_outside_the_target_layer_is_refused(

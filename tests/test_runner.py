@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import concurrent.futures
+import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+
+import pytest
 
 from lakeops import hub
 from lakeops.datasets.results import Action, Item
@@ -202,3 +205,95 @@ def test_ctrl_c_in_a_hub_item_gives_up_the_parked_ones_and_keeps_what_finished()
     assert outcome.interrupted and cancelled == [True]
     assert [relative for _, relative in outcome.done] == ["f0"]
     assert len(outcome.failures) == 4  # f1-f4, parked when Ctrl-C came; f6-f9 never started
+
+
+class _Odd(BaseException):
+    """Neither an Exception nor Ctrl-C: what a worker's item may still raise."""
+
+
+def test_a_worker_items_base_exception_is_its_failure_and_the_rest_go_on() -> None:
+    def work(item: Item) -> str:
+        if item.relative == "f1":
+            raise _Odd("odd")
+        return item.relative
+
+    outcome = run_items(_items(6), work, workers=1, tracker=Tracker(None), cancel=lambda: None)
+
+    assert len(outcome.done) == 5
+    assert [failure.relative for failure in outcome.failures] == ["f1"]
+
+
+def test_news_of_an_earlier_request_does_not_wake_an_item_parked_on_the_next() -> None:
+    first: concurrent.futures.Future[None] = concurrent.futures.Future()
+    second: concurrent.futures.Future[None] = concurrent.futures.Future()
+    finished: queue.SimpleQueue[object] = queue.SimpleQueue()
+    items_hub = hub.Hub(finished)
+
+    def work(_: object) -> str:
+        for request in (first, second):
+            hub.park(items_hub, request, overdue=lambda now: False, give_up=lambda: None)
+        return "done"
+
+    assert items_hub.start(work, None) is None
+    first.set_result(None)
+    news = finished.get_nowait()
+    assert isinstance(news, hub.Resume)
+    assert items_hub.resume(news) is None  # parked again, on the second request
+    threading.Timer(0.3, second.set_result, args=(None,)).start()
+
+    assert items_hub.resume(news) is None  # old news: the item stays parked
+    assert items_hub.parked == 1
+    assert items_hub.resume(finished.get(timeout=5)) == "done"  # type: ignore[arg-type]
+
+
+def test_a_request_that_finished_is_not_given_up_as_silent() -> None:
+    finished: queue.SimpleQueue[object] = queue.SimpleQueue()
+    items_hub = hub.Hub(finished)
+    request: concurrent.futures.Future[None] = concurrent.futures.Future()
+    given_up: list[bool] = []
+
+    def work(_: object) -> bool:
+        return hub.park(
+            items_hub, request, overdue=lambda now: True, give_up=lambda: given_up.append(True)
+        )
+
+    items_hub.start(work, None)
+    request.set_result(None)  # finished; its news is on the queue, not yet taken
+    items_hub.check_overdue()
+
+    assert given_up == []
+    assert items_hub.resume(finished.get_nowait()) is False  # type: ignore[arg-type]
+
+
+def test_items_parked_when_the_job_fails_are_ended_and_their_requests_given_up() -> None:
+    cleaned: list[str] = []
+    cancelled: list[bool] = []
+
+    def work(item: Item) -> str:
+        in_hub = hub.current()
+        assert in_hub is not None
+        never: concurrent.futures.Future[None] = concurrent.futures.Future()
+        try:
+            hub.park(in_hub, never, overdue=lambda now: False, give_up=lambda: None)
+        finally:
+            cleaned.append(item.relative)  # a temporary file removed, say
+        return item.relative
+
+    def listener(progress: JobProgress) -> None:
+        if progress.phase == "transferring":
+            raise RuntimeError("the terminal went away")
+
+    tracker = Tracker(listener)
+    tracker.phase = "transferring"
+    with pytest.raises(RuntimeError, match="terminal"):
+        run_items(
+            _items(4),
+            work,
+            workers=4,
+            tracker=tracker,
+            cancel=lambda: cancelled.append(True),
+            pipelined=lambda item: True,
+        )
+
+    assert sorted(cleaned) == ["f0", "f1", "f2", "f3"]
+    assert cancelled == [True]

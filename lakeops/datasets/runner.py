@@ -169,9 +169,14 @@ def run_items(
         run.stop.set()
         cancel()
         while run.under_way():
-            run.settle(run.finished.get(), quiet=True)
+            run.next_event(quiet=True)
     finally:
         run.stop.set()
+        if run.abandoned():
+            # Left by an error of the job's own thread (a progress listener's, a second
+            # Ctrl-C): give up their requests, then end them here.
+            cancel()
+            run.abandon()
         run.join()
     return run.outcome
 
@@ -223,7 +228,9 @@ class _Run:
                     item = next(self._source, None)
                 if item is None:
                     return
-                self.finished.put(_attempt(self.work, item))
+                # Whatever a worker's item raises is the item's to report: nothing else
+                # would take the rest of the items this thread would have taken.
+                self.finished.put(_attempt(self.work, item, catching=BaseException))
         finally:
             self.finished.put(None)
 
@@ -243,10 +250,12 @@ class _Run:
         parked = self.items_hub.parked if self.items_hub is not None else 0
         return bool(self._running or parked)
 
-    def next_event(self) -> None:
-        """Handle what finished next (or a tenth of a second of nothing), then report."""
+    def next_event(self, *, quiet: bool = False) -> None:
+        """Handle what finished next (or a tenth of a second of nothing), then report.
+        ``quiet``: draining after Ctrl-C; also go on with parked items whose request has
+        finished, in case its news was taken off the queue by the interrupted loop."""
         try:
-            self.settle(self.finished.get(timeout=_MIN_REPORT_SECONDS))
+            self.settle(self.finished.get(timeout=_MIN_REPORT_SECONDS), quiet=quiet)
             self.start_items()
         except queue.Empty:
             pass
@@ -254,7 +263,18 @@ class _Run:
         if self.items_hub is not None and now - self._looked >= _MIN_REPORT_SECONDS:
             self._looked = now
             self.items_hub.check_overdue()
-        self.tracker.report()
+            if quiet:
+                for ended in self.items_hub.resume_finished():
+                    _record(ended, self.outcome, self.tracker, quiet=True)  # type: ignore[arg-type]
+        if not quiet:
+            self.tracker.report()
+
+    def abandoned(self) -> bool:
+        return self.items_hub is not None and self.items_hub.parked > 0
+
+    def abandon(self) -> None:
+        assert self.items_hub is not None
+        self.items_hub.abandon()
 
     def settle(self, event: _Event, *, quiet: bool = False) -> None:
         if event is None:
@@ -269,10 +289,18 @@ class _Run:
         _record(event, self.outcome, self.tracker, quiet=quiet)
 
 
-def _attempt(work: Callable[[Item], object], item: Item) -> _Finished:
+def _attempt(
+    work: Callable[[Item], object],
+    item: Item,
+    *,
+    catching: type[BaseException] = Exception,
+) -> _Finished:
+    """``work(item)`` and what came of it. On the hub, a KeyboardInterrupt goes on to the
+    hub's loop (Ctrl-C lands on the job's thread, often in an item's code): that item is
+    then neither done nor failed, and running the job again finds it."""
     try:
         return _Finished(item, work(item), None)
-    except Exception as error:  # recorded by the calling thread
+    except catching as error:  # recorded by the calling thread
         return _Finished(item, None, error)
 
 
