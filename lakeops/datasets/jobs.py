@@ -57,6 +57,12 @@ from lakeops.validation import validate_metadata
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
 
+# Uploads up to this size run on the hub (lakeops.hub). Larger ones, up to
+# upload.IN_MEMORY_BYTES, are still one request each, but hashing them (SHA-256 and MD5) is
+# most of their cost, and only worker threads hash two files at once (hashlib lets go of the
+# GIL while it hashes): on the hub, 200 files of 1 MiB took 4.11 s against 3.62 s on worker
+# threads (RGW, medians of 3).
+HUB_UPLOAD_BYTES = 256 * 1024
 # How many objects an error message names before it says "and N more".
 _NAMED_IN_MESSAGES = 10
 
@@ -131,7 +137,7 @@ def upload_folder(
         dry_run=dry_run,
         skip_conflicts=skip_conflicts,
         publish_dataset=publish_dataset,
-        pipelined=_one_request(ctx, upload.IN_MEMORY_BYTES),
+        pipelined=_one_request(ctx, HUB_UPLOAD_BYTES),
     )
 
 
