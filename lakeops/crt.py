@@ -34,8 +34,6 @@ from urllib.parse import quote, urlsplit
 import botocore.credentials
 import botocore.exceptions
 
-from lakeops import hub
-
 if TYPE_CHECKING:
     import boto3
 
@@ -372,23 +370,8 @@ class CrtTransport:
         )
 
     def _wait(self, sent: Any, heard: list[float]) -> None:
-        """Wait for a request to finish; cancel it once the server has been silent too long.
-        An item of a dataset job's hub parks instead of blocking its thread (lakeops.hub)."""
+        """Wait for a request to finish; cancel it once the server has been silent too long."""
         finished = sent.finished_future
-        in_hub = hub.current()
-        if in_hub is not None:
-            silent = hub.park(
-                in_hub,
-                finished,
-                overdue=lambda now: now - heard[0] >= self._patience,
-                give_up=sent.cancel,
-            )
-            if silent:
-                with contextlib.suppress(Exception):
-                    finished.result()
-                raise _Silent
-            finished.result()
-            return
         while True:
             quiet = time.monotonic() - heard[0]
             if quiet >= self._patience:

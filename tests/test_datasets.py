@@ -33,7 +33,6 @@ from lakeops import (
     Timeouts,
     TransferSettings,
 )
-from lakeops.datasets.jobs import HUB_UPLOAD_BYTES
 from lakeops.layout import LAYOUT, marker_key
 from lakeops.metadata import META_SHA256, META_SOURCE_URI, META_SOURCE_VERSION_ID
 from lakeops.ops.conditional import conditional_writes_enforced
@@ -150,44 +149,6 @@ def test_a_folder_uploads_as_one_published_dataset(
         assert entry["version_id"] == head["VersionId"]
         assert entry["content_type"] == "application/json"
     assert result.manifest_uri == f"s3://{bronze}/{RAW_PREFIX}{MANIFEST_NAME}"
-
-
-def test_small_objects_move_on_the_jobs_thread_not_a_thread_each(
-    lake: Lake, transport: str, folder: tuple[Path, dict[str, bytes]], tmp_path: Path
-) -> None:
-    # On the CRT, a job's small objects are greenlets of its own thread, parked on their
-    # requests (lakeops.hub); on boto3 each is a worker thread's.
-    root, files = folder
-    senders: dict[str, set[str]] = {}
-    lock = threading.Lock()
-
-    def note(operation: str) -> None:
-        with lock:
-            senders.setdefault(operation, set()).add(threading.current_thread().name)
-
-    lake.client.meta.events.register("before-call.s3", lambda model, **_: note(model.name))
-    crt_transport = lake.context.fast()
-    if crt_transport is not None:
-        crt_transport.observers.append(note)
-
-    # Hashing is most of a larger upload's cost: worker threads hash two at once.
-    (root / "large.bin").write_bytes(os.urandom(HUB_UPLOAD_BYTES + 1))
-
-    lake.upload_folder(root, BRONZE, RAW_PREFIX)
-    lake.promote_prefix(BRONZE, RAW_PREFIX, SILVER, CLEAN_PREFIX)
-    result = lake.download_prefix(SILVER, CLEAN_PREFIX, tmp_path / "out")
-
-    assert result.transferred == len(files) + 1
-    job = threading.current_thread().name
-    workers = {
-        operation: {name for name in names if name.startswith("lakeops-job_")}
-        for operation, names in senders.items()
-    }
-    if transport == "crt":
-        assert senders["CopyObject"] == senders["GetObject"] == {job}
-        assert job in senders["PutObject"] and len(workers["PutObject"]) == 1
-    else:
-        assert workers["PutObject"] and workers["CopyObject"] and workers["GetObject"]
 
 
 def test_include_and_exclude_choose_the_files(

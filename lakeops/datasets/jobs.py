@@ -57,12 +57,6 @@ from lakeops.validation import validate_metadata
 if TYPE_CHECKING:
     from lakeops.ops.context import Context
 
-# Uploads up to this size run on the hub (lakeops.hub). Larger ones, up to
-# upload.IN_MEMORY_BYTES, are still one request each, but hashing them (SHA-256 and MD5) is
-# most of their cost, and only worker threads hash two files at once (hashlib lets go of the
-# GIL while it hashes): on the hub, 200 files of 1 MiB took 4.11 s against 3.62 s on worker
-# threads (RGW, medians of 3).
-HUB_UPLOAD_BYTES = 256 * 1024
 # How many objects an error message names before it says "and N more".
 _NAMED_IN_MESSAGES = 10
 
@@ -137,7 +131,6 @@ def upload_folder(
         dry_run=dry_run,
         skip_conflicts=skip_conflicts,
         publish_dataset=publish_dataset,
-        pipelined=_one_request(ctx, HUB_UPLOAD_BYTES),
     )
 
 
@@ -204,7 +197,6 @@ def download_prefix(
         skip_conflicts=False,
         publish_dataset=False,
         local_folder=hold,
-        pipelined=_one_request(ctx, ctx.transfer.multipart_threshold - 1),
     )
 
 
@@ -290,19 +282,10 @@ def promote_prefix(
         skip_conflicts=False,
         publish_dataset=publish_dataset,
         observer=observer,
-        pipelined=_one_request(ctx, ctx.transfer.copy_multipart_threshold),
     )
 
 
 # -- the common part ---------------------------------------------------------------------------
-
-
-def _one_request(ctx: Context, largest: int) -> Callable[[Item], bool] | None:
-    """Which items a job's hub runs (lakeops.hub): those sent as one CRT request, up to
-    ``largest`` bytes; None when there is no CRT transport (every item on a thread)."""
-    if ctx.fast() is None:
-        return None
-    return lambda item: item.size <= largest
 
 
 class JobObserver(Protocol):
@@ -402,7 +385,6 @@ def _execute(
     publish_dataset: bool,
     observer: JobObserver | None = None,
     local_folder: Callable[[], AbstractContextManager[object]] | None = None,
-    pipelined: Callable[[Item], bool] | None = None,
 ) -> DatasetResult:
     result = _result(plan, dry_run=dry_run)
     result.skipped_conflicts = skip_conflicts and result.conflicts > 0
@@ -427,7 +409,6 @@ def _execute(
             workers=workers,
             tracker=tracker,
             publish_dataset=publish_dataset,
-            pipelined=pipelined,
         )
 
     with local_folder() if local_folder is not None else nullcontext():
@@ -452,7 +433,6 @@ def _transfer_and_publish(
     workers: int,
     tracker: Tracker,
     publish_dataset: bool,
-    pipelined: Callable[[Item], bool] | None,
 ) -> DatasetResult:
     transfers = plan.of(*TRANSFERS)
     tracker.begin("transferring", len(transfers), sum(item.size for item in transfers))
@@ -462,7 +442,6 @@ def _transfer_and_publish(
         workers=workers,
         tracker=tracker,
         cancel=lambda: ctx.close(cancel=True),
-        pipelined=pipelined,
     )
     result.transferred = len(outcome.done)
     result.bytes_transferred = sum(item.size for item, _ in outcome.done)

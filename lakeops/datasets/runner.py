@@ -14,9 +14,8 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar, Union
+from typing import TypeVar
 
-from lakeops import hub
 from lakeops.datasets.results import Item, ItemFailure
 from lakeops.errors import LakeOpsError
 
@@ -130,178 +129,74 @@ def run_items(
     workers: int,
     tracker: Tracker,
     cancel: Callable[[], None],
-    pipelined: Callable[[Item], bool] | None = None,
 ) -> RunOutcome:
     """Run ``work`` on every item, ``workers`` at a time; failures are collected, not raised.
 
-    The items ``pipelined`` picks (small ones, whose transfer is one CRT request) run as
-    greenlets of a hub on the calling thread, up to ``workers`` at once, each parked while its
-    request is under way (lakeops.hub). The others run on worker threads, each taking the
-    next item itself. Both report on one completion queue, which the calling thread drains:
-    O(1) per object, where waiting on a set of futures costs O(pending) per completion (it
-    takes and releases every pending future's lock).
+    Each worker thread takes the next item itself and puts what came of it on one completion
+    queue, which the calling thread drains: O(1) per object, where waiting on a set of futures
+    costs O(pending) per completion (it takes and releases every pending future's lock).
 
     ``cancel`` gives up transfers under way; it is called on Ctrl-C. The outcome then says
     ``interrupted`` and holds what finished.
     """
-    if pipelined is None or not hub.available():
-        # Taken one at a time as workers come free: a source of a million items is never
-        # read ahead.
-        run = _Run(work, workers, tracker, on_hub=[], on_threads=items, threads=workers)
-    else:
-        # A plan's list, split: references only, no work is submitted ahead.
-        on_hub: list[Item] = []
-        on_threads: list[Item] = []
-        for item in items:
-            (on_hub if pipelined(item) else on_threads).append(item)
-        threads = min(workers, len(on_threads))
-        run = _Run(work, workers, tracker, on_hub=on_hub, on_threads=on_threads, threads=threads)
-    try:
-        run.start_threads()
-        run.start_items()
-        while run.under_way():
-            run.next_event()
-        tracker.report(force=True)
-    except KeyboardInterrupt:
-        run.outcome.interrupted = True
-        # Items not started are dropped; those under way are given up, and what they came
-        # to (finished just in time, or failed for a reason of their own) is kept.
-        run.stop.set()
-        cancel()
-        while run.under_way():
-            run.next_event(quiet=True)
-    finally:
-        run.stop.set()
-        if run.abandoned():
-            # Left by an error of the job's own thread (a progress listener's, a second
-            # Ctrl-C): give up their requests, then end them here.
-            cancel()
-            run.abandon()
-        run.join()
-    return run.outcome
+    outcome = RunOutcome([], [])
+    source = iter(items)
+    taking = threading.Lock()
+    stop = threading.Event()
+    finished: queue.SimpleQueue[_Finished | None] = queue.SimpleQueue()
 
-
-_Event = Union["_Finished", "hub.Resume", None]
-
-
-class _Run:
-    """One run of :func:`run_items`: its worker threads, its hub, and their completion queue."""
-
-    def __init__(
-        self,
-        work: Callable[[Item], object],
-        workers: int,
-        tracker: Tracker,
-        *,
-        on_hub: list[Item],
-        on_threads: Iterable[Item],
-        threads: int,
-    ) -> None:
-        self.work, self.workers, self.tracker = work, workers, tracker
-        self.outcome = RunOutcome([], [])
-        self.stop = threading.Event()
-        self.finished: queue.SimpleQueue[_Event] = queue.SimpleQueue()
-        self.items_hub = hub.Hub(self.finished) if on_hub else None
-        self._waiting = iter(on_hub)
-        self._source = iter(on_threads)
-        self._taking = threading.Lock()
-        self._threads = [
-            threading.Thread(target=self._worker, name=f"lakeops-job_{n}", daemon=True)
-            for n in range(threads)
-        ]
-        self._running = 0
-        self._looked = time.monotonic()
-
-    def start_threads(self) -> None:
-        for thread in self._threads:
-            thread.start()
-            self._running += 1
-
-    def join(self) -> None:
-        for thread in self._threads[: self._running]:
-            thread.join()
-
-    def _worker(self) -> None:
+    def worker() -> None:
         try:
-            while not self.stop.is_set():
-                with self._taking:
-                    item = next(self._source, None)
+            while not stop.is_set():
+                with taking:
+                    item = next(source, None)
                 if item is None:
                     return
-                # Whatever a worker's item raises is the item's to report: nothing else
-                # would take the rest of the items this thread would have taken.
-                self.finished.put(_attempt(self.work, item, catching=BaseException))
+                try:
+                    finished.put(_Finished(item, work(item), None))
+                except BaseException as error:  # recorded by the calling thread
+                    finished.put(_Finished(item, None, error))
         finally:
-            self.finished.put(None)
+            finished.put(None)
 
-    def start_items(self) -> None:
-        """Start hub items until ``workers`` are parked; one that needs no request ends here."""
-        while self.items_hub is not None and not self.stop.is_set():
-            if self.items_hub.parked >= self.workers:
-                return
-            item = next(self._waiting, None)
-            if item is None:
-                return
-            ended = self.items_hub.start(lambda it: _attempt(self.work, it), item)
-            if isinstance(ended, _Finished):
-                _record(ended, self.outcome, self.tracker)
-
-    def under_way(self) -> bool:
-        parked = self.items_hub.parked if self.items_hub is not None else 0
-        return bool(self._running or parked)
-
-    def next_event(self, *, quiet: bool = False) -> None:
-        """Handle what finished next (or a tenth of a second of nothing), then report.
-        ``quiet``: draining after Ctrl-C; also go on with parked items whose request has
-        finished, in case its news was taken off the queue by the interrupted loop."""
-        try:
-            self.settle(self.finished.get(timeout=_MIN_REPORT_SECONDS), quiet=quiet)
-            self.start_items()
-        except queue.Empty:
-            pass
-        now = time.monotonic()
-        if self.items_hub is not None and now - self._looked >= _MIN_REPORT_SECONDS:
-            self._looked = now
-            self.items_hub.check_overdue()
-            if quiet:
-                for ended in self.items_hub.resume_finished():
-                    _record(ended, self.outcome, self.tracker, quiet=True)  # type: ignore[arg-type]
-        if not quiet:
-            self.tracker.report()
-
-    def abandoned(self) -> bool:
-        return self.items_hub is not None and self.items_hub.parked > 0
-
-    def abandon(self) -> None:
-        assert self.items_hub is not None
-        self.items_hub.abandon()
-
-    def settle(self, event: _Event, *, quiet: bool = False) -> None:
-        if event is None:
-            self._running -= 1
-            return
-        if isinstance(event, hub.Resume):
-            assert self.items_hub is not None
-            ended = self.items_hub.resume(event)
-            if not isinstance(ended, _Finished):
-                return  # parked again
-            event = ended
-        _record(event, self.outcome, self.tracker, quiet=quiet)
-
-
-def _attempt(
-    work: Callable[[Item], object],
-    item: Item,
-    *,
-    catching: type[BaseException] = Exception,
-) -> _Finished:
-    """``work(item)`` and what came of it. On the hub, a KeyboardInterrupt goes on to the
-    hub's loop (Ctrl-C lands on the job's thread, often in an item's code): that item is
-    then neither done nor failed, and running the job again finds it."""
+    threads = [
+        threading.Thread(target=worker, name=f"lakeops-job_{n}", daemon=True)
+        for n in range(workers)
+    ]
+    running = 0
     try:
-        return _Finished(item, work(item), None)
-    except catching as error:  # recorded by the calling thread
-        return _Finished(item, None, error)
+        for thread in threads:
+            thread.start()
+            running += 1
+        while running:
+            try:
+                done = finished.get(timeout=_MIN_REPORT_SECONDS)
+            except queue.Empty:
+                tracker.report()
+                continue
+            if done is None:
+                running -= 1
+            else:
+                _record(done, outcome, tracker)
+                tracker.report()
+        tracker.report(force=True)
+    except KeyboardInterrupt:
+        outcome.interrupted = True
+        # Items not started are dropped; those under way are given up, and what they came
+        # to (finished just in time, or failed for a reason of their own) is kept.
+        stop.set()
+        cancel()
+        while running:
+            done = finished.get()
+            if done is None:
+                running -= 1
+            else:
+                _record(done, outcome, tracker, quiet=True)
+    finally:
+        stop.set()
+        for thread in threads[:running]:
+            thread.join()
+    return outcome
 
 
 @dataclass(frozen=True)
