@@ -551,18 +551,7 @@ class ClosedPipe(io.StringIO):
 def test_a_closed_output_pipe_ends_quietly(dev_lake: DeployedLake) -> None:
     dev_lake.run("sample")
     err = io.StringIO()
-    code = main(
-        [
-            "--endpoint-url",
-            dev_lake.endpoint.url,
-            "--outputs-file",
-            str(dev_lake.outputs_file),
-            "ls",
-            "bronze",
-        ],
-        out=ClosedPipe(),
-        err=err,
-    )
+    code = main([*dev_lake.address, "ls", "bronze"], out=ClosedPipe(), err=err)
     assert code == 141
     assert err.getvalue() == ""
 

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 
@@ -21,9 +21,6 @@ from tests.support.cli_lake import DeployedLake, Result
 from tests.support.commands import use_server_login
 from tests.support.faults import FaultProxy
 from tests.support.s3server import S3Endpoint, free_port
-
-if TYPE_CHECKING:
-    pass
 
 SNAKE_CASE = re.compile(r"^[a-z][a-z0-9_]*$")
 

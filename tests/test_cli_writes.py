@@ -232,16 +232,7 @@ def test_a_download_to_dash_streams_to_stdout_and_still_verifies(
     dev_lake.admin.put_object(
         Bucket=dev_lake.buckets["gold"], Key="aggregated/sales/a.csv", Body=b"tampered\n"
     )
-    base = [
-        sys.executable,
-        "-m",
-        "lakeops",
-        "--endpoint-url",
-        dev_lake.endpoint.url,
-        "--outputs-file",
-        str(dev_lake.outputs_file),
-        "download",
-    ]
+    base = [sys.executable, "-m", "lakeops", *dev_lake.address, "download"]
 
     streamed = subprocess.run(
         [*base, "silver", "cleaned/bin.dat", "-"], capture_output=True, check=False
@@ -290,17 +281,7 @@ def _requests(dev_lake: DeployedLake, *argv: str) -> list[str]:
     """The requests one `lakeops --debug` process made (its own process: nothing kept in
     memory from another command)."""
     ran = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "lakeops",
-            "--debug",
-            "--endpoint-url",
-            dev_lake.endpoint.url,
-            "--outputs-file",
-            str(dev_lake.outputs_file),
-            *argv,
-        ],
+        [sys.executable, "-m", "lakeops", "--debug", *dev_lake.address, *argv],
         capture_output=True,
         text=True,
         check=False,

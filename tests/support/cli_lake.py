@@ -41,20 +41,15 @@ class DeployedLake:
     endpoint: S3Endpoint
     admin: S3Client
 
+    @property
+    def address(self) -> list[str]:
+        """The options that point a lakeops command at this lake."""
+        return ["--endpoint-url", self.endpoint.url, "--outputs-file", str(self.outputs_file)]
+
     def run(self, *argv: str, err: io.StringIO | None = None) -> Result:
         out = io.StringIO()
         err = err if err is not None else io.StringIO()
-        code = main(
-            [
-                "--endpoint-url",
-                self.endpoint.url,
-                "--outputs-file",
-                str(self.outputs_file),
-                *argv,
-            ],
-            out=out,
-            err=err,
-        )
+        code = main([*self.address, *argv], out=out, err=err)
         return Result(code, out.getvalue(), err.getvalue())
 
 
